@@ -1,0 +1,116 @@
+namespace RootfsForge.Tree;
+
+/// <summary>One range of a file that holds data; everything outside the returned ranges reads as zeros (a hole).</summary>
+/// <param name="Offset">Byte offset of the range in the file.</param>
+/// <param name="Length">Length of the range in bytes.</param>
+public readonly record struct DataSegment(long Offset, long Length)
+{
+    /// <summary>The offset just past the end of the range.</summary>
+    public long End => Offset + Length;
+}
+
+/// <summary>
+/// Random-access reader for one regular file's content, with its holes. Safe to use from one thread at a time; open a
+/// new one per consumer. Disposing releases buffers; the underlying image stays open.
+/// </summary>
+public abstract class FileContent : IDisposable
+{
+    /// <summary>The file size in bytes (i_size), holes included.</summary>
+    public abstract long Length { get; }
+
+    /// <summary>
+    /// The ranges holding data, ascending and non-overlapping, within [0, <see cref="Length"/>). A file without holes
+    /// returns one segment covering it all (or none when empty). Segments may contain zeros; gaps must read as zeros.
+    /// </summary>
+    public abstract IReadOnlyList<DataSegment> GetDataSegments();
+
+    /// <summary>Reads up to <paramref name="destination"/>.Length bytes at <paramref name="offset"/>; 0 at the end.</summary>
+    public abstract int ReadAt(long offset, Span<byte> destination);
+
+    /// <summary>
+    /// Hints that [offset, offset+length) will be read next, sequentially, so the source can decode ahead (qcow2
+    /// clusters on other cores). The default does nothing.
+    /// </summary>
+    public virtual void Prefetch(long offset, long length)
+    {
+    }
+
+    /// <summary>Reads exactly <paramref name="destination"/>.Length bytes at <paramref name="offset"/>.</summary>
+    public void ReadExactlyAt(long offset, Span<byte> destination)
+    {
+        int done = 0;
+        while (done < destination.Length)
+        {
+            int n = ReadAt(offset + done, destination[done..]);
+            if (n <= 0) throw new EndOfStreamException($"file content ended at {offset + done} of {Length}");
+            done += n;
+        }
+    }
+
+    /// <summary>A sequential read-only stream over the whole content (holes as zeros).</summary>
+    public Stream OpenStream() => new FileContentStream(this);
+
+    /// <summary>Releases resources.</summary>
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases resources.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+    }
+
+    /// <summary>Content held in memory (small files, tests, generated files).</summary>
+    public static FileContent FromBytes(ReadOnlyMemory<byte> bytes) => new MemoryFileContent(bytes);
+
+    private sealed class MemoryFileContent(ReadOnlyMemory<byte> bytes) : FileContent
+    {
+        public override long Length => bytes.Length;
+
+        public override IReadOnlyList<DataSegment> GetDataSegments() =>
+            bytes.Length == 0 ? [] : [new DataSegment(0, bytes.Length)];
+
+        public override int ReadAt(long offset, Span<byte> destination)
+        {
+            if (offset >= bytes.Length) return 0;
+            var src = bytes.Span[(int)offset..];
+            int n = Math.Min(src.Length, destination.Length);
+            src[..n].CopyTo(destination);
+            return n;
+        }
+    }
+
+    private sealed class FileContentStream(FileContent content) : Stream
+    {
+        private long _position;
+        public override bool CanRead => true;
+        public override bool CanSeek => true;
+        public override bool CanWrite => false;
+        public override long Length => content.Length;
+        public override long Position { get => _position; set => _position = value; }
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            int n = content.ReadAt(_position, buffer);
+            _position += n;
+            return n;
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => _position = origin switch
+        {
+            SeekOrigin.Begin => offset,
+            SeekOrigin.Current => _position + offset,
+            _ => content.Length + offset,
+        };
+
+        public override void Flush()
+        {
+        }
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
