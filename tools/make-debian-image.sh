@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds the realistic Debian 12 cloud-like benchmark/test image (issue: extraction throughput), cached:
+#   $CACHE/debian12-rootfs/            debootstrap tree (minbase + systemd-sysv, openssh-server, linux-image-amd64, cloud-init)
+#   $CACHE/debian12.raw                GPT disk like Ubuntu's cloud images: p14 BIOS boot, p15 EFI, p1 ext4 root "cloudimg-rootfs"
+#   $CACHE/debian12-deflate.qcow2      qemu-img convert -c, deflate, 64 KiB clusters
+#   $CACHE/debian12-zstd.qcow2         qemu-img convert -c, zstd, 64 KiB clusters
+# Usage: tools/make-debian-image.sh [--double]   (--double also makes debian12x2.*: the same tree twice, for memory scaling)
+# Needs root (debootstrap). CACHE defaults to /var/cache/rootfsforge; override with ROOTFSFORGE_CACHE.
+set -euo pipefail
+CACHE=${ROOTFSFORGE_CACHE:-/var/cache/rootfsforge}
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"; flock 9   # one builder at a time; others wait and then reuse the cache
+
+need() { command -v "$1" >/dev/null || { echo "make-debian-image: missing $1 (apt-get install $2)" >&2; exit 1; }; }
+need debootstrap debootstrap; need mke2fs e2fsprogs; need sgdisk gdisk; need qemu-img qemu-utils
+
+ROOT="$CACHE/debian12-rootfs"
+if [ ! -f "$ROOT/.complete" ]; then
+  rm -rf "$ROOT" "$ROOT.tmp"
+  debootstrap --variant=minbase \
+    --include=systemd-sysv,openssh-server,linux-image-amd64,cloud-init,initramfs-tools,ca-certificates \
+    bookworm "$ROOT.tmp" "$MIRROR"
+  # An unmounted, quiescent tree: no leftover mounts from debootstrap.
+  rm -f "$ROOT.tmp/var/cache/apt/archives/"*.deb
+  mv "$ROOT.tmp" "$ROOT"
+  touch "$ROOT/.complete"
+fi
+
+# make_disk NAME SOURCEDIR...: ext4 with Ubuntu cloud-image features from the given trees, in an Ubuntu-like GPT.
+make_disk() {
+  local name=$1; shift
+  local raw="$CACHE/$name.raw"
+  [ -f "$CACHE/$name-zstd.qcow2" ] && [ -f "$raw" ] && [ -f "$CACHE/$name-deflate.qcow2" ] && return 0
+  local stage
+  stage=$(mktemp -d "$CACHE/stage.XXXXXX")
+  if [ $# -eq 1 ]; then stage="$1"; else
+    for src in "$@"; do cp -a "$src" "$stage/$(basename "$src")-$RANDOM"; done
+  fi
+  local kb; kb=$(du -sk --exclude=.complete "$stage" | cut -f1)
+  local fsmb=$(( kb / 1024 * 13 / 10 + 256 ))
+  local fs="$CACHE/$name.ext4.tmp"
+  rm -f "$fs"
+  mke2fs -q -t ext4 -b 4096 -O metadata_csum,64bit -L cloudimg-rootfs -E root_owner=0:0 -d "$stage" "$fs" "${fsmb}M"
+  [ "$stage" = "$1" ] || rm -rf "$stage"
+  local fssectors=$(( fsmb * 2048 ))
+  local total=$(( 2048 + 8192 + 217088 + fssectors + 2048 ))   # 1 MiB gap, BIOS 4 MiB, EFI 106 MiB, root, GPT backup
+  rm -f "$raw.tmp"; truncate -s $(( total * 512 )) "$raw.tmp"
+  sgdisk -q -Z "$raw.tmp" >/dev/null 2>&1 || true
+  sgdisk -q -n 14:2048:+4M -t 14:EF02 -n 15:0:+106M -t 15:EF00 -n 1:0:+"$fsmb"M -t 1:8300 -c 1:cloudimg-rootfs "$raw.tmp"
+  local start; start=$(sgdisk -i 1 "$raw.tmp" | awk '/First sector/ {print $3}')
+  dd if="$fs" of="$raw.tmp" bs=1M seek=$(( start * 512 )) oflag=seek_bytes conv=notrunc,sparse status=none
+  rm -f "$fs"
+  qemu-img convert -c -f raw -O qcow2 -o compression_type=zlib,cluster_size=65536 "$raw.tmp" "$CACHE/$name-deflate.qcow2.tmp"
+  qemu-img convert -c -f raw -O qcow2 -o compression_type=zstd,cluster_size=65536 "$raw.tmp" "$CACHE/$name-zstd.qcow2.tmp"
+  mv "$CACHE/$name-deflate.qcow2.tmp" "$CACHE/$name-deflate.qcow2"
+  mv "$CACHE/$name-zstd.qcow2.tmp" "$CACHE/$name-zstd.qcow2"
+  mv "$raw.tmp" "$raw"
+}
+
+make_disk debian12 "$ROOT"
+if [ "${1:-}" = "--double" ]; then make_disk debian12x2 "$ROOT" "$ROOT"; fi
+ls -la "$CACHE"
