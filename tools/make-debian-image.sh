@@ -32,10 +32,10 @@ make_disk() {
   local name=$1; shift
   local raw="$CACHE/$name.raw"
   [ -f "$CACHE/$name-zstd.qcow2" ] && [ -f "$raw" ] && [ -f "$CACHE/$name-deflate.qcow2" ] && return 0
-  local stage
-  stage=$(mktemp -d "$CACHE/stage.XXXXXX")
+  local stage i=0
   if [ $# -eq 1 ]; then stage="$1"; else
-    for src in "$@"; do cp -a "$src" "$stage/$(basename "$src")-$RANDOM"; done
+    stage=$(mktemp -d "$CACHE/stage.XXXXXX")
+    for src in "$@"; do i=$((i+1)); cp -a "$src" "$stage/copy$i"; done
   fi
   local kb; kb=$(du -sk --exclude=.complete "$stage" | cut -f1)
   local fsmb=$(( kb / 1024 * 13 / 10 + 256 ))
