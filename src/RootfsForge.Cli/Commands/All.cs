@@ -1,0 +1,9 @@
+using System.CommandLine;
+
+namespace RootfsForge.Cli.Commands;
+
+/// <summary>Every top-level command, in the order `--help` lists them.</summary>
+internal static class All
+{
+    public static IEnumerable<Command> Create() => [];
+}
