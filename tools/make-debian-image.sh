@@ -18,8 +18,10 @@ need debootstrap debootstrap; need mke2fs e2fsprogs; need sgdisk gdisk; need qem
 ROOT="$CACHE/debian12-rootfs"
 if [ ! -f "$ROOT/.complete" ]; then
   rm -rf "$ROOT" "$ROOT.tmp"
+  # python3-cffi-backend is listed explicitly: debootstrap does not resolve the virtual python3-cffi-backend-api-*
+  # packages that python3-cryptography (pulled in by cloud-init) depends on.
   debootstrap --variant=minbase \
-    --include=systemd-sysv,openssh-server,linux-image-amd64,cloud-init,initramfs-tools,ca-certificates \
+    --include=systemd-sysv,openssh-server,linux-image-amd64,cloud-init,python3-cffi-backend,initramfs-tools,ca-certificates \
     bookworm "$ROOT.tmp" "$MIRROR"
   # An unmounted, quiescent tree: no leftover mounts from debootstrap.
   rm -f "$ROOT.tmp/var/cache/apt/archives/"*.deb
