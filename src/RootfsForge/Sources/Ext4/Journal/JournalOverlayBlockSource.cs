@@ -27,6 +27,9 @@ internal sealed class JournalOverlayBlockSource : BlockSource
     /// <summary>The number of filesystem blocks that read from the journal.</summary>
     public int ReplayedBlockCount => _fsBlocks.Length;
 
+    /// <summary>The filesystem blocks that read from the journal, ascending.</summary>
+    public IReadOnlyList<long> ReplayedBlocks => Array.AsReadOnly(_fsBlocks);
+
     public override long Length => _device.Length;
 
     public override int ReadAt(long offset, Span<byte> destination)
