@@ -24,18 +24,26 @@ internal sealed class S3Signer(string accessKey, string secretKey, string region
         string date = amzDate[..8];
         string host = uri.IsDefaultPort ? uri.Host : $"{uri.Host}:{uri.Port}";
         string canonical = CanonicalRequest(request.Method.Method, uri.AbsolutePath, host, payloadHash, amzDate);
+        string signature = Signature(canonical, amzDate);
         string scope = $"{date}/{region}/{Service}/aws4_request";
-        string toSign = $"{Algorithm}\n{amzDate}\n{scope}\n{Hex(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)))}";
-        byte[] k = HMACSHA256.HashData(Encoding.UTF8.GetBytes("AWS4" + secretKey), Encoding.UTF8.GetBytes(date));
-        k = HMACSHA256.HashData(k, Encoding.UTF8.GetBytes(region));
-        k = HMACSHA256.HashData(k, Encoding.UTF8.GetBytes(Service));
-        k = HMACSHA256.HashData(k, "aws4_request"u8);
-        string signature = Hex(HMACSHA256.HashData(k, Encoding.UTF8.GetBytes(toSign)));
         request.Headers.Host = host;
         request.Headers.TryAddWithoutValidation("x-amz-date", amzDate);
         request.Headers.TryAddWithoutValidation("x-amz-content-sha256", payloadHash);
         request.Headers.TryAddWithoutValidation("Authorization",
             $"{Algorithm} Credential={accessKey}/{scope}, SignedHeaders={SignedHeaders}, Signature={signature}");
+    }
+
+    /// <summary>The hex signature of a canonical request made at <paramref name="amzDate"/> (yyyyMMddTHHmmssZ).</summary>
+    internal string Signature(string canonicalRequest, string amzDate)
+    {
+        string date = amzDate[..8];
+        string scope = $"{date}/{region}/{Service}/aws4_request";
+        string toSign = $"{Algorithm}\n{amzDate}\n{scope}\n{Hex(SHA256.HashData(Encoding.UTF8.GetBytes(canonicalRequest)))}";
+        byte[] k = HMACSHA256.HashData(Encoding.UTF8.GetBytes("AWS4" + secretKey), Encoding.UTF8.GetBytes(date));
+        k = HMACSHA256.HashData(k, Encoding.UTF8.GetBytes(region));
+        k = HMACSHA256.HashData(k, Encoding.UTF8.GetBytes(Service));
+        k = HMACSHA256.HashData(k, "aws4_request"u8);
+        return Hex(HMACSHA256.HashData(k, Encoding.UTF8.GetBytes(toSign)));
     }
 
     /// <summary>The canonical request (path already percent-encoded per segment, empty query).</summary>
