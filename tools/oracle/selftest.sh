@@ -42,7 +42,7 @@ chmod 0600 "$C/sizes/size-65535"
 chmod u-s "$C/modes/setuid"
 chown 4000000001 "$C/owners/uid-4000000000"
 chgrp 54321 "$C/owners/gid-12345"
-touch -d "@$(( $(stat -c %Y "$W/m/sizes/size-1023") + 1 )).5" "$C/sizes/size-1023"   # +1.5 s: visible with 128-byte inodes too
+touch -d "@$(( $(stat -c %Y "$W/m/sizes/size-1024") + 1 )).5" "$C/sizes/size-1024"   # +1.5 s: visible with 128-byte inodes too
 setfattr -n user.text -v "hello World" "$C/xattrs/user"
 setfattr -x user.large "$C/xattrs/large-value"
 setfacl -m u:1001:r "$C/xattrs/acl-access"
@@ -64,7 +64,7 @@ set +e; python3 "$CMP" --tar "$W/gnu.tar" --root "$C" >"$W/out" 2>&1; rc=$?; set
 expect=(
   "sizes/size-4096: content" "sizes/size-1025: size" "sizes/size-65535: mode mount=0600" "modes/setuid: mode mount=0755"
   "owners/uid-4000000000: uid mount=4000000001 tar=4000000000" "owners/gid-12345: gid mount=54321 tar=12345"
-  "sizes/size-1023: mtime" "xattrs/user: xattr user.text" "xattrs/large-value: xattr user.large mount=(absent)"
+  "sizes/size-1024: mtime" "xattrs/user: xattr user.text" "xattrs/large-value: xattr user.large mount=(absent)"
   "xattrs/acl-access: xattr system.posix_acl_access" "xattrs/capability: xattr security.capability"
   "symlinks/dangling: link target mount=does/not/exist2" "special/chr-1-3: device mount=1:4 tar=1:3"
   "links/a/one: hard-link group" "bigdir/entry-00777: only in the tar"
