@@ -49,7 +49,7 @@ public sealed class CorpusTests
             using var mount = LoopMount.TryReadOnly(img, 0, out var mountError);
             if (mount is not null)
             {
-                Comparer.AssertEqual($"{test} vs kernel", "--tar", tar, "--root", mount.Path);
+                Comparer.AssertEqual($"{test} vs kernel", "--tar", tar, "--root", mount.Path, "--debugfs-image", img);
                 return;
             }
             // The kernel refuses it: debugfs rdump is the reference (types, contents, symlink targets only).
