@@ -7,7 +7,7 @@ namespace RootfsForge.NativeTests.Ext4;
 /// <summary>Builds (once, cached under FixtureDir/ext4) the source trees and the mke2fs -d images made from them.</summary>
 internal static class Ext4Fixtures
 {
-    private const string Version = "v1";
+    private const string Version = "v2";
     private static readonly Lock Gate = new();
 
     public static string Dir
@@ -59,6 +59,19 @@ internal static class Ext4Fixtures
 
     /// <summary>The oracle: one JSON object per entry of a directory, from tools/fixtures/ext4-manifest.py.</summary>
     public static List<JsonElement> Manifest(string dir)
+    {
+        lock (Manifests)
+        {
+            if (Manifests.TryGetValue(dir, out var cached)) return cached;
+        }
+        var made = MakeManifest(dir);
+        lock (Manifests) Manifests[dir] = made;
+        return made;
+    }
+
+    private static readonly Dictionary<string, List<JsonElement>> Manifests = [];
+
+    private static List<JsonElement> MakeManifest(string dir)
     {
         string script = Path.Combine(TestEnvironment.RepoRoot, "tools", "fixtures", "ext4-manifest.py");
         string output = TestEnvironment.RunChecked("python3", [script, dir], timeout: TimeSpan.FromMinutes(5));
