@@ -94,6 +94,9 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     {
         var dir = TestEnvironment.NewTempDir();
         var tree = SampleTrees.Full(withDevices: true);
+        // A device number beyond ustar's 7 octal digits travels in SCHILY.devmajor/devminor records.
+        tree.Insert(tree.FindIndex(e => e.Path == "dev-fifo"), SampleTrees.Node("dev-huge", EntryType.CharacterDevice, 3_000_000, 4_000_000));
+        tree.Sort((a, b) => SampleTrees.ComparePaths(a.Path, b.Path));
         foreach (var compression in new[] { TarCompression.None, TarCompression.Gzip, TarCompression.Zstd })
         {
             var path = Path.Combine(dir, $"rt-{compression}.tar");

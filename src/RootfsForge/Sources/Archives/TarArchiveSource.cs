@@ -211,6 +211,7 @@ public sealed class TarArchiveSource : ITreeSource, IDisposable
             string? sparseMajor = null, sparseMinor = null, sparseMap01 = null;
             long? realSize = null;
             var sparse00 = new List<long>();
+            uint? paxMajor = null, paxMinor = null;
             var xattrs = new List<ExtendedAttribute>();
             foreach (var (key, value) in records)
             {
@@ -232,8 +233,8 @@ public sealed class TarArchiveSource : ITreeSource, IDisposable
                     case "GNU.sparse.map": sparseMap01 = Encoding.ASCII.GetString(value); break;
                     case "GNU.sparse.offset":
                     case "GNU.sparse.numbytes": sparse00.Add(PaxLong(value, key, pos)); break;
-                    case "SCHILY.devmajor": inode.DevMajor = (uint)PaxLong(value, key, pos); break;
-                    case "SCHILY.devminor": inode.DevMinor = (uint)PaxLong(value, key, pos); break;
+                    case "SCHILY.devmajor": paxMajor = (uint)PaxLong(value, key, pos); break;
+                    case "SCHILY.devminor": paxMinor = (uint)PaxLong(value, key, pos); break;
                     default:
                         if (key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal))
                             AddXattr(xattrs, key["SCHILY.xattr.".Length..], value);
@@ -274,10 +275,10 @@ public sealed class TarArchiveSource : ITreeSource, IDisposable
                     pos = Next(dataStart, size, pos);
                     continue;
             }
-            if (inode.Type is EntryType.CharacterDevice or EntryType.BlockDevice && inode.DevMajor == 0 && inode.DevMinor == 0)
+            if (inode.Type is EntryType.CharacterDevice or EntryType.BlockDevice)
             {
-                inode.DevMajor = (uint)h.DevMajor;
-                inode.DevMinor = (uint)h.DevMinor;
+                inode.DevMajor = paxMajor ?? (uint)h.DevMajor;
+                inode.DevMinor = paxMinor ?? (uint)h.DevMinor;
             }
 
             long afterExtensions = dataStart;
