@@ -56,6 +56,10 @@ internal static class Jbd2Journal
         if (sb.Start == 0)
             return device; // s_start 0: the journal is clean
 
+        if (sb.Errno != 0)
+            warn($"jbd2 journal: the journal records error {(int)sb.Errno} (the filesystem was aborted); " +
+                 "replaying its committed transactions anyway, as e2fsck does");
+
         var recovery = new JournalRecovery(device, blockSize, mapJournalBlock, sb, warn);
         var (fsBlocks, sources) = recovery.Run();
         if (sb.HasFastCommit)
