@@ -87,6 +87,61 @@ public sealed class CorruptJournalTests(Xunit.Abstractions.ITestOutputHelper out
         Assert.Contains(warnings, w => w.Contains("journal block 7 is a hole", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// MakeImage's journal (csum v3): tx 1 = descriptor at journal block 1, data 2-4, commit 5; tx 2 = revoke 6,
+    /// commit 7; tx 3 = descriptor 8, data 9-10, commit 11; tx 4 = descriptor 12, data 13, commit 14.
+    /// A damaged commit block of tx 3 ends recovery before tx 3, exactly as e2fsprogs does.
+    /// </summary>
+    [SkippableFact]
+    public void Bad_commit_checksum_in_a_later_transaction_matches_e2fsprogs()
+    {
+        var info = MakeImage("bad-commit", 1024, "metadata_csum,64bit", "-c");
+        AssertLayout(info);
+        Damage(info, journalBlock: 11);
+        var warnings = new List<string>();
+        using var device = new FileBlockSource(info.Path);
+        var overlay = Assert.IsType<JournalOverlayBlockSource>(info.Replay(device, warnings));
+        Assert.Equal([4097L, 4098L], overlay.ReplayedBlocks); // 4096 is revoked by tx 2
+        Assert.Contains(warnings, w => w.Contains("transaction 3 was corrupt", StringComparison.Ordinal));
+        string oracle = info.OracleReplay(_dir, out _);
+        ReplayAssert.MatchesOracle(overlay, oracle, info.BlockSize, GeneratedJournalTests.Exclusions(info), "bad-commit");
+    }
+
+    /// <summary>
+    /// A damaged descriptor block of tx 3. Here e2fsprogs (like the kernel) fails the whole recovery ("Bad CRC
+    /// detected") and replays nothing; RootfsForge deliberately replays the committed, checksum-valid transactions before
+    /// it (a prefix of committed transactions is a consistent state) and warns.
+    /// </summary>
+    [SkippableFact]
+    public void Bad_descriptor_checksum_replays_only_the_transactions_before_it()
+    {
+        var info = MakeImage("bad-descriptor", 1024, "metadata_csum,64bit", "-c");
+        AssertLayout(info);
+        Damage(info, journalBlock: 8);
+        var warnings = new List<string>();
+        using var device = new FileBlockSource(info.Path);
+        var overlay = Assert.IsType<JournalOverlayBlockSource>(info.Replay(device, warnings));
+        Assert.Equal([4097L, 4098L], overlay.ReplayedBlocks);
+        Assert.Contains(warnings, w => w.Contains("descriptor block at journal block 8", StringComparison.Ordinal) &&
+                                       w.Contains("transaction 3", StringComparison.Ordinal));
+    }
+
+    private static void AssertLayout(JournalImage info)
+    {
+        string log = TestEnvironment.RunChecked("debugfs", ["-R", "logdump", info.Path]);
+        Assert.Contains("sequence 3, type 1 (descriptor block) at block 8", log);
+        Assert.Contains("sequence 3, type 2 (commit block) at block 11", log);
+    }
+
+    private static void Damage(JournalImage info, long journalBlock)
+    {
+        using var file = new FileStream(info.Path, FileMode.Open, FileAccess.ReadWrite);
+        file.Position = info.JournalMap[journalBlock] * info.BlockSize + 512;
+        int old = file.ReadByte();
+        file.Position--;
+        file.WriteByte((byte)(old ^ 0xFF));
+    }
+
     private void Fuzz(JournalImage info, int seed)
     {
         byte[] bytes = File.ReadAllBytes(info.Path);
