@@ -20,7 +20,7 @@ public sealed class FixtureOracleTests(ExtFixtures fixtures)
         "qcow2/plain.qcow2", "qcow2/deflate.qcow2", "qcow2/zstd.qcow2", "qcow2/extended-l2.qcow2",
         "qcow2/zstd-extended-l2-32k.qcow2", "qcow2/cluster-512.qcow2", "qcow2/cluster-4k.qcow2", "qcow2/cluster-2m.qcow2",
         "qcow2/cluster-2m-deflate.qcow2", "qcow2/v2.qcow2", "qcow2/v2-deflate.qcow2", "qcow2/kernel-zstd.qcow2",
-        "qcow2/chain/top.qcow2", "qcow2/chain/mid.qcow2",
+        "qcow2/chain/top.qcow2", "qcow2/chain/mid.qcow2", "qcow2/snapshot.qcow2",
     ];
 
     public static TheoryData<string> Fixtures => new(All);
@@ -155,6 +155,30 @@ public sealed class OutputVariantTests(ExtFixtures fixtures)
             Assert.True(code == 0, $"extract --partition {partition}: exit {code}: {stderr}");
             using var mount = FixtureOracleTests.MountReference(fixtures, row, work);
             Comparer.AssertEqual($"{row.Fixture} --partition {partition}", "--tar", tar, "--root", mount.Path);
+        }
+        finally
+        {
+            GuardedCli.RemoveTree(work);
+        }
+    }
+
+    [SkippableFact]
+    public void ExternalDataFileReadOrRefused()
+    {
+        // Issue 2 §2: "external data file (or support it)": either a clear refusal (exit 3) or a faithful extraction.
+        TestEnvironment.RequireRoot("the oracle is a read-only loop mount");
+        var row = fixtures.Row("disk/gpt.raw");
+        var image = fixtures.PathOf("qcow2/external-data.qcow2");
+        Assert.True(File.Exists(image), image + " missing");
+        var work = TestEnvironment.NewTempDir("rff-extdata");
+        try
+        {
+            var tar = Path.Combine(work, "x.tar");
+            var r = GuardedCli.Run("extract", image, "-o", tar, "--quiet");
+            Assert.True(r.Violation() is null, r.Violation());
+            if (r.ExitCode == 3) return;
+            using var mount = LoopMount.ReadOnly(fixtures.PathOf(row.Fixture), row.Offset);
+            Comparer.AssertEqual("external data file", "--tar", tar, "--root", mount.Path);
         }
         finally
         {
