@@ -144,6 +144,8 @@ public static class GuardedCli
                 if (r.ExitCode == 3 && present && t == "out.tar")
                     problems.Add($"-o {t}: exit 3 but the output file exists (half-written output)");
                 if (r.ExitCode == 0 && !present) problems.Add($"-o {t}: exit 0 but no output");
+                if (r.ExitCode == 0 && present && t == "out.tar" && CheckTar(Path.Combine(c, t)) is { } bad)
+                    problems.Add($"-o {t}: exit 0 but {bad}");
             }
             var allowed = new HashSet<string>(targets);
             foreach (var (dir, expect) in new[] { (c, allowed), (Path.Combine(root, "a", "b"), ["c"]),
@@ -158,6 +160,26 @@ public static class GuardedCli
             RemoveTree(root);
         }
         return problems;
+    }
+
+    /// <summary>Null when the tar reads to its end and no entry name or hard-link target leaves the root.</summary>
+    private static string? CheckTar(string tar)
+    {
+        try
+        {
+            using var reader = new System.Formats.Tar.TarReader(File.OpenRead(tar));
+            while (reader.GetNextEntry() is { } e)
+            {
+                foreach (var name in new[] { e.Name, e.EntryType == System.Formats.Tar.TarEntryType.HardLink ? e.LinkName : "" })
+                    if (name.StartsWith('/') || name.Split('/').Contains(".."))
+                        return $"the tar has an entry escaping the root: {name}";
+            }
+            return null;
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or IOException)
+        {
+            return $"the tar is unreadable: {e.Message}";
+        }
     }
 
     private static string Fingerprint(string path)
