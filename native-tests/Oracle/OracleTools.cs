@@ -111,6 +111,7 @@ public static class GuardedCli
                 {
                     // Unbounded memory shows up as an OutOfMemoryException (a crash) instead of swapping the machine.
                     ["DOTNET_GCHeapHardLimit"] = "0x30000000",
+                    ["SOURCE_DATE_EPOCH"] = "",
                 });
             return new GuardedResult(code, stderr, false, sw.Elapsed);
         }
@@ -197,6 +198,15 @@ public static class GuardedCli
     }
 }
 
+/// <summary>Runs the CLI like <see cref="TestEnvironment.RunCli"/>, with SOURCE_DATE_EPOCH cleared (it would clamp
+/// mtimes and make every oracle comparison differ).</summary>
+public static class OracleCli
+{
+    public static (int ExitCode, string StdOut, string StdErr) Run(params string[] args) =>
+        TestEnvironment.Run("dotnet", new[] { TestEnvironment.CliDll }.Concat(args), timeout: TimeSpan.FromMinutes(10),
+            environment: new Dictionary<string, string> { ["SOURCE_DATE_EPOCH"] = "" });
+}
+
 /// <summary>Runs a process with stdout streamed to a file (binary-safe, for `extract -o -`).</summary>
 public static class BinaryRun
 {
@@ -210,6 +220,7 @@ public static class BinaryRun
             UseShellExecute = false,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["SOURCE_DATE_EPOCH"] = "";
         using var p = Process.Start(psi)!;
         var stderr = p.StandardError.ReadToEndAsync();
         using (var f = File.Create(stdoutPath))
