@@ -44,7 +44,7 @@ public sealed class CorpusTests
         {
             var img = Decompress(Path.Combine(CorpusDir, test, file), work);
             var tar = Path.Combine(work, "x.tar");
-            var (code, _, stderr) = TestEnvironment.RunCli("extract", img, "-o", tar, "--quiet");
+            var (code, _, stderr) = OracleCli.Run("extract", img, "-o", tar, "--quiet");
             Assert.True(code == 0, $"{test}: rootfsforge extract exit {code}: {Comparer.Truncate(stderr, 3000)}");
             using var mount = LoopMount.TryReadOnly(img, 0, out var mountError);
             if (mount is not null)

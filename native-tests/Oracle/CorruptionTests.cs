@@ -126,6 +126,7 @@ public sealed class CorruptionTests(ExtFixtures fixtures)
     [InlineData("loop-dir-cycle.img", "a directory entry /dir/sub/ancestor pointing back to /dir")]
     [InlineData("loop-dir-self.img", "a directory entry /dir/sub/self pointing to its own directory")]
     [InlineData("loop-extent-cycle.img", "an extent index block pointing to itself")]
+    [InlineData("loop-symlink-dir.img", "a symlink 'evil' -> ../../.. and a directory also named 'evil' holding a file")]
     [InlineData("cycle-a.qcow2", "qcow2 backing chain a -> b -> a")]
     [InlineData("cycle-self.qcow2", "qcow2 whose backing file is itself")]
     public void CraftedLoopsTerminate(string image, string what)

@@ -20,7 +20,7 @@ public sealed class FixtureOracleTests(ExtFixtures fixtures)
         "qcow2/plain.qcow2", "qcow2/deflate.qcow2", "qcow2/zstd.qcow2", "qcow2/extended-l2.qcow2",
         "qcow2/zstd-extended-l2-32k.qcow2", "qcow2/cluster-512.qcow2", "qcow2/cluster-4k.qcow2", "qcow2/cluster-2m.qcow2",
         "qcow2/cluster-2m-deflate.qcow2", "qcow2/v2.qcow2", "qcow2/v2-deflate.qcow2", "qcow2/kernel-zstd.qcow2",
-        "qcow2/chain/top.qcow2", "qcow2/chain/mid.qcow2",
+        "qcow2/chain/top.qcow2", "qcow2/chain/mid.qcow2", "qcow2/snapshot.qcow2",
     ];
 
     public static TheoryData<string> Fixtures => new(All);
@@ -42,7 +42,7 @@ public sealed class FixtureOracleTests(ExtFixtures fixtures)
         try
         {
             var tar = Path.Combine(work, "x.tar");
-            var (code, _, stderr) = TestEnvironment.RunCli("extract", fixtures.PathOf(row.Fixture), "-o", tar, "--quiet");
+            var (code, _, stderr) = OracleCli.Run("extract", fixtures.PathOf(row.Fixture), "-o", tar, "--quiet");
             Assert.True(code == 0, $"rootfsforge extract {row.Fixture} ({row.Features}): exit {code}: {Comparer.Truncate(stderr, 3000)}");
             using var mount = MountReference(fixtures, row, work);
             Comparer.AssertEqual($"{row.Fixture} ({row.Features}; {row.Notes})", "--tar", tar, "--root", mount.Path);
@@ -99,7 +99,7 @@ public sealed class OutputVariantTests(ExtFixtures fixtures)
             else
             {
                 tar = Path.Combine(work, output);
-                var (code, _, stderr) = TestEnvironment.RunCli("extract", fixtures.PathOf(row.Fixture), "-o", tar, "--quiet");
+                var (code, _, stderr) = OracleCli.Run("extract", fixtures.PathOf(row.Fixture), "-o", tar, "--quiet");
                 Assert.True(code == 0, $"extract -o {output}: exit {code}: {stderr}");
                 var magic = new byte[4];
                 using (var f = File.OpenRead(tar)) f.ReadExactly(magic);
@@ -126,7 +126,7 @@ public sealed class OutputVariantTests(ExtFixtures fixtures)
         try
         {
             var outDir = Path.Combine(work, "out");
-            var (code, _, stderr) = TestEnvironment.RunCli("extract", fixtures.PathOf(row.Fixture), "-o", outDir, "--quiet");
+            var (code, _, stderr) = OracleCli.Run("extract", fixtures.PathOf(row.Fixture), "-o", outDir, "--quiet");
             Assert.True(code == 0, $"extract -o DIR: exit {code}: {stderr}");
             using var mount = FixtureOracleTests.MountReference(fixtures, row, work);
             Comparer.AssertEqual($"{row.Fixture} -o DIR", "--dir", outDir, "--root", mount.Path);
@@ -150,11 +150,89 @@ public sealed class OutputVariantTests(ExtFixtures fixtures)
         try
         {
             var tar = Path.Combine(work, "x.tar");
-            var (code, _, stderr) = TestEnvironment.RunCli("extract", fixtures.PathOf(row.Fixture), "-o", tar,
+            var (code, _, stderr) = OracleCli.Run("extract", fixtures.PathOf(row.Fixture), "-o", tar,
                 "--partition", partition.ToString(System.Globalization.CultureInfo.InvariantCulture), "--quiet");
             Assert.True(code == 0, $"extract --partition {partition}: exit {code}: {stderr}");
             using var mount = FixtureOracleTests.MountReference(fixtures, row, work);
             Comparer.AssertEqual($"{row.Fixture} --partition {partition}", "--tar", tar, "--root", mount.Path);
+        }
+        finally
+        {
+            GuardedCli.RemoveTree(work);
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData("fs/ext4-default.img")]
+    [InlineData("fs/ext4-inline.img")]
+    [InlineData("fs/ext4-meta-bg.img")]
+    [InlineData("fs/ext4-bigalloc.img")]
+    [InlineData("fs/ext4-sparse-super2.img")]
+    [InlineData("fs/kernel.img")]
+    [InlineData("qcow2/zstd.qcow2")]
+    public void VerifyChecksumsAcceptsValidMetadata(string fixture)
+    {
+        var row = fixtures.Row(fixture);
+        var work = TestEnvironment.NewTempDir("rff-csum");
+        try
+        {
+            var (code, _, stderr) = OracleCli.Run("extract", fixtures.PathOf(row.Fixture), "-o", Path.Combine(work, "x.tar"),
+                "--verify-checksums", "--quiet");
+            Assert.True(code == 0, $"extract --verify-checksums {fixture} (valid metadata_csum): exit {code}: {stderr}");
+        }
+        finally
+        {
+            GuardedCli.RemoveTree(work);
+        }
+    }
+
+    [SkippableFact]
+    public void VerifyChecksumsRejectsAFlippedInodeBit()
+    {
+        var fuzz = fixtures.PathOf("fuzz");
+        fixtures.Require();
+        var row = File.ReadAllLines(Path.Combine(fuzz, "offsets.tsv")).Select(l => l.Split('\t'))
+            .Single(c => c[0] == "inode:/file-big");
+        var work = TestEnvironment.NewTempDir("rff-csum-bad");
+        try
+        {
+            var img = Path.Combine(work, "small.raw");
+            File.Copy(Path.Combine(fuzz, "small.raw"), img);
+            using (var f = new FileStream(img, FileMode.Open, FileAccess.ReadWrite))
+            {
+                f.Position = long.Parse(row[2], System.Globalization.CultureInfo.InvariantCulture) + 0x10; // i_mtime
+                int b = f.ReadByte();
+                f.Position--;
+                f.WriteByte((byte)(b ^ 0x01));
+            }
+            var r = GuardedCli.Run("extract", img, "-o", Path.Combine(work, "x.tar"), "--verify-checksums", "--quiet");
+            Assert.True(r.Violation() is null, r.Violation());
+            Assert.True(r.ExitCode == 3, $"a flipped inode bit with --verify-checksums must stop with exit 3, got {r.ExitCode}: {r.StdErr}");
+            Assert.False(File.Exists(Path.Combine(work, "x.tar")), "exit 3 left x.tar behind");
+        }
+        finally
+        {
+            GuardedCli.RemoveTree(work);
+        }
+    }
+
+    [SkippableFact]
+    public void ExternalDataFileReadOrRefused()
+    {
+        // Issue 2 §2: "external data file (or support it)": either a clear refusal (exit 3) or a faithful extraction.
+        TestEnvironment.RequireRoot("the oracle is a read-only loop mount");
+        var row = fixtures.Row("disk/gpt.raw");
+        var image = fixtures.PathOf("qcow2/external-data.qcow2");
+        Assert.True(File.Exists(image), image + " missing");
+        var work = TestEnvironment.NewTempDir("rff-extdata");
+        try
+        {
+            var tar = Path.Combine(work, "x.tar");
+            var r = GuardedCli.Run("extract", image, "-o", tar, "--quiet");
+            Assert.True(r.Violation() is null, r.Violation());
+            if (r.ExitCode == 3) return;
+            using var mount = LoopMount.ReadOnly(fixtures.PathOf(row.Fixture), row.Offset);
+            Comparer.AssertEqual("external data file", "--tar", tar, "--root", mount.Path);
         }
         finally
         {
@@ -173,7 +251,7 @@ public sealed class OutputVariantTests(ExtFixtures fixtures)
             foreach (var name in new[] { "1.tar", "2.tar" })
             {
                 var tar = Path.Combine(work, name);
-                var (code, _, stderr) = TestEnvironment.RunCli("extract", fixtures.PathOf(row.Fixture), "-o", tar, "--quiet");
+                var (code, _, stderr) = OracleCli.Run("extract", fixtures.PathOf(row.Fixture), "-o", tar, "--quiet");
                 Assert.True(code == 0, $"extract: exit {code}: {stderr}");
                 using var f = File.OpenRead(tar);
                 hashes.Add(Convert.ToHexString(SHA256.HashData(f)));

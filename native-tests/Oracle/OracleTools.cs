@@ -111,6 +111,7 @@ public static class GuardedCli
                 {
                     // Unbounded memory shows up as an OutOfMemoryException (a crash) instead of swapping the machine.
                     ["DOTNET_GCHeapHardLimit"] = "0x30000000",
+                    ["SOURCE_DATE_EPOCH"] = "",
                 });
             return new GuardedResult(code, stderr, false, sw.Elapsed);
         }
@@ -144,6 +145,8 @@ public static class GuardedCli
                 if (r.ExitCode == 3 && present && t == "out.tar")
                     problems.Add($"-o {t}: exit 3 but the output file exists (half-written output)");
                 if (r.ExitCode == 0 && !present) problems.Add($"-o {t}: exit 0 but no output");
+                if (r.ExitCode == 0 && present && t == "out.tar" && CheckTar(Path.Combine(c, t)) is { } bad)
+                    problems.Add($"-o {t}: exit 0 but {bad}");
             }
             var allowed = new HashSet<string>(targets);
             foreach (var (dir, expect) in new[] { (c, allowed), (Path.Combine(root, "a", "b"), ["c"]),
@@ -158,6 +161,26 @@ public static class GuardedCli
             RemoveTree(root);
         }
         return problems;
+    }
+
+    /// <summary>Null when the tar reads to its end and no entry name or hard-link target leaves the root.</summary>
+    private static string? CheckTar(string tar)
+    {
+        try
+        {
+            using var reader = new System.Formats.Tar.TarReader(File.OpenRead(tar));
+            while (reader.GetNextEntry() is { } e)
+            {
+                foreach (var name in new[] { e.Name, e.EntryType == System.Formats.Tar.TarEntryType.HardLink ? e.LinkName : "" })
+                    if (name.StartsWith('/') || name.Split('/').Contains(".."))
+                        return $"the tar has an entry escaping the root: {name}";
+            }
+            return null;
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or IOException)
+        {
+            return $"the tar is unreadable: {e.Message}";
+        }
     }
 
     private static string Fingerprint(string path)
@@ -175,6 +198,15 @@ public static class GuardedCli
     }
 }
 
+/// <summary>Runs the CLI like <see cref="TestEnvironment.RunCli"/>, with SOURCE_DATE_EPOCH cleared (it would clamp
+/// mtimes and make every oracle comparison differ).</summary>
+public static class OracleCli
+{
+    public static (int ExitCode, string StdOut, string StdErr) Run(params string[] args) =>
+        TestEnvironment.Run("dotnet", new[] { TestEnvironment.CliDll }.Concat(args), timeout: TimeSpan.FromMinutes(10),
+            environment: new Dictionary<string, string> { ["SOURCE_DATE_EPOCH"] = "" });
+}
+
 /// <summary>Runs a process with stdout streamed to a file (binary-safe, for `extract -o -`).</summary>
 public static class BinaryRun
 {
@@ -188,6 +220,7 @@ public static class BinaryRun
             UseShellExecute = false,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["SOURCE_DATE_EPOCH"] = "";
         using var p = Process.Start(psi)!;
         var stderr = p.StandardError.ReadToEndAsync();
         using (var f = File.Create(stdoutPath))
