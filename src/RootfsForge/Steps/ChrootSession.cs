@@ -212,7 +212,7 @@ public sealed class ChrootSession : IDisposable
             using (var p = _tree.OpenMountPoint(parent)) Posix.MkdirAt(p, name, 0x1ED);
             return _tree.OpenMountPoint(path);
         }
-        catch (IOException e) when (Posix.Errno(e) is Posix.ELOOP or Posix.ENOTDIR or Posix.EXDEV)
+        catch (IOException e) when (Posix.Errno(e) is Posix.ELOOP or Posix.ENOTDIR)
         {
             throw new InvalidOperationException(
                 $"refusing to mount on /{path} in {_tree.Path}: it is a symlink or not a directory in the image", e);

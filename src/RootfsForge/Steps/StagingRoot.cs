@@ -145,7 +145,7 @@ internal sealed class StagingRoot : IDisposable
         using var dir = OpenDirectory(parent, create: true);
         if (Posix.StatAt(dir, name) is { IsDirectory: true })
             throw new IOException($"cannot write file /{Normalize(path)}: a directory is in the way");
-        var temp = $".{name}.rff-{Environment.ProcessId}-{Guid.NewGuid():N}"[..Math.Min(250, name.Length + 48)];
+        var temp = $".rootfsforge-{Environment.ProcessId}-{Guid.NewGuid():N}.tmp";
         // O_PATH handles cannot be used as dirfd for file creation in all cases; open the directory for real.
         using var realDir = Posix.OpenAt(dir, ".", Posix.O_RDONLY | Posix.O_DIRECTORY);
         var fd = Posix.OpenAt(realDir, temp, Posix.O_WRONLY | Posix.O_CREAT | Posix.O_EXCL | Posix.O_NOFOLLOW, 0x180);
@@ -252,7 +252,7 @@ internal sealed class StagingRoot : IDisposable
     /// <summary>Opens a directory for a mount point: no symlink anywhere on the way is accepted.</summary>
     public SafeFileHandle OpenMountPoint(string path) =>
         Posix.OpenAt2(_root, Normalize(path), Posix.O_PATH | Posix.O_DIRECTORY | Posix.O_NOFOLLOW,
-            InRoot | Posix.RESOLVE_NO_SYMLINKS | Posix.RESOLVE_NO_XDEV);
+            InRoot | Posix.RESOLVE_NO_SYMLINKS);
 
     public void Dispose() => _root.Dispose();
 
