@@ -92,6 +92,22 @@ internal static unsafe partial class Posix
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int sys_kill(int pid, int signal);
 
+    [LibraryImport("libc", EntryPoint = "llistxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint llistxattr(string path, byte* list, nuint size);
+
+    /// <summary>The number of extended attributes of a path (not following a final symlink); 0 on error.</summary>
+    public static int ListXattrCount(string path)
+    {
+        nint size = llistxattr(path, null, 0);
+        if (size <= 0) return 0;
+        var buf = new byte[size];
+        fixed (byte* p = buf)
+        {
+            size = llistxattr(path, p, (nuint)buf.Length);
+        }
+        return size <= 0 ? 0 : buf.AsSpan(0, (int)size).Count((byte)0);
+    }
+
     [LibraryImport("libc", EntryPoint = "geteuid")]
     public static partial uint GetEuid();
 
