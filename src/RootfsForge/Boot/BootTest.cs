@@ -42,7 +42,7 @@ public static class BootTest
         if (!File.Exists(options.Virtiofsd)) throw new InvalidOperationException($"{options.Virtiofsd} not found (Debian: qemu-system-x86)");
 
         var work = Directory.CreateTempSubdirectory("rootfsforge-boot-").FullName;
-        var log = options.ConsoleLog is null ? Path.Combine(work, "console.log") : Path.GetFullPath(options.ConsoleLog);
+        var log = Path.GetFullPath(options.ConsoleLog ?? Path.Combine(Path.GetTempPath(), $"rootfsforge-boot-{Path.GetFileName(work)}.log"));
         var merged = Path.Combine(work, "merged");
         bool overlayMounted = false;
         Process? virtiofsd = null, qemu = null;
@@ -89,13 +89,7 @@ public static class BootTest
             Stop(qemu);
             Stop(virtiofsd);
             if (overlayMounted && Posix.Umount(merged, 0) != 0) Posix.Umount(merged, Posix.MNT_DETACH);
-            if (options.ConsoleLog is null && File.Exists(log))
-            {
-                // Keep the console log beside the work dir's removal: move it to a stable temp name.
-                var kept = Path.Combine(Path.GetTempPath(), $"rootfsforge-boot-{Path.GetFileName(work)}.log");
-                File.Copy(log, kept, overwrite: true);
-                progress($"boot: console log saved to {kept}");
-            }
+            progress($"boot: console log saved to {log}");
             if (MountTable.MountsUnder(work).Count == 0) Directory.Delete(work, recursive: true);
         }
     }

@@ -142,8 +142,8 @@ public static class VmBuild
         }
         try
         {
-            using (var tree = new StagingRoot(staging)) tree.DeleteContents("");
-            Directory.Delete(staging);
+            // Nothing is mounted below (checked above); rm never follows symlinks and stays on this filesystem.
+            HostTool.Run("rm", ["-rf", "--one-file-system", "--", staging], CancellationToken.None);
         }
         catch (IOException e)
         {
