@@ -84,7 +84,7 @@ RUNS_TSV=$WORK/runs.tsv
 printf 'image\tgroup\tvariant\tround\twall_ms\tuser_s\tsys_s\tmaxrss_kb\tbytes\n' > "$RUNS_TSV"
 
 # --- the rootfsforge CLI --------------------------------------------------------------------------------------------
-CLI_DLL=$REPO/src/RootfsForge.Cli/bin/Release/net10.0/rootfsforge.dll
+CLI_DLL=$REPO/src/RootfsForge.Cli/bin/Release/net10.0/RootfsForge.Cli.dll
 if [ $DO_BUILD = 1 ]; then
   echo "building the CLI (Release)..." >&2
   dotnet build -c Release -nologo -v q "$REPO/src/RootfsForge.Cli/RootfsForge.Cli.csproj" >"$WORK/build.log" 2>&1 \

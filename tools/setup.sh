@@ -5,17 +5,23 @@ if [ "$(id -u)" -ne 0 ]; then echo "setup.sh: run as root (apt-get, loop mounts,
 
 PACKAGES=(
   e2fsprogs gdisk fdisk util-linux qemu-utils     # fixtures: mke2fs -d, sgdisk, sfdisk, qemu-img/qemu-io
+  xfsprogs                                         # partition tests: a non-ext root candidate
   qemu-system-x86                                  # boot test: qemu-system-x86_64 and /usr/lib/qemu/virtiofsd
   dosfstools mtools                                # boot test: the cidata disk
   python3 attr acl libcap2-bin                     # oracle comparer; setfattr/setfacl/setcap for fixtures
   tar libarchive-tools zstd xz-utils lz4 bzip2 cpio  # tar readers used as oracles; initramfs tools
   debootstrap                                      # the Debian 12 cloud-like image
   redis-server                                     # zdb:// store tests (speaks 0-db's EXISTS/SET/GET)
-  nodejs npm                                       # s3rver for s3:// store tests
   time hyperfine ca-certificates curl
 )
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# s3rver (s3:// store tests) needs Node.js with npm. Machines that already have a Node.js from elsewhere
+# (e.g. NodeSource's nodejs, which bundles npm) must keep it: Debian's npm package conflicts with it.
+if ! command -v npm >/dev/null 2>&1; then
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  missing+=(npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
