@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Microsoft.Win32.SafeHandles;
-using ZstdSharp;
 using static RootfsForge.Sources.Disks.Qcow2.Qcow2FieldLocations;
 
 namespace RootfsForge.Sources.Disks.Qcow2;
@@ -383,15 +382,13 @@ public sealed class Qcow2DiskImage : DiskImage
                 if (n <= 0) break;
                 got += n;
             }
-            using var compressed = new MemoryStream(input, 0, got, writable: false);
-            using Stream decoder = _header.CompressionType == CompressionZstd
-                ? new DecompressionStream(compressed, leaveOpen: true)
-                : new DeflateStream(compressed, CompressionMode.Decompress, leaveOpen: true);
             int produced;
             try
             {
                 // Stop once a whole cluster is out: trailing bytes belong to the next cluster's sector (§1.5).
-                produced = decoder.ReadAtLeast(destination.AsSpan(0, _clusterSize), _clusterSize, throwOnEndOfStream: false);
+                produced = _header.CompressionType == CompressionZstd
+                    ? ZstdCluster.Decode(input.AsSpan(0, got), destination.AsSpan(0, _clusterSize))
+                    : InflateCluster(input, got, destination.AsSpan(0, _clusterSize));
             }
             catch (Exception ex) when (ex is not ImageFormatException and not OutOfMemoryException)
             {
@@ -406,6 +403,14 @@ public sealed class Qcow2DiskImage : DiskImage
         {
             ArrayPool<byte>.Shared.Return(input);
         }
+    }
+
+    /// <summary>Type 0 is raw DEFLATE (RFC 1951, no zlib header; qemu uses window bits −12).</summary>
+    private static int InflateCluster(byte[] input, int length, Span<byte> destination)
+    {
+        using var compressed = new MemoryStream(input, 0, length, writable: false);
+        using var inflater = new DeflateStream(compressed, CompressionMode.Decompress);
+        return inflater.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false);
     }
 
     // ---------------------------------------------------------------- prefetch and read-ahead
