@@ -149,6 +149,28 @@ public sealed class Qcow2ReadTests
         OracleAssert.SameAllocation(disk, image);
     }
 
+    /// <summary>An internal snapshot (qemu-img snapshot -c) then more writes: the active L1 table is what is read.</summary>
+    [SkippableFact]
+    public void ImageWithInternalSnapshotReadsActiveLayer()
+    {
+        DiskFixtures.RequireQemu();
+        string dir = DiskFixtures.BuildSet("snapshot", d =>
+        {
+            string img = Path.Combine(d, "img.qcow2");
+            DiskFixtures.Qemu("qemu-img", ["create", "-f", "qcow2", img, "2M"]);
+            DiskFixtures.QemuIo(img, "write -P 0x01 0 1M");
+            DiskFixtures.Qemu("qemu-img", ["snapshot", "-c", "s1", img]);
+            DiskFixtures.QemuIo(img, "write -P 0x02 64k 128k", "write -z 512k 64k");
+        });
+        string image = Path.Combine(dir, "img.qcow2");
+        using var disk = DiskImage.Open(image);
+        OracleAssert.SameBytes(disk, DiskFixtures.OracleRaw(image), seed: 19);
+        OracleAssert.SameAllocation(disk, image);
+        var b = new byte[1];
+        disk.ReadExactlyAt(64 << 10, b);
+        Assert.Equal(0x02, b[0]);
+    }
+
     [SkippableFact]
     public void RawImageMatchesFileAndHoles()
     {
