@@ -283,6 +283,9 @@ public sealed class Qcow2DiskImage : DiskImage
         if (offset < 0 || offset >= Length || destination.IsEmpty) return 0;
         if (destination.Length > Length - offset) destination = destination[..(int)(Length - offset)];
         NoteRead(offset, destination.Length);
+        // A read spanning several clusters: let the pool decode the later compressed ones while this thread does the first.
+        if (destination.Length > 2 * _clusterSize)
+            ScheduleCompressed(offset + _clusterSize, destination.Length - _clusterSize);
 
         int done = 0;
         while (done < destination.Length)
