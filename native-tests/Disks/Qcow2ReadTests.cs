@@ -1,6 +1,5 @@
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Sources.Disks;
-using RootfsForge.Sources.Disks.Qcow2;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Disks;

@@ -2,9 +2,10 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Microsoft.Win32.SafeHandles;
+using RootfsForge.Sources.Disks.Qcow2;
 using static RootfsForge.Sources.Disks.Qcow2.Qcow2FieldLocations;
 
-namespace RootfsForge.Sources.Disks.Qcow2;
+namespace RootfsForge.Sources.Disks;
 
 /// <summary>
 /// A qcow2 image (versions 2 and 3) read in-process: deflate and zstd compressed clusters, zero clusters, extended L2
