@@ -176,7 +176,7 @@ public sealed class PartitionTableTests
         Assert.Equal("Linux root (x86-64)", table.Partitions[1].TypeName);
     }
 
-    private static string MbrDisk => Path.Combine(DiskFixtures.BuildSet("mbr-logical", d =>
+    internal static string MbrDisk => Path.Combine(DiskFixtures.BuildSet("mbr-logical", d =>
     {
         string disk = PartitionFixtures.NewDisk(d, "disk.raw", 16L << 20);
         string script = string.Join("\n",

@@ -6,7 +6,9 @@ namespace RootfsForge.Sources.Disks.Qcow2;
 /// <summary>
 /// A bounded, thread-safe LRU cache of decompressed clusters, keyed by the compressed cluster's host offset. Buffers come
 /// from <see cref="ArrayPool{T}"/> and go back once evicted and no reader holds them. Background decoding
-/// (<see cref="TrySchedule"/>) never blocks a reader: a reader that needs a cluster still queued decodes it itself.
+/// (<see cref="TrySchedule"/>) goes through a queue bounded to half the byte budget, drained by at most
+/// <c>maxInFlight</c> thread-pool workers; it never blocks a reader: a reader that needs a cluster still queued decodes
+/// it itself.
 /// </summary>
 internal sealed class DecodedClusterCache : IDisposable
 {
@@ -34,9 +36,11 @@ internal sealed class DecodedClusterCache : IDisposable
     private readonly int _clusterSize;
     private readonly long _budget;
     private readonly int _maxInFlight;
+    private readonly int _maxQueued;
+    private readonly Queue<Entry> _queue = new();
     private readonly Decoder _decode;
     private long _bytes;
-    private int _inFlight;
+    private int _workers;
     private bool _disposed;
 
     public DecodedClusterCache(int clusterSize, long budgetBytes, int maxInFlight, Decoder decode)
@@ -45,6 +49,7 @@ internal sealed class DecodedClusterCache : IDisposable
         // Keep room for at least a few clusters, whatever the configured budget.
         _budget = Math.Max(budgetBytes, 4L * clusterSize);
         _maxInFlight = Math.Max(1, maxInFlight);
+        _maxQueued = (int)Math.Max(1, _budget / 2 / clusterSize);
         _decode = decode;
     }
 
@@ -100,38 +105,53 @@ internal sealed class DecodedClusterCache : IDisposable
     }
 
     /// <summary>
-    /// Queues background decoding of a cluster. Returns false when the in-flight limit or the byte budget is reached
-    /// (the caller should stop scheduling); true when queued or already cached.
+    /// Queues background decoding of a cluster. Returns false when the queue or the byte budget is full (the caller
+    /// should stop scheduling); true when queued or already cached.
     /// </summary>
     public bool TrySchedule(long key, ulong descriptor)
     {
-        Entry e;
+        bool startWorker = false;
         lock (_lock)
         {
             if (_disposed) return false;
             if (_map.ContainsKey(key)) return true;
-            if (_inFlight >= _maxInFlight) return false;
+            if (_queue.Count >= _maxQueued) return false;
             if (_bytes + _clusterSize > _budget && !EvictOne()) return false;
-            e = Insert(key, descriptor);
-            e.Refs = 1; // held by the worker until it finishes
+            var e = Insert(key, descriptor);
+            e.Refs = 1; // held by the queue until a worker has handled it
             e.State = State.Queued;
-            _inFlight++;
+            _queue.Enqueue(e);
+            if (_workers < _maxInFlight)
+            {
+                _workers++;
+                startWorker = true;
+            }
         }
-        ThreadPool.UnsafeQueueUserWorkItem(static s => s.Cache.RunQueued(s.Entry), (Cache: this, Entry: e), preferLocal: false);
+        if (startWorker) ThreadPool.UnsafeQueueUserWorkItem(static c => c.DrainQueue(), this, preferLocal: false);
         return true;
     }
 
-    private void RunQueued(Entry e)
+    /// <summary>A worker: decodes queued clusters until the queue is empty.</summary>
+    private void DrainQueue()
     {
-        bool run;
-        lock (_lock)
+        while (true)
         {
-            run = e.State == State.Queued && !_disposed;
-            if (run) e.State = State.Running;
-            _inFlight--;
+            Entry e;
+            bool run;
+            lock (_lock)
+            {
+                if (_queue.Count == 0 || _disposed)
+                {
+                    _workers--;
+                    return;
+                }
+                e = _queue.Dequeue();
+                run = e.State == State.Queued; // a reader may have taken it over
+                if (run) e.State = State.Running;
+            }
+            if (run) Decode(e);
+            Release(e);
         }
-        if (run) Decode(e);
-        Release(e);
     }
 
     private void Decode(Entry e)
@@ -231,6 +251,12 @@ internal sealed class DecodedClusterCache : IDisposable
         lock (_lock)
         {
             _disposed = true;
+            while (_queue.Count > 0)
+            {
+                var q = _queue.Dequeue();
+                q.Refs--;
+                if (q.State == State.Queued) q.State = State.Done; // never decoded; no buffer
+            }
             foreach (var e in _map.Values.ToList())
                 if (e.State == State.Done) Remove(e);
         }

@@ -2,10 +2,10 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Microsoft.Win32.SafeHandles;
-using ZstdSharp;
+using RootfsForge.Sources.Disks.Qcow2;
 using static RootfsForge.Sources.Disks.Qcow2.Qcow2FieldLocations;
 
-namespace RootfsForge.Sources.Disks.Qcow2;
+namespace RootfsForge.Sources.Disks;
 
 /// <summary>
 /// A qcow2 image (versions 2 and 3) read in-process: deflate and zstd compressed clusters, zero clusters, extended L2
@@ -284,6 +284,9 @@ public sealed class Qcow2DiskImage : DiskImage
         if (offset < 0 || offset >= Length || destination.IsEmpty) return 0;
         if (destination.Length > Length - offset) destination = destination[..(int)(Length - offset)];
         NoteRead(offset, destination.Length);
+        // A read spanning several clusters: let the pool decode the later compressed ones while this thread does the first.
+        if (destination.Length > 2 * _clusterSize)
+            ScheduleCompressed(offset + _clusterSize, destination.Length - _clusterSize);
 
         int done = 0;
         while (done < destination.Length)
@@ -383,15 +386,13 @@ public sealed class Qcow2DiskImage : DiskImage
                 if (n <= 0) break;
                 got += n;
             }
-            using var compressed = new MemoryStream(input, 0, got, writable: false);
-            using Stream decoder = _header.CompressionType == CompressionZstd
-                ? new DecompressionStream(compressed, leaveOpen: true)
-                : new DeflateStream(compressed, CompressionMode.Decompress, leaveOpen: true);
             int produced;
             try
             {
                 // Stop once a whole cluster is out: trailing bytes belong to the next cluster's sector (§1.5).
-                produced = decoder.ReadAtLeast(destination.AsSpan(0, _clusterSize), _clusterSize, throwOnEndOfStream: false);
+                produced = _header.CompressionType == CompressionZstd
+                    ? ZstdCluster.Decode(input.AsSpan(0, got), destination.AsSpan(0, _clusterSize))
+                    : InflateCluster(input, got, destination.AsSpan(0, _clusterSize));
             }
             catch (Exception ex) when (ex is not ImageFormatException and not OutOfMemoryException)
             {
@@ -406,6 +407,14 @@ public sealed class Qcow2DiskImage : DiskImage
         {
             ArrayPool<byte>.Shared.Return(input);
         }
+    }
+
+    /// <summary>Type 0 is raw DEFLATE (RFC 1951, no zlib header; qemu uses window bits −12).</summary>
+    private static int InflateCluster(byte[] input, int length, Span<byte> destination)
+    {
+        using var compressed = new MemoryStream(input, 0, length, writable: false);
+        using var inflater = new DeflateStream(compressed, CompressionMode.Decompress);
+        return inflater.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false);
     }
 
     // ---------------------------------------------------------------- prefetch and read-ahead
