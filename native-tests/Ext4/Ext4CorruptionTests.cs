@@ -71,6 +71,7 @@ public partial class Ext4CorruptionTests(ITestOutputHelper output)
                 long first = long.Parse(b.Groups[2].Value);
                 long last = b.Groups[3].Success ? long.Parse(b.Groups[3].Value) : first;
                 string what = b.Groups[1].Value.Length > 0 ? "extent block" : path + " data";
+                if (what is "/frag data" or "/dir/sub/big data") continue; // file content: nothing to parse
                 regions.Add((first * BlockSize, Math.Min(last - first + 1, 4) * BlockSize, what));
             }
             var acl = FileAcl().Match(stat);
@@ -129,7 +130,7 @@ public partial class Ext4CorruptionTests(ITestOutputHelper output)
         var (regions, _) = Regions(image);
         output.WriteLine(string.Join("\n", regions.Select(r => $"{r.What}: {r.Start}+{r.Length}")));
         int failures = 0, errors = 0, walked = 0;
-        for (int seed = 0; seed < 400; seed++)
+        for (int seed = 0; seed < 600; seed++)
         {
             var rng = new Random(seed);
             byte[] data = (byte[])pristine.Clone();

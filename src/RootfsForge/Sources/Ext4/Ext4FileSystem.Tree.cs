@@ -180,9 +180,13 @@ public sealed partial class Ext4FileSystem
     /// <summary>Reads a directory's children: names checked, sorted by bytes, duplicates dropped, inodes read.</summary>
     private List<Child> LoadChildren(Inode dir, string path)
     {
-        var raw = ReadDirectoryEntries(dir, path);
-        raw.Sort(static (a, b) => a.Name.AsSpan().SequenceCompareTo(b.Name));
-        var children = new List<Child>(raw.Count);
+        var unsorted = ReadDirectoryEntries(dir, path);
+        // Byte order of names = ordinal order of their Latin-1 decodings (one char per byte): a fast BCL sort.
+        var keys = new string[unsorted.Count];
+        var raw = unsorted.ToArray();
+        for (int i = 0; i < raw.Length; i++) keys[i] = System.Text.Encoding.Latin1.GetString(raw[i].Name);
+        Array.Sort(keys, raw, StringComparer.Ordinal);
+        var accepted = new List<(DirectoryEntry Entry, string Name)>(raw.Length);
         bool dot = false, dotdot = false;
         byte[]? previous = null;
         foreach (var d in raw)
@@ -212,16 +216,29 @@ public sealed partial class Ext4FileSystem
                 continue;
             }
             previous = name;
-            string childPath = path.Length == 0 ? display : path + "/" + display;
             if (d.Inode < Superblock.FirstIno && d.Inode != RootInode)
             {
-                Warn($"{childPath}: points at reserved inode {d.Inode}; skipped");
+                Warn($"{Display(Join(path, display))}: points at reserved inode {d.Inode}; skipped");
                 continue;
             }
-            Inode? inode = null;
+            accepted.Add((d, display));
+        }
+
+        // Read the inodes in inode-number order: name order jumps around the inode tables, inode order streams them.
+        var order = new int[accepted.Count];
+        var numbers = new uint[accepted.Count];
+        for (int i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+            numbers[i] = accepted[i].Entry.Inode;
+        }
+        Array.Sort(numbers, order);
+        var inodes = new Inode?[accepted.Count];
+        foreach (int i in order)
+        {
             try
             {
-                inode = ReadInode(d.Inode);
+                inodes[i] = ReadInode(accepted[i].Entry.Inode);
             }
             catch (Ext4ChecksumException)
             {
@@ -229,12 +246,16 @@ public sealed partial class Ext4FileSystem
             }
             catch (ImageFormatException e)
             {
-                Warn($"{childPath}: skipped: {e.Message}");
+                Warn($"{Display(Join(path, accepted[i].Name))}: skipped: {e.Message}");
             }
-            children.Add(new Child(display, name, d.Inode, inode));
         }
+        var children = new List<Child>(accepted.Count);
+        for (int i = 0; i < accepted.Count; i++)
+            children.Add(new Child(accepted[i].Name, accepted[i].Entry.Name, accepted[i].Entry.Inode, inodes[i]));
         return children;
     }
+
+    private static string Join(string parent, string name) => parent.Length == 0 ? name : parent + "/" + name;
 
     private static string Display(string path) => "/" + path;
 
