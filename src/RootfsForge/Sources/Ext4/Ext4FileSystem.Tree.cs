@@ -88,7 +88,7 @@ public sealed partial class Ext4FileSystem
                 };
                 continue;
             }
-            var e = TryBuildEntry(path, inode);
+            var e = TryBuildEntry(path, inode, mapContent: true);
             if (e is null) continue;
             if (inode.LinksCount > 1) firstPath[child.Number] = path;
             yield return e;
@@ -319,11 +319,11 @@ public sealed partial class Ext4FileSystem
         return list;
     }
 
-    private TreeEntry? TryBuildEntry(string path, Inode inode)
+    private TreeEntry? TryBuildEntry(string path, Inode inode, bool mapContent = false)
     {
         try
         {
-            return BuildEntry(path, inode);
+            return BuildEntry(path, inode, mapContent);
         }
         catch (Ext4ChecksumException)
         {
@@ -336,7 +336,13 @@ public sealed partial class Ext4FileSystem
         }
     }
 
-    private TreeEntry? BuildEntry(string path, Inode inode)
+    /// <param name="path">The entry's path.</param>
+    /// <param name="inode">Its inode.</param>
+    /// <param name="mapContent">
+    /// Map a regular file's blocks now (the walk does, so one damaged file is skipped with a warning instead of failing
+    /// the consumer mid-stream, and the first data run can be prefetched); lookups map lazily.
+    /// </param>
+    private TreeEntry? BuildEntry(string path, Inode inode, bool mapContent = false)
     {
         if (inode.HasFlag(Inode.Flag.Encrypt))
         {
@@ -365,7 +371,9 @@ public sealed partial class Ext4FileSystem
                 if (inode.Size > long.MaxValue / 2)
                     throw new ImageFormatException($"i_size {inode.Size} is absurd", $"ext4 inode {inode.Number}");
                 size = (long)inode.Size;
-                open = new ContentOpener(this, inode).Open;
+                var opener = new ContentOpener(this, inode);
+                if (mapContent) opener.Prepare();
+                open = opener.Open;
                 break;
             case EntryType.SymbolicLink:
                 target = FileNameEncoding.GetString(ReadSymlink(inode));
@@ -400,6 +408,23 @@ public sealed partial class Ext4FileSystem
     {
         private DataMap? _map;
         private byte[]? _inline;
+
+        /// <summary>Maps the blocks (or reads the inline data) now, and starts reading the first data run.</summary>
+        public void Prepare()
+        {
+            if (inode.HasFlag(Inode.Flag.InlineData))
+            {
+                _inline ??= fs.ReadInlineData(inode);
+                return;
+            }
+            _map ??= fs.GetDataMap(inode);
+            if (_map.Runs.Length > 0)
+            {
+                var first = _map.Runs[0];
+                long bytes = Math.Min(Math.Min(first.Count * fs.BlockSize, _map.Size - first.Logical * fs.BlockSize), 4L << 20);
+                if (bytes > 0) fs.Device.Prefetch(first.Physical * fs.BlockSize, bytes);
+            }
+        }
 
         public FileContent Open()
         {
