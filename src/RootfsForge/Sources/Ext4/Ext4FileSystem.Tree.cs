@@ -9,6 +9,9 @@ public sealed partial class Ext4FileSystem
     /// <summary>Directories with more entries than this are truncated with a warning (bounded memory).</summary>
     internal const int MaxDirectoryEntries = 8_000_000;
 
+    /// <summary>Directories mapping more than this many bytes are refused (about 30 million entries; bounds reading time).</summary>
+    internal const long MaxDirectoryBytes = 1L << 30;
+
     /// <summary>The longest symlink target read (PATH_MAX is 4096; ext4 allows up to a block).</summary>
     internal const int MaxSymlinkLength = 65536;
 
@@ -282,6 +285,11 @@ public sealed partial class Ext4FileSystem
 
         var map = GetDataMap(dir);
         int bs = BlockSize;
+        long mapped = 0;
+        foreach (var run in map.Runs) mapped += run.Count;
+        if (mapped > MaxDirectoryBytes / bs)
+            throw new ImageFormatException($"the directory maps {mapped} blocks, more than {MaxDirectoryBytes} bytes",
+                $"ext4 inode {dir.Number} directory");
         const int chunkBlocks = 64;
         byte[] buf = ArrayPool<byte>.Shared.Rent(bs * chunkBlocks);
         try
