@@ -54,7 +54,7 @@ public sealed partial class Ext4FileSystem
             {
                 if (!visited.Add(child.Number))
                 {
-                    Warn($"{path}: directory inode {child.Number} was already visited (a directory hard link or cycle); skipped");
+                    Warn($"{Display(path)}: directory inode {child.Number} was already visited (a directory hard link or cycle); skipped");
                     continue;
                 }
                 var entry = TryBuildEntry(path, inode);
@@ -62,7 +62,7 @@ public sealed partial class Ext4FileSystem
                 yield return entry;
                 if (frame.Depth + 1 >= _options.MaxDepth)
                 {
-                    Warn($"{path}: deeper than {_options.MaxDepth} levels; its contents are skipped");
+                    Warn($"{Display(path)}: deeper than {_options.MaxDepth} levels; its contents are skipped");
                     continue;
                 }
                 stack.Push(new Frame(path, LoadChildrenSafe(inode, path), frame.Depth + 1));
