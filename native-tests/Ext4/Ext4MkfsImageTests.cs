@@ -105,6 +105,28 @@ public class Ext4MkfsImageTests
     }
 
     [SkippableFact]
+    public void MaxDepthStopsDescendingWithAWarningAndCancellationStops()
+    {
+        Ext4Fixtures.RequireImageTools();
+        string image = Ext4Fixtures.Image("ext4-default", Ext4Fixtures.SourceTree("full"), "-t ext4 -I 256".Split(' '));
+        using var device = new FileBlockSource(image);
+        using var fs = Ext4FileSystem.Open(device, new Ext4Options { MaxDepth = 10 });
+        var entries = fs.Walk().ToList();
+        Assert.Contains(entries, e => e.Path == "deep/l1/l2/l3/l4/l5/l6/l7/l8/l9");
+        Assert.DoesNotContain(entries, e => e.Path.StartsWith("deep/l1/l2/l3/l4/l5/l6/l7/l8/l9/", StringComparison.Ordinal));
+        Assert.Contains(fs.Warnings, w => w.StartsWith("/deep/l1/l2/l3/l4/l5/l6/l7/l8/l9: deeper than 10 levels", StringComparison.Ordinal));
+
+        using var cts = new CancellationTokenSource();
+        int n = 0;
+        Assert.Throws<OperationCanceledException>(() =>
+        {
+            foreach (var _ in fs.Walk(cts.Token))
+                if (++n == 100) cts.Cancel();
+        });
+        Assert.Equal(100, n);
+    }
+
+    [SkippableFact]
     public void Revision0Image()
     {
         Ext4Fixtures.RequireImageTools();
