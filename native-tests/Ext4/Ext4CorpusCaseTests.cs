@@ -103,4 +103,31 @@ public class Ext4CorpusCaseTests
         var (_, warnings) = Walk("f_bad_encryption");
         Assert.Contains(warnings, w => w.StartsWith("/", StringComparison.Ordinal) && w.Contains("encrypted inode"));
     }
+
+    [SkippableTheory]
+    [InlineData("f_ea_signed_hash")]
+    [InlineData("f_ea_unsigned_hash")]
+    [InlineData("f_valid_ea_in_inode")]
+    [InlineData("f_selinux")]
+    public void XattrValuesMatchDebugfsEaGet(string test)
+    {
+        Support.TestEnvironment.RequireTool("debugfs");
+        string image = Ext4CorpusTests.Decompressed(test, "image.gz");
+        var (entries, _) = Walk(test);
+        string tmp = Path.Combine(Support.TestEnvironment.NewTempDir("rff-ea"), "value");
+        int compared = 0;
+        foreach (var e in entries.Where(e => e.Path.Length > 0 && e.Type != EntryType.HardLink))
+        {
+            foreach (var a in e.ExtendedAttributes)
+            {
+                if (a.Name.StartsWith("system.posix_acl", StringComparison.Ordinal)) continue; // debugfs shows the disk form
+                File.Delete(tmp);
+                Support.TestEnvironment.RunChecked("debugfs", ["-R", $"ea_get -f {tmp} \"/{e.Path}\" {a.Name}", image]);
+                Assert.True(File.Exists(tmp), $"{test}: debugfs has no {a.Name} on /{e.Path}");
+                Assert.Equal(File.ReadAllBytes(tmp), a.Value);
+                compared++;
+            }
+        }
+        Assert.True(compared > 0, $"{test}: no xattrs compared");
+    }
 }
