@@ -127,6 +127,23 @@ public class Ext4MkfsImageTests
     }
 
     [SkippableFact]
+    public void CasefoldDirectoriesKeepNamesAsStored()
+    {
+        Ext4Fixtures.RequireImageTools();
+        string tree = Path.Combine(Ext4Fixtures.SourceTree("full"), "names");
+        string image = Ext4Fixtures.Image("ext4-casefold", tree, ["-t", "ext4", "-I", "256", "-O", "casefold"], "16M");
+        // mke2fs -d does not set +F; mark the root casefolded (flags = EXTENTS | CASEFOLD) with debugfs on a copy.
+        string copy = Path.Combine(TestEnvironment.NewTempDir("rff-cf"), "cf.img");
+        File.Copy(image, copy);
+        TestEnvironment.RunChecked("debugfs", ["-w", "-R", "set_inode_field / flags 0x40080000", copy]);
+        using var device = new FileBlockSource(copy);
+        using var fs = Ext4FileSystem.Open(device);
+        Assert.Contains("casefold", fs.Info.IncompatFeatures);
+        Ext4TreeComparer.CompareWalk(fs, Ext4Fixtures.Manifest(tree), new Ext4TreeComparer.Options());
+        File.Delete(copy);
+    }
+
+    [SkippableFact]
     public void Revision0Image()
     {
         Ext4Fixtures.RequireImageTools();
