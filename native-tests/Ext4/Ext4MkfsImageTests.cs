@@ -105,6 +105,45 @@ public class Ext4MkfsImageTests
     }
 
     [SkippableFact]
+    public void MaxDepthStopsDescendingWithAWarningAndCancellationStops()
+    {
+        Ext4Fixtures.RequireImageTools();
+        string image = Ext4Fixtures.Image("ext4-default", Ext4Fixtures.SourceTree("full"), "-t ext4 -I 256".Split(' '));
+        using var device = new FileBlockSource(image);
+        using var fs = Ext4FileSystem.Open(device, new Ext4Options { MaxDepth = 10 });
+        var entries = fs.Walk().ToList();
+        Assert.Contains(entries, e => e.Path == "deep/l1/l2/l3/l4/l5/l6/l7/l8/l9");
+        Assert.DoesNotContain(entries, e => e.Path.StartsWith("deep/l1/l2/l3/l4/l5/l6/l7/l8/l9/", StringComparison.Ordinal));
+        Assert.Contains(fs.Warnings, w => w.StartsWith("/deep/l1/l2/l3/l4/l5/l6/l7/l8/l9: deeper than 10 levels", StringComparison.Ordinal));
+
+        using var cts = new CancellationTokenSource();
+        int n = 0;
+        Assert.Throws<OperationCanceledException>(() =>
+        {
+            foreach (var _ in fs.Walk(cts.Token))
+                if (++n == 100) cts.Cancel();
+        });
+        Assert.Equal(100, n);
+    }
+
+    [SkippableFact]
+    public void CasefoldDirectoriesKeepNamesAsStored()
+    {
+        Ext4Fixtures.RequireImageTools();
+        string tree = Path.Combine(Ext4Fixtures.SourceTree("full"), "names");
+        string image = Ext4Fixtures.Image("ext4-casefold", tree, ["-t", "ext4", "-I", "256", "-O", "casefold"], "16M");
+        // mke2fs -d does not set +F; mark the root casefolded (flags = EXTENTS | CASEFOLD) with debugfs on a copy.
+        string copy = Path.Combine(TestEnvironment.NewTempDir("rff-cf"), "cf.img");
+        File.Copy(image, copy);
+        TestEnvironment.RunChecked("debugfs", ["-w", "-R", "set_inode_field / flags 0x40080000", copy]);
+        using var device = new FileBlockSource(copy);
+        using var fs = Ext4FileSystem.Open(device);
+        Assert.Contains("casefold", fs.Info.IncompatFeatures);
+        Ext4TreeComparer.CompareWalk(fs, Ext4Fixtures.Manifest(tree), new Ext4TreeComparer.Options());
+        File.Delete(copy);
+    }
+
+    [SkippableFact]
     public void Revision0Image()
     {
         Ext4Fixtures.RequireImageTools();

@@ -9,6 +9,9 @@ public sealed partial class Ext4FileSystem
     /// <summary>Directories with more entries than this are truncated with a warning (bounded memory).</summary>
     internal const int MaxDirectoryEntries = 8_000_000;
 
+    /// <summary>Directories mapping more than this many bytes are refused (about 30 million entries; bounds reading time).</summary>
+    internal const long MaxDirectoryBytes = 1L << 30;
+
     /// <summary>The longest symlink target read (PATH_MAX is 4096; ext4 allows up to a block).</summary>
     internal const int MaxSymlinkLength = 65536;
 
@@ -51,7 +54,7 @@ public sealed partial class Ext4FileSystem
             {
                 if (!visited.Add(child.Number))
                 {
-                    Warn($"{path}: directory inode {child.Number} was already visited (a directory hard link or cycle); skipped");
+                    Warn($"{Display(path)}: directory inode {child.Number} was already visited (a directory hard link or cycle); skipped");
                     continue;
                 }
                 var entry = TryBuildEntry(path, inode);
@@ -59,7 +62,7 @@ public sealed partial class Ext4FileSystem
                 yield return entry;
                 if (frame.Depth + 1 >= _options.MaxDepth)
                 {
-                    Warn($"{path}: deeper than {_options.MaxDepth} levels; its contents are skipped");
+                    Warn($"{Display(path)}: deeper than {_options.MaxDepth} levels; its contents are skipped");
                     continue;
                 }
                 stack.Push(new Frame(path, LoadChildrenSafe(inode, path), frame.Depth + 1));
@@ -88,7 +91,7 @@ public sealed partial class Ext4FileSystem
                 };
                 continue;
             }
-            var e = TryBuildEntry(path, inode);
+            var e = TryBuildEntry(path, inode, mapContent: true);
             if (e is null) continue;
             if (inode.LinksCount > 1) firstPath[child.Number] = path;
             yield return e;
@@ -180,9 +183,13 @@ public sealed partial class Ext4FileSystem
     /// <summary>Reads a directory's children: names checked, sorted by bytes, duplicates dropped, inodes read.</summary>
     private List<Child> LoadChildren(Inode dir, string path)
     {
-        var raw = ReadDirectoryEntries(dir, path);
-        raw.Sort(static (a, b) => a.Name.AsSpan().SequenceCompareTo(b.Name));
-        var children = new List<Child>(raw.Count);
+        var unsorted = ReadDirectoryEntries(dir, path);
+        // Byte order of names = ordinal order of their Latin-1 decodings (one char per byte): a fast BCL sort.
+        var keys = new string[unsorted.Count];
+        var raw = unsorted.ToArray();
+        for (int i = 0; i < raw.Length; i++) keys[i] = System.Text.Encoding.Latin1.GetString(raw[i].Name);
+        Array.Sort(keys, raw, StringComparer.Ordinal);
+        var accepted = new List<(DirectoryEntry Entry, string Name)>(raw.Length);
         bool dot = false, dotdot = false;
         byte[]? previous = null;
         foreach (var d in raw)
@@ -212,16 +219,29 @@ public sealed partial class Ext4FileSystem
                 continue;
             }
             previous = name;
-            string childPath = path.Length == 0 ? display : path + "/" + display;
             if (d.Inode < Superblock.FirstIno && d.Inode != RootInode)
             {
-                Warn($"{childPath}: points at reserved inode {d.Inode}; skipped");
+                Warn($"{Display(Join(path, display))}: points at reserved inode {d.Inode}; skipped");
                 continue;
             }
-            Inode? inode = null;
+            accepted.Add((d, display));
+        }
+
+        // Read the inodes in inode-number order: name order jumps around the inode tables, inode order streams them.
+        var order = new int[accepted.Count];
+        var numbers = new uint[accepted.Count];
+        for (int i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+            numbers[i] = accepted[i].Entry.Inode;
+        }
+        Array.Sort(numbers, order);
+        var inodes = new Inode?[accepted.Count];
+        foreach (int i in order)
+        {
             try
             {
-                inode = ReadInode(d.Inode);
+                inodes[i] = ReadInode(accepted[i].Entry.Inode);
             }
             catch (Ext4ChecksumException)
             {
@@ -229,12 +249,16 @@ public sealed partial class Ext4FileSystem
             }
             catch (ImageFormatException e)
             {
-                Warn($"{childPath}: skipped: {e.Message}");
+                Warn($"{Display(Join(path, accepted[i].Name))}: skipped: {e.Message}");
             }
-            children.Add(new Child(display, name, d.Inode, inode));
         }
+        var children = new List<Child>(accepted.Count);
+        for (int i = 0; i < accepted.Count; i++)
+            children.Add(new Child(accepted[i].Name, accepted[i].Entry.Name, accepted[i].Entry.Inode, inodes[i]));
         return children;
     }
+
+    private static string Join(string parent, string name) => parent.Length == 0 ? name : parent + "/" + name;
 
     private static string Display(string path) => "/" + path;
 
@@ -261,6 +285,11 @@ public sealed partial class Ext4FileSystem
 
         var map = GetDataMap(dir);
         int bs = BlockSize;
+        long mapped = 0;
+        foreach (var run in map.Runs) mapped += run.Count;
+        if (mapped > MaxDirectoryBytes / bs)
+            throw new ImageFormatException($"the directory maps {mapped} blocks, more than {MaxDirectoryBytes} bytes",
+                $"ext4 inode {dir.Number} directory");
         const int chunkBlocks = 64;
         byte[] buf = ArrayPool<byte>.Shared.Rent(bs * chunkBlocks);
         try
@@ -298,11 +327,11 @@ public sealed partial class Ext4FileSystem
         return list;
     }
 
-    private TreeEntry? TryBuildEntry(string path, Inode inode)
+    private TreeEntry? TryBuildEntry(string path, Inode inode, bool mapContent = false)
     {
         try
         {
-            return BuildEntry(path, inode);
+            return BuildEntry(path, inode, mapContent);
         }
         catch (Ext4ChecksumException)
         {
@@ -315,7 +344,13 @@ public sealed partial class Ext4FileSystem
         }
     }
 
-    private TreeEntry? BuildEntry(string path, Inode inode)
+    /// <param name="path">The entry's path.</param>
+    /// <param name="inode">Its inode.</param>
+    /// <param name="mapContent">
+    /// Map a regular file's blocks now (the walk does, so one damaged file is skipped with a warning instead of failing
+    /// the consumer mid-stream, and the first data run can be prefetched); lookups map lazily.
+    /// </param>
+    private TreeEntry? BuildEntry(string path, Inode inode, bool mapContent = false)
     {
         if (inode.HasFlag(Inode.Flag.Encrypt))
         {
@@ -344,7 +379,9 @@ public sealed partial class Ext4FileSystem
                 if (inode.Size > long.MaxValue / 2)
                     throw new ImageFormatException($"i_size {inode.Size} is absurd", $"ext4 inode {inode.Number}");
                 size = (long)inode.Size;
-                open = new ContentOpener(this, inode).Open;
+                var opener = new ContentOpener(this, inode);
+                if (mapContent) opener.Prepare();
+                open = opener.Open;
                 break;
             case EntryType.SymbolicLink:
                 target = FileNameEncoding.GetString(ReadSymlink(inode));
@@ -379,6 +416,23 @@ public sealed partial class Ext4FileSystem
     {
         private DataMap? _map;
         private byte[]? _inline;
+
+        /// <summary>Maps the blocks (or reads the inline data) now, and starts reading the first data run.</summary>
+        public void Prepare()
+        {
+            if (inode.HasFlag(Inode.Flag.InlineData))
+            {
+                _inline ??= fs.ReadInlineData(inode);
+                return;
+            }
+            _map ??= fs.GetDataMap(inode);
+            if (_map.Runs.Length > 0)
+            {
+                var first = _map.Runs[0];
+                long bytes = Math.Min(Math.Min(first.Count * fs.BlockSize, _map.Size - first.Logical * fs.BlockSize), 4L << 20);
+                if (bytes > 0) fs.Device.Prefetch(first.Physical * fs.BlockSize, bytes);
+            }
+        }
 
         public FileContent Open()
         {

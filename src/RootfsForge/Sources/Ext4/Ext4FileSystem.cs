@@ -132,6 +132,10 @@ public sealed partial class Ext4FileSystem : ITreeSource, IDisposable
                 $"checksum mismatch (stored 0x{sb.StoredChecksum:x8}, computed 0x{sb.ComputedChecksum:x8})",
                 "ext4 superblock", Superblock.PrimaryOffset);
         }
+        catch (UnsupportedImageException)
+        {
+            throw;
+        }
         catch (ImageFormatException e)
         {
             primaryError = e;
@@ -148,7 +152,8 @@ public sealed partial class Ext4FileSystem : ITreeSource, IDisposable
             {
                 ReadZeroPadded(device, offset, buf);
                 var sb = Superblock.Read(buf, offset);
-                if (sb.BlockSize != blockSize || sb.BlockGroupNr != 1) continue;
+                // Old mke2fs versions left s_block_group_nr 0 in backups.
+                if (sb.BlockSize != blockSize || sb.BlockGroupNr > 1) continue;
                 if (options.VerifyChecksums && sb.HasMetadataCsum && sb.StoredChecksum != sb.ComputedChecksum) continue;
                 warn($"the primary superblock is unusable ({primaryError.Message}); using the backup in group 1 at byte {offset}");
                 return sb;

@@ -16,6 +16,9 @@ internal sealed partial class Superblock
         if (magic != Magic)
             throw new ImageFormatException($"bad magic 0x{magic:x4} (expected 0xef53): not an ext2/3/4 filesystem", what, offset);
 
+        if ((U32(b, Field.FeatureIncompat) & (uint)IncompatFeatures.JournalDev) != 0)
+            throw new UnsupportedImageException("this is an external journal device ('journal_dev'), not a filesystem", what, offset);
+
         uint logBlock = U32(b, Field.LogBlockSize);
         if (logBlock > 6) throw new ImageFormatException($"s_log_block_size {logBlock} is out of range (1 KiB … 64 KiB)", what, offset);
         int blockSize = 1024 << (int)logBlock;
