@@ -238,6 +238,29 @@ for r in spec.split(';'):
         }
     }
 
+    [Theory]
+    [InlineData(TarCompression.Gzip)]
+    [InlineData(TarCompression.Zstd)]
+    public void CompressedOutputDoesNotDependOnThreadCount(TarCompression compression)
+    {
+        var big = new byte[3 << 20];
+        new Random(7).NextBytes(big.AsSpan(0, 1 << 20));
+        var tree = SampleTrees.Full();
+        tree.Add(SampleTrees.File("z-big", big));
+        byte[] Write(int threads)
+        {
+            var ms = new MemoryStream();
+            using var sink = new TarSink(ms, new TarSinkOptions { Compression = compression, CompressionThreads = threads }, leaveOpen: true);
+            foreach (var e in tree) sink.Add(e);
+            sink.Complete();
+            return ms.ToArray();
+        }
+        var one = Write(1);
+        var two = Write(2);
+        var four = Write(4);
+        Assert.True(one.AsSpan().SequenceEqual(two) && two.AsSpan().SequenceEqual(four), "output depends on the thread count");
+    }
+
     [SkippableFact]
     public void MtimeClampAndSocketsAreApplied()
     {
