@@ -64,6 +64,32 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     }
 
     [SkippableFact]
+    public void DirectorySourceDoesNotCrossMountPointsUnlessAsked()
+    {
+        TestEnvironment.RequireRoot("mounting a tmpfs");
+        var dir = TestEnvironment.NewTempDir("rff-mnt");
+        var mnt = Path.Combine(dir, "mnt");
+        Directory.CreateDirectory(mnt);
+        File.WriteAllText(Path.Combine(dir, "outside"), "o");
+        var (code, _, err) = TestEnvironment.Run("mount", ["-t", "tmpfs", "-o", "size=1m", "rff-test", mnt]);
+        Skip.If(code != 0, $"cannot mount a tmpfs here: {err.Trim()}");
+        try
+        {
+            File.WriteAllText(Path.Combine(mnt, "inside"), "i");
+            var source = new DirectorySource(dir);
+            var paths = source.Walk().Select(e => e.Path).ToList();
+            Assert.Equal(["", "mnt", "outside"], paths);
+            Assert.Contains(source.Warnings, w => w.Contains("'mnt' is a mount point"));
+            var crossing = new DirectorySource(dir, new DirectorySourceOptions { CrossMountPoints = true });
+            Assert.Equal(["", "mnt", "mnt/inside", "outside"], crossing.Walk().Select(e => e.Path).ToList());
+        }
+        finally
+        {
+            TestEnvironment.Run("umount", [mnt]);
+        }
+    }
+
+    [SkippableFact]
     public void DirectorySourceAgreesWithFindPrintf()
     {
         TestEnvironment.RequireTool("find");
