@@ -7,7 +7,7 @@ using Xunit;
 
 namespace RootfsForge.NativeTests.Sinks;
 
-public class SourceTests
+public class SourceTests : TempDirectories
 {
     /// <summary>A real directory with what GNU tar and the sources must carry; returns its path.</summary>
     internal static string MakeRealDirectory(bool withDevices)
@@ -37,7 +37,7 @@ touch -h -d '2001-02-03 04:05:06.123456789' usr/bin/rel-link
 touch -d '1960-05-06 07:08:09.5' etc/passwd
 touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
 """;
-        if (withDevices) script += "mknod chr c 4093 0\nmknod blk b 0 1023997\nchown 1234:5678 chr\n";
+        if (withDevices) script += "\nmknod chr c 4093 0\nmknod blk b 0 1023997\nchown 1234:5678 chr\n";
         TestEnvironment.RunChecked("bash", ["-c", script, "bash", root]);
         return root;
     }
@@ -46,7 +46,7 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     public void DirectorySourceMatchesPythonLstatView()
     {
         TestEnvironment.RequireTool("setfattr");
-        var dir = MakeRealDirectory(withDevices: TestEnvironment.IsRoot);
+        var dir = Track(MakeRealDirectory(withDevices: TestEnvironment.IsRoot));
         var source = new DirectorySource(dir);
         var walked = source.Walk().ToList();
         TreeDump.AssertSame(TreeDump.OfDirectory(dir), TreeDump.OfEntries(walked));
@@ -67,7 +67,7 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     public void DirectorySourceDoesNotCrossMountPointsUnlessAsked()
     {
         TestEnvironment.RequireRoot("mounting a tmpfs");
-        var dir = TestEnvironment.NewTempDir("rff-mnt");
+        var dir = Temp("rff-mnt");
         var mnt = Path.Combine(dir, "mnt");
         Directory.CreateDirectory(mnt);
         File.WriteAllText(Path.Combine(dir, "outside"), "o");
@@ -94,7 +94,7 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     {
         TestEnvironment.RequireTool("find");
         TestEnvironment.RequireTool("setfattr");
-        var dir = MakeRealDirectory(withDevices: false);
+        var dir = Track(MakeRealDirectory(withDevices: false));
         var find = TestEnvironment.RunChecked("find", [".", "-printf", "%P\t%y\t%m\t%U\t%G\t%s\n"], workingDirectory: dir)
             .Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Where(l => !l.StartsWith("name-", StringComparison.Ordinal)) // find prints non-UTF-8 bytes as '?'
@@ -118,7 +118,7 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     [SkippableFact]
     public void TarSinkThenTarArchiveSourceGivesTheSameTree()
     {
-        var dir = TestEnvironment.NewTempDir();
+        var dir = Temp();
         var tree = SampleTrees.Full(withDevices: true);
         // A device number beyond ustar's 7 octal digits travels in SCHILY.devmajor/devminor records.
         tree.Insert(tree.FindIndex(e => e.Path == "dev-fifo"), SampleTrees.Node("dev-huge", EntryType.CharacterDevice, 3_000_000, 4_000_000));
@@ -150,8 +150,8 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     {
         TestEnvironment.RequireTool("tar");
         TestEnvironment.RequireTool("setfattr");
-        var dir = MakeRealDirectory(withDevices: TestEnvironment.IsRoot);
-        var tarDir = TestEnvironment.NewTempDir();
+        var dir = Track(MakeRealDirectory(withDevices: TestEnvironment.IsRoot));
+        var tarDir = Temp();
         var tar = Path.Combine(tarDir, "gnu.tar");
         var args = new List<string> { "--sparse", $"--format={format}", "-cf", tar, "-C", dir, "." };
         if (sparseVersion is not null) args.Insert(0, $"--sparse-version={sparseVersion}");
@@ -184,8 +184,8 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     {
         TestEnvironment.RequireTool("tar");
         TestEnvironment.RequireTool("setfattr");
-        var dir = MakeRealDirectory(withDevices: false);
-        var tarDir = TestEnvironment.NewTempDir();
+        var dir = Track(MakeRealDirectory(withDevices: false));
+        var tarDir = Temp();
         var tgz = Path.Combine(tarDir, "x.tar.gz");
         TestEnvironment.RunChecked("tar", ["--xattrs", "--format=posix", "-czf", tgz, "-C", dir, "."]);
         using var fromFile = new TarArchiveSource(tgz);
