@@ -19,6 +19,8 @@ public class DirectorySinkTests : TempDirectories
     public void AsRootRestoresEveryField()
     {
         TestEnvironment.RequireRoot("owners, device nodes and security.capability");
+        TestEnvironment.RequireTool("getcap");
+        TestEnvironment.RequireTool("getfacl");
         var parent = Temp();
         var target = Path.Combine(parent, "out");
         var tree = SampleTrees.Full(withDevices: true, withSocket: true);
