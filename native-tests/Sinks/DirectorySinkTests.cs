@@ -7,7 +7,7 @@ using Xunit;
 
 namespace RootfsForge.NativeTests.Sinks;
 
-public class DirectorySinkTests
+public class DirectorySinkTests : TempDirectories
 {
     private static void Write(TreeSink sink, IEnumerable<TreeEntry> entries)
     {
@@ -19,7 +19,9 @@ public class DirectorySinkTests
     public void AsRootRestoresEveryField()
     {
         TestEnvironment.RequireRoot("owners, device nodes and security.capability");
-        var parent = TestEnvironment.NewTempDir();
+        TestEnvironment.RequireTool("getcap");
+        TestEnvironment.RequireTool("getfacl");
+        var parent = Temp();
         var target = Path.Combine(parent, "out");
         var tree = SampleTrees.Full(withDevices: true, withSocket: true);
         using (var sink = SinkFactory.Create(target)) Write(sink, tree);
@@ -39,7 +41,7 @@ public class DirectorySinkTests
     [SkippableFact]
     public void UnprivilegedModeSkipsDevicesAndOwnersAndCountsThem()
     {
-        var parent = TestEnvironment.NewTempDir();
+        var parent = Temp();
         var target = Path.Combine(parent, "out");
         var tree = SampleTrees.Full(withDevices: true).Where(e => e.Path != "caps" && !e.Path.StartsWith("f-big")).ToList();
         using var sink = new DirectorySink(target, new DirectorySinkOptions { Privileged = false });
@@ -64,8 +66,8 @@ public class DirectorySinkTests
     {
         TestEnvironment.RequireRoot("device nodes and owners");
         TestEnvironment.RequireTool("setfattr");
-        var src = SourceTests.MakeRealDirectory(withDevices: true);
-        var target = Path.Combine(TestEnvironment.NewTempDir(), "copy");
+        var src = Track(SourceTests.MakeRealDirectory(withDevices: true));
+        var target = Path.Combine(Temp(), "copy");
         using (var sink = new DirectorySink(target)) Write(sink, new DirectorySource(src).Walk());
         TreeDump.AssertSame(TreeDump.OfDirectory(src), TreeDump.OfDirectory(target));
         // Holes stay holes.
@@ -79,7 +81,7 @@ public class DirectorySinkTests
     [MemberData(nameof(HostileCases))]
     public void HostileTreesNeverWriteOutsideTheTarget(string kind)
     {
-        var parent = TestEnvironment.NewTempDir();
+        var parent = Temp();
         var canary = Path.Combine(parent, "canary");
         Directory.CreateDirectory(canary);
         File.WriteAllText(Path.Combine(canary, "passwd"), "original");
@@ -136,7 +138,7 @@ public class DirectorySinkTests
     [Fact]
     public void FailingSourceLeavesNoOutput()
     {
-        var parent = TestEnvironment.NewTempDir();
+        var parent = Temp();
         var target = Path.Combine(parent, "out");
         Assert.Throws<ImageFormatException>(() =>
         {
@@ -165,7 +167,7 @@ public class DirectorySinkTests
     [Fact]
     public void RefusesANonEmptyTarget()
     {
-        var target = TestEnvironment.NewTempDir();
+        var target = Temp();
         File.WriteAllText(Path.Combine(target, "existing"), "x");
         var ex = Assert.Throws<IOException>(() => new DirectorySink(target));
         Assert.Contains("not empty", ex.Message);

@@ -152,6 +152,7 @@ internal static class SampleTrees
             File("h-setuid", "suid\n"u8.ToArray(), 0xDED, uid: 0, gid: 0),
             HardLink("i-hardlink", "etc/passwd"),
             File(name255, "255\n"u8.ToArray()),
+            Content("s-allholes", () => new SparseContent(1 << 20, []), 1 << 20),
             Content("s-sparse", () => new SparseContent(3 << 20, sparse), 3 << 20),
             Symlink("t-longlink", longTarget),
             Symlink("u-symlink", "etc/passwd", uid: 7),

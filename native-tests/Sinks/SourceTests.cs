@@ -7,7 +7,7 @@ using Xunit;
 
 namespace RootfsForge.NativeTests.Sinks;
 
-public class SourceTests
+public class SourceTests : TempDirectories
 {
     /// <summary>A real directory with what GNU tar and the sources must carry; returns its path.</summary>
     internal static string MakeRealDirectory(bool withDevices)
@@ -37,7 +37,7 @@ touch -h -d '2001-02-03 04:05:06.123456789' usr/bin/rel-link
 touch -d '1960-05-06 07:08:09.5' etc/passwd
 touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
 """;
-        if (withDevices) script += "mknod chr c 4093 0\nmknod blk b 0 1023997\nchown 1234:5678 chr\n";
+        if (withDevices) script += "\nmknod chr c 4093 0\nmknod blk b 0 1023997\nchown 1234:5678 chr\n";
         TestEnvironment.RunChecked("bash", ["-c", script, "bash", root]);
         return root;
     }
@@ -46,7 +46,7 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     public void DirectorySourceMatchesPythonLstatView()
     {
         TestEnvironment.RequireTool("setfattr");
-        var dir = MakeRealDirectory(withDevices: TestEnvironment.IsRoot);
+        var dir = Track(MakeRealDirectory(withDevices: TestEnvironment.IsRoot));
         var source = new DirectorySource(dir);
         var walked = source.Walk().ToList();
         TreeDump.AssertSame(TreeDump.OfDirectory(dir), TreeDump.OfEntries(walked));
@@ -64,11 +64,37 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     }
 
     [SkippableFact]
+    public void DirectorySourceDoesNotCrossMountPointsUnlessAsked()
+    {
+        TestEnvironment.RequireRoot("mounting a tmpfs");
+        var dir = Temp("rff-mnt");
+        var mnt = Path.Combine(dir, "mnt");
+        Directory.CreateDirectory(mnt);
+        File.WriteAllText(Path.Combine(dir, "outside"), "o");
+        var (code, _, err) = TestEnvironment.Run("mount", ["-t", "tmpfs", "-o", "size=1m", "rff-test", mnt]);
+        Skip.If(code != 0, $"cannot mount a tmpfs here: {err.Trim()}");
+        try
+        {
+            File.WriteAllText(Path.Combine(mnt, "inside"), "i");
+            var source = new DirectorySource(dir);
+            var paths = source.Walk().Select(e => e.Path).ToList();
+            Assert.Equal(["", "mnt", "outside"], paths);
+            Assert.Contains(source.Warnings, w => w.Contains("'mnt' is a mount point"));
+            var crossing = new DirectorySource(dir, new DirectorySourceOptions { CrossMountPoints = true });
+            Assert.Equal(["", "mnt", "mnt/inside", "outside"], crossing.Walk().Select(e => e.Path).ToList());
+        }
+        finally
+        {
+            TestEnvironment.Run("umount", [mnt]);
+        }
+    }
+
+    [SkippableFact]
     public void DirectorySourceAgreesWithFindPrintf()
     {
         TestEnvironment.RequireTool("find");
         TestEnvironment.RequireTool("setfattr");
-        var dir = MakeRealDirectory(withDevices: false);
+        var dir = Track(MakeRealDirectory(withDevices: false));
         var find = TestEnvironment.RunChecked("find", [".", "-printf", "%P\t%y\t%m\t%U\t%G\t%s\n"], workingDirectory: dir)
             .Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Where(l => !l.StartsWith("name-", StringComparison.Ordinal)) // find prints non-UTF-8 bytes as '?'
@@ -92,7 +118,7 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     [SkippableFact]
     public void TarSinkThenTarArchiveSourceGivesTheSameTree()
     {
-        var dir = TestEnvironment.NewTempDir();
+        var dir = Temp();
         var tree = SampleTrees.Full(withDevices: true);
         // A device number beyond ustar's 7 octal digits travels in SCHILY.devmajor/devminor records.
         tree.Insert(tree.FindIndex(e => e.Path == "dev-fifo"), SampleTrees.Node("dev-huge", EntryType.CharacterDevice, 3_000_000, 4_000_000));
@@ -124,8 +150,8 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     {
         TestEnvironment.RequireTool("tar");
         TestEnvironment.RequireTool("setfattr");
-        var dir = MakeRealDirectory(withDevices: TestEnvironment.IsRoot);
-        var tarDir = TestEnvironment.NewTempDir();
+        var dir = Track(MakeRealDirectory(withDevices: TestEnvironment.IsRoot));
+        var tarDir = Temp();
         var tar = Path.Combine(tarDir, "gnu.tar");
         var args = new List<string> { "--sparse", $"--format={format}", "-cf", tar, "-C", dir, "." };
         if (sparseVersion is not null) args.Insert(0, $"--sparse-version={sparseVersion}");
@@ -158,8 +184,8 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     {
         TestEnvironment.RequireTool("tar");
         TestEnvironment.RequireTool("setfattr");
-        var dir = MakeRealDirectory(withDevices: false);
-        var tarDir = TestEnvironment.NewTempDir();
+        var dir = Track(MakeRealDirectory(withDevices: false));
+        var tarDir = Temp();
         var tgz = Path.Combine(tarDir, "x.tar.gz");
         TestEnvironment.RunChecked("tar", ["--xattrs", "--format=posix", "-czf", tgz, "-C", dir, "."]);
         using var fromFile = new TarArchiveSource(tgz);
@@ -194,6 +220,81 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
         {
             var ex = Assert.Throws<ImageFormatException>(() => s.Walk().ToList());
             Assert.Contains("past the end", ex.Message);
+        }
+    }
+}
+
+public class TarArchiveSourceRobustnessTests
+{
+    /// <summary>
+    /// Random byte flips and truncations of a real archive: every outcome is a tree or one ImageFormatException, never
+    /// another exception or a hang (each case runs under a timeout).
+    /// </summary>
+    [Fact]
+    public async Task CorruptArchivesFailCleanly()
+    {
+        var ms = new MemoryStream();
+        using (var sink = new RootfsForge.Sinks.Tar.TarSink(ms, leaveOpen: true))
+        {
+            foreach (var e in SampleTrees.Full()) sink.Add(e);
+            sink.Complete();
+        }
+        var original = ms.ToArray();
+        var rng = new Random(12345);
+        int failures = 0, successes = 0;
+        for (int round = 0; round < 400; round++)
+        {
+            var data = (byte[])original.Clone();
+            if (round % 4 == 0)
+            {
+                data = data[..rng.Next(data.Length)];
+            }
+            else
+            {
+                for (int k = 0; k < 1 + round % 3; k++)
+                {
+                    // Mostly hit headers and pax records, where the parsing is.
+                    int block = rng.Next(data.Length / 512);
+                    data[block * 512 + rng.Next(512)] = (byte)rng.Next(256);
+                }
+                // Half the time, repair header checksums so the mutation reaches the field and pax parsers.
+                if (round % 2 == 1) FixChecksums(data, original);
+            }
+            var task = Task.Run(() =>
+            {
+                using var source = new TarArchiveSource(new MemoryStream(data));
+                foreach (var entry in source.Walk())
+                {
+                    if (entry.OpenContent is null) continue;
+                    using var c = entry.OpenContent();
+                    var buf = new byte[65536];
+                    foreach (var s in c.GetDataSegments())
+                        c.ReadExactlyAt(s.Offset, buf.AsSpan(0, (int)Math.Min(buf.Length, s.Length)));
+                }
+            });
+            try
+            {
+                await task.WaitAsync(TimeSpan.FromSeconds(30));
+                successes++;
+            }
+            catch (ImageFormatException)
+            {
+                failures++;
+            }
+        }
+        Assert.True(failures > 0 && successes > 0, $"{failures} failures, {successes} successes");
+    }
+
+    private static void FixChecksums(byte[] data, byte[] original)
+    {
+        for (int at = 0; at + 512 <= original.Length; at += 512)
+        {
+            if (!original.AsSpan(at + 257, 6).SequenceEqual("ustar\0"u8)) continue;
+            var block = data.AsSpan(at, 512);
+            block.Slice(148, 8).Fill((byte)' ');
+            int sum = 0;
+            foreach (byte b in block) sum += b;
+            System.Text.Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ", block.Slice(148, 8));
         }
     }
 }

@@ -7,7 +7,7 @@ using Xunit;
 
 namespace RootfsForge.NativeTests.Sinks;
 
-public class TarSinkTests
+public class TarSinkTests : TempDirectories
 {
     private static string WriteTar(IEnumerable<TreeEntry> entries, string dir, string name = "out.tar", SinkOptions? options = null)
     {
@@ -23,7 +23,7 @@ public class TarSinkTests
     {
         TestEnvironment.RequireRoot("extracting owners, devices and security.capability");
         TestEnvironment.RequireTool("tar");
-        var dir = TestEnvironment.NewTempDir();
+        var dir = Temp();
         var tree = SampleTrees.Full();
         var tar = WriteTar(tree, dir);
         var outDir = Path.Combine(dir, "x");
@@ -37,7 +37,7 @@ public class TarSinkTests
     {
         TestEnvironment.RequireRoot("extracting owners, devices and security.capability");
         TestEnvironment.RequireTool("bsdtar");
-        var dir = TestEnvironment.NewTempDir();
+        var dir = Temp();
         var tree = SampleTrees.Full();
         var tar = WriteTar(tree, dir);
         var outDir = Path.Combine(dir, "x");
@@ -64,7 +64,7 @@ public class TarSinkTests
     {
         TestEnvironment.RequireTool("tar");
         TestEnvironment.RequireTool("bsdtar");
-        var dir = TestEnvironment.NewTempDir();
+        var dir = Temp();
         var tar = WriteTar(SampleTrees.Full(), dir);
         var gnu = TestEnvironment.RunChecked("tar", ["--numeric-owner", "-tvvf", tar]);
         var bsd = TestEnvironment.RunChecked("bsdtar", ["--numeric-owner", "-tvf", tar]);
@@ -110,7 +110,7 @@ with tarfile.open(sys.argv[1], encoding='utf-8', errors='surrogateescape') as t:
     public void PythonTarfileReadsNamesSizesXattrsAndSparseContent()
     {
         TestEnvironment.RequireTool("python3");
-        var dir = TestEnvironment.NewTempDir();
+        var dir = Temp();
         var tree = SampleTrees.Full();
         var tar = WriteTar(tree, dir);
         var lines = TestEnvironment.RunChecked("python3", ["-c", TarfileDump, tar]).Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -160,7 +160,7 @@ with tarfile.open(sys.argv[1], encoding='utf-8', errors='surrogateescape') as t:
         const long size = 5L << 30;
         var segments = new[] { new DataSegment(0, 4096), new DataSegment(2L << 30, 2048), new DataSegment(size - 2048, 2048) };
         var content = new SparseContent(size, segments, seed: 7);
-        var dir = TestEnvironment.NewTempDir();
+        var dir = Temp();
         var tree = new List<TreeEntry> { SampleTrees.Dir(""), SampleTrees.Content("big.img", () => new SparseContent(size, segments, 7), size) };
         var tar = WriteTar(tree, dir);
         Assert.True(new FileInfo(tar).Length < 64 * 1024, $"tar is {new FileInfo(tar).Length} bytes");
@@ -214,8 +214,8 @@ for r in spec.split(';'):
     {
         TestEnvironment.RequireTool("tar");
         TestEnvironment.RequireTool("zstd");
-        var dir1 = TestEnvironment.NewTempDir();
-        var dir2 = TestEnvironment.NewTempDir();
+        var dir1 = Temp();
+        var dir2 = Temp();
         // Enough content for several 1 MiB gzip members, so ordering across threads matters.
         var big = new byte[5 << 20];
         new Random(42).NextBytes(big.AsSpan(0, 3 << 20));
@@ -238,11 +238,34 @@ for r in spec.split(';'):
         }
     }
 
+    [Theory]
+    [InlineData(TarCompression.Gzip)]
+    [InlineData(TarCompression.Zstd)]
+    public void CompressedOutputDoesNotDependOnThreadCount(TarCompression compression)
+    {
+        var big = new byte[3 << 20];
+        new Random(7).NextBytes(big.AsSpan(0, 1 << 20));
+        var tree = SampleTrees.Full();
+        tree.Add(SampleTrees.File("z-big", big));
+        byte[] Write(int threads)
+        {
+            var ms = new MemoryStream();
+            using var sink = new TarSink(ms, new TarSinkOptions { Compression = compression, CompressionThreads = threads }, leaveOpen: true);
+            foreach (var e in tree) sink.Add(e);
+            sink.Complete();
+            return ms.ToArray();
+        }
+        var one = Write(1);
+        var two = Write(2);
+        var four = Write(4);
+        Assert.True(one.AsSpan().SequenceEqual(two) && two.AsSpan().SequenceEqual(four), "output depends on the thread count");
+    }
+
     [SkippableFact]
     public void MtimeClampAndSocketsAreApplied()
     {
         TestEnvironment.RequireTool("python3");
-        var dir = TestEnvironment.NewTempDir();
+        var dir = Temp();
         var clamp = new UnixTime(1_650_000_000, 0);
         var tree = SampleTrees.Full(withDevices: false, withSocket: true);
         var path = Path.Combine(dir, "c.tar");
@@ -284,7 +307,7 @@ for r in spec.split(';'):
     [InlineData("fail.tar.zst")]
     public void FailingSourceLeavesNoOutputAndNoTemporaryFile(string name)
     {
-        var dir = TestEnvironment.NewTempDir();
+        var dir = Temp();
         var path = Path.Combine(dir, name);
         var ex = Assert.Throws<ImageFormatException>(() =>
         {

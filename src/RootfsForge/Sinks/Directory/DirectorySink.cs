@@ -29,7 +29,7 @@ public sealed class DirectorySink : TreeSink
     private readonly bool _buildingInTemp;
     private readonly bool _privileged;
     private readonly bool _allowExisting;
-    private readonly int _rootFd;
+    private int _rootFd;
     private readonly List<(string Path, int Fd)> _stack = [];
     private readonly List<TreeEntry> _directories = [];
     private readonly List<byte[]> _createdTopLevel = [];
@@ -149,7 +149,7 @@ public sealed class DirectorySink : TreeSink
                 if (fd != _rootFd) Posix.close(fd);
             }
         }
-        Posix.close(_rootFd);
+        CloseRoot();
         if (_buildingInTemp)
         {
             try
@@ -180,16 +180,17 @@ public sealed class DirectorySink : TreeSink
                 {
                     if (_buildingInTemp)
                     {
-                        Posix.close(_rootFd);
+                        CloseRoot();
                         RemoveTree(Posix.AT_FDCWD, Posix.CString(_buildPath));
                     }
                     else
                     {
                         if (!_allowExisting)
                         {
-                            foreach (var name in _createdTopLevel) RemoveTree(_rootFd, Posix.CString(name));
+                            if (_rootFd >= 0)
+                                foreach (var name in _createdTopLevel) RemoveTree(_rootFd, Posix.CString(name));
                         }
-                        Posix.close(_rootFd);
+                        CloseRoot();
                     }
                 }
                 catch (IOException)
@@ -200,6 +201,12 @@ public sealed class DirectorySink : TreeSink
             ReturnBuffer();
         }
         base.Dispose(disposing);
+    }
+
+    private void CloseRoot()
+    {
+        if (_rootFd >= 0) Posix.close(_rootFd);
+        _rootFd = -1;
     }
 
     private void ReturnBuffer()

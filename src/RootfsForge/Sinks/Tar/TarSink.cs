@@ -50,7 +50,9 @@ public sealed class TarSink : TreeSink
                 break;
             case TarCompression.Zstd:
                 var z = new ZstdSharp.CompressionStream(output, _options.CompressionLevel ?? 3, OutputBufferSize, leaveOpen: true);
-                if (threads > 1) z.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_nbWorkers, threads);
+                // Always at least one worker: compression then runs off the walking thread, and zstd's multi-threaded
+                // output does not depend on the worker count, so archives are identical on any machine.
+                z.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_nbWorkers, threads);
                 _compressor = z;
                 break;
         }
@@ -249,8 +251,10 @@ public sealed class TarSink : TreeSink
                 if (!TarHeader.FitsOctal(entry.DeviceMajor, TarHeader.FieldLengths.DevMajor)) _pax.Add("SCHILY.devmajor"u8, entry.DeviceMajor);
                 if (!TarHeader.FitsOctal(entry.DeviceMinor, TarHeader.FieldLengths.DevMinor)) _pax.Add("SCHILY.devminor"u8, entry.DeviceMinor);
             }
-            foreach (var xattr in entry.ExtendedAttributes)
+            var xattrs = entry.ExtendedAttributes;
+            for (int i = 0; i < xattrs.Count; i++)
             {
+                var xattr = xattrs[i];
                 if (xattr.Name.Contains('=') || xattr.Name.Length == 0)
                 {
                     Statistics.AddDroppedAttributes(1);
