@@ -100,14 +100,14 @@ internal sealed class JournalSuperblock
             sb[JournalLayout.Superblock.ChecksumType] is byte type and not JournalLayout.Superblock.ChecksumTypeCrc32C)
             throw new UnsupportedImageException($"journal checksum type {type} is not crc32c (4)", Structure, offset);
 
-        uint seed = Crc32C.Append(~0u, sb.Slice(JournalLayout.Superblock.Uuid, JournalLayout.Superblock.UuidLength));
+        uint seed = Crc32C.Compute(~0u, sb.Slice(JournalLayout.Superblock.Uuid, JournalLayout.Superblock.UuidLength));
         if ((incompat & (JournalLayout.Incompat.CsumV2 | JournalLayout.Incompat.CsumV3)) != 0)
         {
             // jbd2_superblock_csum(): crc32c(~0) over the 1024-byte superblock with s_checksum zeroed.
             uint stored = Be32(sb, JournalLayout.Superblock.Checksum);
-            uint crc = Crc32C.Append(~0u, sb[..JournalLayout.Superblock.Checksum]);
-            crc = Crc32C.AppendZeros(crc, 4);
-            crc = Crc32C.Append(crc, sb[(JournalLayout.Superblock.Checksum + 4)..]);
+            uint crc = Crc32C.Compute(~0u, sb[..JournalLayout.Superblock.Checksum]);
+            crc = Crc32C.ComputeZeros(crc, 4);
+            crc = Crc32C.Compute(crc, sb[(JournalLayout.Superblock.Checksum + 4)..]);
             if (crc != stored)
                 throw new ImageFormatException(
                     $"checksum mismatch (stored 0x{stored:x8}, computed 0x{crc:x8})", Structure, offset);
