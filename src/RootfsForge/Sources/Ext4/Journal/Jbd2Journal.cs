@@ -9,6 +9,16 @@ namespace RootfsForge.Sources.Ext4.Journal;
 /// written: the result is a view of the device in which every block written by a committed transaction reads as its
 /// latest committed copy.
 /// </summary>
+/// <remarks>
+/// <para>Follows the kernel's recovery (fs/jbd2/recovery.c): the log is read from s_start with s_sequence, around the
+/// circular area [s_first, s_maxlen − fast-commit blocks), until a block whose magic or sequence does not match; only
+/// transactions with a commit block count, and a block revoked by the same or a later transaction is not replayed.</para>
+/// <para>With CSUM_V2/V3, the journal superblock checksum must match (else <see cref="ImageFormatException"/>); a bad
+/// commit, descriptor or revoke block checksum ends the replay before that transaction (for descriptor and revoke blocks
+/// the kernel and e2fsck refuse the whole recovery instead; the committed transactions before it are still a consistent
+/// state, so they are kept); a data block whose tag checksum fails is skipped, leaving its previous copy.
+/// v1 commit checksums (compat CHECKSUM, crc32) are not verified. Fast-commit records are not applied (warned).</para>
+/// </remarks>
 internal static class Jbd2Journal
 {
     /// <summary>

@@ -44,6 +44,9 @@ internal static class JournalLayout
         public const int UuidLength = 16;
         public const int NrUsers = 0x40;
         public const int ChecksumType = 0x50;
+
+        /// <summary>s_checksum_type value JBD2_CRC32C_CHKSUM, the only one CSUM_V2/V3 allow.</summary>
+        public const byte ChecksumTypeCrc32C = 4;
         public const int NumFcBlocks = 0x54;
         public const int Checksum = 0xFC;
         public const int Size = 1024;

@@ -225,10 +225,10 @@ internal sealed class JournalRecovery
     {
         if (!TryLocate(dataLogBlock, out long dataFs, out _))
             return; // the scan pass stopped before any transaction with an unmapped block
-        if (target >= _deviceBlocks)
+        if (target < 0 || target >= _deviceBlocks) // a 64-bit tag can name any block, even past long.MaxValue
         {
             if (++_skippedTargets <= MaxDetailedWarnings)
-                _warn($"jbd2 journal: transaction {sequence} journals fs block {target}, past the end of the " +
+                _warn($"jbd2 journal: transaction {sequence} journals fs block {(ulong)target}, past the end of the " +
                       $"{_deviceBlocks}-block filesystem; ignored");
             return;
         }

@@ -96,6 +96,10 @@ internal sealed class JournalSuperblock
         if (start != 0 && (start < first || start >= logEnd))
             throw new ImageFormatException($"s_start {start} is outside the log [{first}, {logEnd})", Structure, offset);
 
+        if ((incompat & (JournalLayout.Incompat.CsumV2 | JournalLayout.Incompat.CsumV3)) != 0 &&
+            sb[JournalLayout.Superblock.ChecksumType] is byte type and not JournalLayout.Superblock.ChecksumTypeCrc32C)
+            throw new UnsupportedImageException($"journal checksum type {type} is not crc32c (4)", Structure, offset);
+
         uint seed = Crc32C.Compute(~0u, sb.Slice(JournalLayout.Superblock.Uuid, JournalLayout.Superblock.UuidLength));
         if ((incompat & (JournalLayout.Incompat.CsumV2 | JournalLayout.Incompat.CsumV3)) != 0)
         {
