@@ -197,4 +197,62 @@ public class StoreServerTests
             "PUT\n/b/ab\n\nhost:h:9000\nx-amz-content-sha256:X\nx-amz-date:20130524T000000Z\n\nhost;x-amz-content-sha256;x-amz-date\nX",
             S3Signer.CanonicalRequest("PUT", "/b/ab", "h:9000", "X", "20130524T000000Z"));
     }
+
+    [Fact]
+    public async Task Http_ReadOnlyStore_ServesDirStoreOverHttp()
+    {
+        var dir = TestEnvironment.NewTempDir("rff-http");
+        var tree = TreeFixtures.SampleTree(seed: 31);
+        var fl = Path.Combine(dir, "a.fl");
+        Pack(fl, tree, BlockStoreRoute.Parse($"dir://{dir}/store"));
+        // Keep only the flat layout for half of the blocks: the http store must fall back from {hex[0..2]}/{hex} to {hex}.
+        var flat = Directory.GetFiles(Path.Combine(dir, "store"));
+        for (int i = 0; i < flat.Length; i += 2)
+            File.Delete(Path.Combine(dir, "store", Path.GetFileName(flat[i])[..2], Path.GetFileName(flat[i])));
+
+        int port = FreePort();
+        using var listener = new HttpListener();
+        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+        listener.Start();
+        int requests = 0;
+        var serve = Task.Run(async () =>
+        {
+            while (listener.IsListening)
+            {
+                HttpListenerContext ctx;
+                try
+                {
+                    ctx = await listener.GetContextAsync();
+                }
+                catch (Exception)
+                {
+                    return;
+                }
+                Interlocked.Increment(ref requests);
+                string rel = ctx.Request.Url!.AbsolutePath["/blocks/".Length..];
+                string file = Path.Combine(dir, "store", rel);
+                if (ctx.Request.HttpMethod == "GET" && !rel.Contains("..") && File.Exists(file))
+                {
+                    var bytes = await File.ReadAllBytesAsync(file);
+                    await ctx.Response.OutputStream.WriteAsync(bytes);
+                }
+                else
+                {
+                    ctx.Response.StatusCode = 404;
+                }
+                ctx.Response.Close();
+            }
+        });
+        await using (var http = BlockStore.Open($"http://127.0.0.1:{port}/blocks"))
+        {
+            Assert.True(http.IsReadOnly);
+            Assert.Equal(TreeFixtures.Canonical(tree), ReadBack(fl, new BlockStoreRoute(0, 255, http)));
+            await Assert.ThrowsAsync<BlockStoreException>(() => http.PutAsync(new byte[32], new byte[1]));
+            Assert.Throws<ArgumentException>(() => new RootfsForge.Sinks.Flist.FlistSink(Path.Combine(dir, "b.fl"),
+                new RootfsForge.Sinks.Flist.FlistSinkOptions { Stores = [new BlockStoreRoute(0, 255, http)] }));
+        }
+        Assert.True(requests > flat.Length);
+        listener.Stop();
+        await serve;
+    }
 }
