@@ -33,9 +33,14 @@ public class FlCliTests
         var dir = TestEnvironment.NewTempDir("rff-cli");
         var src = MakeTree(dir);
         var fl = Path.Combine(dir, "out.fl");
-        var (code, _, err) = TestEnvironment.RunCli("fl", "pack", src, "-o", fl, "--store", $"dir://{dir}/store");
+        var www = Path.Combine(dir, "www");
+        Directory.CreateDirectory(www);
+        var (code, _, err) = TestEnvironment.RunCli("fl", "pack", src, "-o", fl, "--store", $"dir://{dir}/store", "--publish", www);
         Assert.True(code == 0, err);
         Assert.Contains("files", err);
+        Assert.Contains("ZOS cannot read it", err);
+        Assert.Equal(File.ReadAllBytes(fl), File.ReadAllBytes(Path.Combine(www, "out.fl")));
+        Assert.Single(Directory.GetFiles(www));
 
         (code, _, err) = TestEnvironment.RunCli("fl", "verify", fl);
         Assert.True(code == 0, err);

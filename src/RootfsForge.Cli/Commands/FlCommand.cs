@@ -38,7 +38,11 @@ internal static class FlCommand
         stores.Required = true;
         var tags = new Option<string[]>("--tag") { Description = "A tag row KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = false };
         var clamp = new Option<long?>("--mtime-clamp") { Description = "Clamp modification times to this Unix time (default: SOURCE_DATE_EPOCH when set)." };
-        var command = new Command("pack", "Pack a directory into a .fl, uploading its blocks.") { source, output, stores, tags, clamp };
+        var publish = new Option<string>("--publish")
+        {
+            Description = "After packing, copy the .fl into this directory (served by a web server ZOS fetches from).",
+        };
+        var command = new Command("pack", "Pack a directory into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish };
         command.SetAction(parse => CommandRunner.Run(ct =>
         {
             string src = parse.GetValue(source)!;
@@ -67,6 +71,7 @@ internal static class FlCommand
                 }
                 foreach (var w in tree.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
                 WarnUnreachable(routes);
+                if (parse.GetValue(publish) is { } publishDir) Publish(outPath, publishDir);
                 var b = sink.Blocks;
                 double ratio = b.Blocks == 0 ? 0 : 1 - (double)b.BlocksUploaded / Math.Max(1, b.Blocks * 1.0);
                 Console.Error.WriteLine(
@@ -253,6 +258,18 @@ internal static class FlCommand
                      || url.Contains("127.0.0.1", StringComparison.Ordinal) || url.Contains("[::1]", StringComparison.Ordinal))
                 Console.Error.WriteLine($"rootfsforge: warning: route {url} points at loopback; ZOS nodes cannot reach it");
         }
+    }
+
+    /// <summary>Copies the finished .fl into <paramref name="dir"/> under a temporary name, then renames it into place.</summary>
+    private static void Publish(string fl, string dir)
+    {
+        if (!Directory.Exists(dir)) throw new UsageException($"--publish directory '{dir}' does not exist");
+        using (var target = new RootfsForge.IO.AtomicFile(Path.Combine(dir, Path.GetFileName(fl))))
+        {
+            using (var src = File.OpenRead(fl)) src.CopyTo(target.Stream);
+            target.Commit();
+        }
+        Console.Error.WriteLine($"rootfsforge: published {Path.Combine(dir, Path.GetFileName(fl))}");
     }
 
     private static Dictionary<string, string> ParseTags(string[]? tags)
