@@ -23,4 +23,12 @@ internal static class Crc32C
     internal static uint Compute(uint crc, uint littleEndianValue) => BitOperations.Crc32C(crc, littleEndianValue);
 
     internal static uint Compute(uint crc, ulong littleEndianValue) => BitOperations.Crc32C(crc, littleEndianValue);
+
+    /// <summary>Feeds <paramref name="count"/> zero bytes (a checksum field counted as zero).</summary>
+    internal static uint ComputeZeros(uint crc, int count)
+    {
+        for (; count >= 8; count -= 8) crc = BitOperations.Crc32C(crc, 0UL);
+        for (; count > 0; count--) crc = BitOperations.Crc32C(crc, (byte)0);
+        return crc;
+    }
 }

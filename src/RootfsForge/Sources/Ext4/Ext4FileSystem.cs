@@ -17,13 +17,6 @@ public sealed partial class Ext4FileSystem : ITreeSource, IDisposable
 {
     internal const uint RootInode = 2;
 
-    /// <summary>
-    /// The journal replayer, set by the integration layer to <c>Jbd2Journal.Replay</c>:
-    /// (device, block size, journal logical block → device block, journal length in blocks, warn) → an overlay of the
-    /// device with the committed journal blocks applied. When null, a filesystem that needs recovery is read as it is,
-    /// with a warning.
-    /// </summary>
-    internal static Func<BlockSource, int, Func<long, long>, long, Action<string>, BlockSource>? JournalReplayer { get; set; }
 
     private readonly Ext4Options _options;
     private readonly BlockSource? _ownedDevice;
@@ -85,12 +78,6 @@ public sealed partial class Ext4FileSystem : ITreeSource, IDisposable
             fs.Warn(notReplayed + " (journal replay disabled)");
             return fs;
         }
-        var replayer = JournalReplayer;
-        if (replayer is null)
-        {
-            fs.Warn(notReplayed + " (no journal replayer available)");
-            return fs;
-        }
         uint journalInode = fs.Superblock.JournalInum;
         if ((fs.Superblock.Compat & CompatFeatures.HasJournal) == 0 || journalInode == 0)
         {
@@ -102,15 +89,17 @@ public sealed partial class Ext4FileSystem : ITreeSource, IDisposable
         {
             var map = fs.MapInodeBlock(journalInode);
             long count = fs.InodeBlockCount(journalInode);
-            overlay = replayer(device, fs.BlockSize, map, count, fs.Warn);
+            overlay = Journal.Jbd2Journal.Replay(device, fs.BlockSize, map, count, fs.Warn);
         }
         catch (ImageFormatException e)
         {
             fs.Warn($"{notReplayed} (the journal is unreadable: {e.Message})");
             return fs;
         }
-        // Everything (superblock, descriptors, inodes) is read again through the replayed view.
-        return OpenCore(overlay, options, warnings, replayed: true, ownedDevice: overlay);
+        // Everything (superblock, descriptors, inodes) is read again through the replayed view. The replayer returns the
+        // device itself when the journal is clean; that one stays the caller's.
+        return OpenCore(overlay, options, warnings, replayed: true,
+            ownedDevice: ReferenceEquals(overlay, device) ? null : overlay);
     }
 
     private static Ext4FileSystem OpenCore(BlockSource device, Ext4Options options, List<string> warnings, bool replayed,

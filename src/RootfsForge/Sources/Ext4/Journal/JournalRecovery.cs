@@ -238,7 +238,7 @@ internal sealed class JournalRecovery
             _device.ReadExactlyAt(dataFs * _blockSize, data);
             Span<byte> seq = stackalloc byte[4];
             BinaryPrimitives.WriteUInt32BigEndian(seq, sequence);
-            uint crc = Crc32C.Append(Crc32C.Append(_sb.ChecksumSeed, seq), data);
+            uint crc = Crc32C.Compute(Crc32C.Compute(_sb.ChecksumSeed, seq), data);
             bool ok = _sb.HasCsumV3
                 ? BinaryPrimitives.ReadUInt32BigEndian(tag[JournalLayout.Tag.ChecksumV3..]) == crc
                 : BinaryPrimitives.ReadUInt16BigEndian(tag[JournalLayout.Tag.ChecksumV2..]) == (ushort)crc;
@@ -293,8 +293,8 @@ internal sealed class JournalRecovery
         // jbd2_descriptor_block_csum_verify(): crc32c(seed) over the block with the tail's checksum zeroed.
         int tail = _blockSize - JournalLayout.BlockTailSize;
         uint stored = BinaryPrimitives.ReadUInt32BigEndian(block[tail..]);
-        uint crc = Crc32C.Append(_sb.ChecksumSeed, block[..tail]);
-        crc = Crc32C.AppendZeros(crc, JournalLayout.BlockTailSize);
+        uint crc = Crc32C.Compute(_sb.ChecksumSeed, block[..tail]);
+        crc = Crc32C.ComputeZeros(crc, JournalLayout.BlockTailSize);
         return crc == stored;
     }
 
@@ -303,9 +303,9 @@ internal sealed class JournalRecovery
         // jbd2_commit_block_csum_verify(): crc32c(seed) over the block with h_chksum[0] zeroed.
         int at = JournalLayout.Commit.Checksum;
         uint stored = BinaryPrimitives.ReadUInt32BigEndian(block[at..]);
-        uint crc = Crc32C.Append(_sb.ChecksumSeed, block[..at]);
-        crc = Crc32C.AppendZeros(crc, 4);
-        crc = Crc32C.Append(crc, block[(at + 4)..]);
+        uint crc = Crc32C.Compute(_sb.ChecksumSeed, block[..at]);
+        crc = Crc32C.ComputeZeros(crc, 4);
+        crc = Crc32C.Compute(crc, block[(at + 4)..]);
         return crc == stored;
     }
 

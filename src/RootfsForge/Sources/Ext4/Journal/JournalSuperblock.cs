@@ -13,6 +13,7 @@ internal sealed class JournalSuperblock
     public required uint First { get; init; }
     public required uint Sequence { get; init; }
     public required uint Start { get; init; }
+    public required uint Errno { get; init; }
     public required uint FeatureCompat { get; init; }
     public required uint FeatureIncompat { get; init; }
     public required uint NumFcBlocks { get; init; }
@@ -95,14 +96,14 @@ internal sealed class JournalSuperblock
         if (start != 0 && (start < first || start >= logEnd))
             throw new ImageFormatException($"s_start {start} is outside the log [{first}, {logEnd})", Structure, offset);
 
-        uint seed = Crc32C.Append(~0u, sb.Slice(JournalLayout.Superblock.Uuid, JournalLayout.Superblock.UuidLength));
+        uint seed = Crc32C.Compute(~0u, sb.Slice(JournalLayout.Superblock.Uuid, JournalLayout.Superblock.UuidLength));
         if ((incompat & (JournalLayout.Incompat.CsumV2 | JournalLayout.Incompat.CsumV3)) != 0)
         {
             // jbd2_superblock_csum(): crc32c(~0) over the 1024-byte superblock with s_checksum zeroed.
             uint stored = Be32(sb, JournalLayout.Superblock.Checksum);
-            uint crc = Crc32C.Append(~0u, sb[..JournalLayout.Superblock.Checksum]);
-            crc = Crc32C.AppendZeros(crc, 4);
-            crc = Crc32C.Append(crc, sb[(JournalLayout.Superblock.Checksum + 4)..]);
+            uint crc = Crc32C.Compute(~0u, sb[..JournalLayout.Superblock.Checksum]);
+            crc = Crc32C.ComputeZeros(crc, 4);
+            crc = Crc32C.Compute(crc, sb[(JournalLayout.Superblock.Checksum + 4)..]);
             if (crc != stored)
                 throw new ImageFormatException(
                     $"checksum mismatch (stored 0x{stored:x8}, computed 0x{crc:x8})", Structure, offset);
@@ -116,6 +117,7 @@ internal sealed class JournalSuperblock
             First = first,
             Sequence = Be32(sb, JournalLayout.Superblock.Sequence),
             Start = start,
+            Errno = Be32(sb, JournalLayout.Superblock.Errno),
             FeatureCompat = compat,
             FeatureIncompat = incompat,
             NumFcBlocks = numFc,
