@@ -68,6 +68,24 @@ public class FlCliTests
     }
 
     [SkippableFact]
+    public void Pack_FromTarGz_MatchesPackFromDirectory()
+    {
+        RequireCommand("fl");
+        TestEnvironment.RequireTool("tar");
+        var dir = TestEnvironment.NewTempDir("rff-cli");
+        var src = MakeTree(dir);
+        var tgz = Path.Combine(dir, "src.tar.gz");
+        TestEnvironment.RunChecked("tar", ["-czf", tgz, "-C", src, "."]);
+        var (code, _, err) = TestEnvironment.RunCli("fl", "pack", tgz, "-o", Path.Combine(dir, "t.fl"), "--store", $"dir://{dir}/store");
+        Assert.True(code == 0, err);
+        (code, _, err) = TestEnvironment.RunCli("fl", "pack", src, "-o", Path.Combine(dir, "d.fl"), "--store", $"dir://{dir}/store");
+        Assert.True(code == 0, err);
+        using var fromTar = RootfsForge.Sources.Flist.FlistSource.Open(Path.Combine(dir, "t.fl"));
+        using var fromDir = RootfsForge.Sources.Flist.FlistSource.Open(Path.Combine(dir, "d.fl"));
+        Assert.Equal(TreeFixtures.Canonical(fromDir.Walk()).Skip(1), TreeFixtures.Canonical(fromTar.Walk()).Skip(1));
+    }
+
+    [SkippableFact]
     public void Info_And_Ls_OnRfsFixture()
     {
         RequireCommand("fl");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using RootfsForge.Sinks;
 using RootfsForge.Sinks.Flist;
+using RootfsForge.Sources.Archives;
 using RootfsForge.Sources.Directories;
 using RootfsForge.Sources.Flist;
 using RootfsForge.Stores;
@@ -31,7 +32,7 @@ internal static class FlCommand
 
     private static Command Pack()
     {
-        var source = new Argument<string>("SOURCE") { Description = "A directory to pack." };
+        var source = new Argument<string>("SOURCE") { Description = "A directory or a tar archive (.tar, .tar.gz, .tar.zst, ...) to pack." };
         var output = new Option<string>("--output", "-o") { Description = "The .fl file to write.", Required = true };
         var stores = StoreOption("Block store, repeatable: [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
                                  "s3://KEY:SECRET@host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte.");
@@ -42,19 +43,18 @@ internal static class FlCommand
         {
             Description = "After packing, copy the .fl into this directory (served by a web server ZOS fetches from).",
         };
-        var command = new Command("pack", "Pack a directory into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish };
+        var command = new Command("pack", "Pack a directory or tar archive into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish };
         command.SetAction(parse => CommandRunner.Run(ct =>
         {
             string src = parse.GetValue(source)!;
             string outPath = parse.GetValue(output)!;
             if (!outPath.EndsWith(".fl", StringComparison.Ordinal))
                 throw new UsageException($"the output '{outPath}' must end in .fl (ZOS chooses the reader by extension)");
-            ITreeSource tree = Directory.Exists(src)
-                ? new DirectorySource(src)
-                : throw new UsageException(File.Exists(src)
-                    ? $"'{src}': packing a tar archive needs the tar source (not available in this build); unpack it or use a directory"
-                    : $"'{src}' does not exist");
+            ITreeSource tree = Directory.Exists(src) ? new DirectorySource(src)
+                : File.Exists(src) ? new TarArchiveSource(src)
+                : throw new UsageException($"'{src}' does not exist");
             var routes = OpenStores(parse.GetValue(stores));
+            using var ownedTree = tree as IDisposable;
             try
             {
                 var options = new FlistSinkOptions
