@@ -56,6 +56,35 @@ public class StoreServerTests
         }));
     }
 
+    [SkippableFact]
+    public async Task Zdb_UnixSocket_AgainstRedis()
+    {
+        TestEnvironment.RequireTool("redis-server");
+        var dir = TestEnvironment.NewTempDir("rff-zdbsock");
+        string sock = Path.Combine(dir, "redis.sock");
+        var psi = new System.Diagnostics.ProcessStartInfo("redis-server")
+        {
+            ArgumentList = { "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no" },
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        using var redis = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            for (int i = 0; i < 100 && !File.Exists(sock); i++) await Task.Delay(100);
+            Assert.True(File.Exists(sock), "redis-server did not create its socket");
+            await using var store = BlockStore.Open($"zdb://{sock}");
+            var id = Enumerable.Range(0, 32).Select(i => (byte)(255 - i)).ToArray();
+            await store.PutAsync(id, "block"u8.ToArray());
+            Assert.True(await store.ExistsAsync(id));
+            Assert.Equal("block"u8.ToArray(), await store.GetAsync(id));
+        }
+        finally
+        {
+            redis.Kill();
+            redis.WaitForExit(10_000);
+        }
+    }
+
     [Fact]
     public async Task Zdb_SendsSelectWithPassword_ExactBytes()
     {
