@@ -163,7 +163,13 @@ internal static class FlCommand
             Console.WriteLine($"content:     {i.ContentBytes} bytes in {i.BlockRows} block rows");
             if (i.FilesWithWrongBlockCount > 0)
                 Console.WriteLine($"incomplete:  {i.FilesWithWrongBlockCount} files whose block rows do not cover their size");
-            foreach (var r in i.Routes) Console.WriteLine($"route:       {r.Start:x2}-{r.End:x2} {r.Url}");
+            foreach (var r in i.Routes)
+            {
+                // §7 lint: a route must not carry a password or token; never print it.
+                string shown = StoreUrl.Redact(r.Url);
+                Console.WriteLine($"route:       {r.Start:x2}-{r.End:x2} {shown}");
+                if (shown != r.Url) Console.Error.WriteLine($"rootfsforge: warning: route {shown} carries a secret in the .fl");
+            }
             foreach (var t in i.Tags) Console.WriteLine($"tag:         {t.Key}={t.Value}");
             return ExitCodes.Ok;
         }));
