@@ -77,6 +77,8 @@ internal static class SnappyRawEncoder
         table.Clear();
 
         ref byte s0 = ref MemoryMarshal.GetReference(src);
+        // Hash values are < tableSize by construction (shift = 32 - log2(tableSize)): unchecked table access is safe.
+        ref ushort t0 = ref MemoryMarshal.GetReference(table);
         int length = src.Length;
         int sLimit = length - InputMargin;
         int nextEmit = 0;
@@ -96,8 +98,9 @@ internal static class SnappyRawEncoder
                 nextS = s + step;
                 skip += step;
                 if (nextS > sLimit) goto EmitRemainder;
-                candidate = table[nextHash];
-                table[nextHash] = (ushort)s;
+                ref ushort slot = ref Unsafe.Add(ref t0, nextHash);
+                candidate = slot;
+                slot = (ushort)s;
                 nextHash = Hash(Load32(ref s0, nextS), shift);
                 if (Load32(ref s0, s) == Load32(ref s0, candidate)) break;
             }
@@ -132,10 +135,10 @@ internal static class SnappyRawEncoder
 
                 // Record s-1, then try an immediate match at s.
                 ulong x64 = Load64(ref s0, s - 1);
-                table[Hash((uint)x64, shift)] = (ushort)(s - 1);
-                int currHash = Hash((uint)(x64 >> 8), shift);
-                candidate = table[currHash];
-                table[currHash] = (ushort)s;
+                Unsafe.Add(ref t0, Hash((uint)x64, shift)) = (ushort)(s - 1);
+                ref ushort curr = ref Unsafe.Add(ref t0, Hash((uint)(x64 >> 8), shift));
+                candidate = curr;
+                curr = (ushort)s;
                 if ((uint)(x64 >> 8) != Load32(ref s0, candidate))
                 {
                     nextHash = Hash((uint)(x64 >> 16), shift);
