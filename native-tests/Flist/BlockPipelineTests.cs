@@ -95,4 +95,52 @@ public class BlockPipelineTests
         Assert.Contains("does not decrypt", e.Message);
         Assert.Contains(Convert.ToHexStringLower(block.Id), e.Message);
     }
+
+    private static byte[] OwnEncoder(byte[] input)
+    {
+        var buffer = new byte[SnappyRawEncoder.MaxEncodedLength(input.Length)];
+        int n = SnappyRawEncoder.Encode(input, buffer);
+        return buffer[..n];
+    }
+
+    [Theory]
+    [MemberData(nameof(SnappyInputs))]
+    public void SnappyRawEncoder_ReproducesRfsCompressorBytes(string name)
+    {
+        var dir = Path.Combine(TestEnvironment.SharedDir, "fixtures", "snappy");
+        var row = File.ReadLines(Path.Combine(dir, "expected.tsv")).Single(l => l.StartsWith(name + "\t", StringComparison.Ordinal)).Split('\t');
+        using var gz = new GZipStream(File.OpenRead(Path.Combine(dir, name)), CompressionMode.Decompress);
+        using var ms = new MemoryStream();
+        gz.CopyTo(ms);
+        var compressed = OwnEncoder(ms.ToArray());
+        Assert.Equal(long.Parse(row[4]), compressed.Length);
+        Assert.Equal(row[5], Convert.ToHexStringLower(SHA256.HashData(compressed)));
+    }
+
+    [Fact]
+    public void SnappyRawEncoder_AgreesWithIronSnappy_OnVariedInputs()
+    {
+        var shells = Encoding.ASCII.GetBytes(
+            "# /etc/shells: valid login shells\n/bin/sh\n/usr/bin/sh\n/bin/bash\n/usr/bin/bash\n/bin/rbash\n/usr/bin/rbash\n/bin/dash\n/usr/bin/dash\n");
+        Assert.Equal(IronSnappy.Snappy.Encode(shells), OwnEncoder(shells));
+        var rng = new Random(1234);
+        foreach (int len in new[] { 0, 1, 5, 16, 17, 18, 100, 255, 256, 257, 1000, 4096, 65535, 65536, 65537, 100_000, 200_003, 524_288 })
+        {
+            foreach (int kind in new[] { 0, 1, 2, 3 })
+            {
+                var input = new byte[len];
+                switch (kind)
+                {
+                    case 0: rng.NextBytes(input); break;                                       // incompressible
+                    case 1: break;                                                               // zeros: long copies
+                    case 2: input = TreeFixtures.Text(len, len); break;                          // text
+                    default:                                                                     // mixed runs and noise
+                        for (int i = 0; i < len; i++) input[i] = (byte)(rng.Next(8) == 0 ? rng.Next(256) : (i / 7) % 5);
+                        break;
+                }
+                Assert.True(IronSnappy.Snappy.Encode(input).AsSpan().SequenceEqual(OwnEncoder(input)), $"length {len} kind {kind}");
+                Assert.Equal(input, IronSnappy.Snappy.Decode(OwnEncoder(input)));
+            }
+        }
+    }
 }

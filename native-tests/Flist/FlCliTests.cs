@@ -33,9 +33,14 @@ public class FlCliTests
         var dir = TestEnvironment.NewTempDir("rff-cli");
         var src = MakeTree(dir);
         var fl = Path.Combine(dir, "out.fl");
-        var (code, _, err) = TestEnvironment.RunCli("fl", "pack", src, "-o", fl, "--store", $"dir://{dir}/store");
+        var www = Path.Combine(dir, "www");
+        Directory.CreateDirectory(www);
+        var (code, _, err) = TestEnvironment.RunCli("fl", "pack", src, "-o", fl, "--store", $"dir://{dir}/store", "--publish", www);
         Assert.True(code == 0, err);
         Assert.Contains("files", err);
+        Assert.Contains("ZOS cannot read it", err);
+        Assert.Equal(File.ReadAllBytes(fl), File.ReadAllBytes(Path.Combine(www, "out.fl")));
+        Assert.Single(Directory.GetFiles(www));
 
         (code, _, err) = TestEnvironment.RunCli("fl", "verify", fl);
         Assert.True(code == 0, err);
@@ -60,6 +65,24 @@ public class FlCliTests
         Assert.NotEqual(0, code);
         Assert.Contains("missing", err);
         Assert.False(Directory.Exists(outDir2) && Directory.EnumerateFileSystemEntries(outDir2).Any());
+    }
+
+    [SkippableFact]
+    public void Pack_FromTarGz_MatchesPackFromDirectory()
+    {
+        RequireCommand("fl");
+        TestEnvironment.RequireTool("tar");
+        var dir = TestEnvironment.NewTempDir("rff-cli");
+        var src = MakeTree(dir);
+        var tgz = Path.Combine(dir, "src.tar.gz");
+        TestEnvironment.RunChecked("tar", ["-czf", tgz, "-C", src, "."]);
+        var (code, _, err) = TestEnvironment.RunCli("fl", "pack", tgz, "-o", Path.Combine(dir, "t.fl"), "--store", $"dir://{dir}/store");
+        Assert.True(code == 0, err);
+        (code, _, err) = TestEnvironment.RunCli("fl", "pack", src, "-o", Path.Combine(dir, "d.fl"), "--store", $"dir://{dir}/store");
+        Assert.True(code == 0, err);
+        using var fromTar = RootfsForge.Sources.Flist.FlistSource.Open(Path.Combine(dir, "t.fl"));
+        using var fromDir = RootfsForge.Sources.Flist.FlistSource.Open(Path.Combine(dir, "d.fl"));
+        Assert.Equal(TreeFixtures.Canonical(fromDir.Walk()).Skip(1), TreeFixtures.Canonical(fromTar.Walk()).Skip(1));
     }
 
     [SkippableFact]

@@ -234,4 +234,49 @@ public class HubPushTests
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
+
+    [SkippableFact]
+    public void HubSink_StreamsTreeAsTarGz_ThatUnpacksToTheTree()
+    {
+        TestEnvironment.RequireTool("tar");
+        var dir = TestEnvironment.NewTempDir("rff-hub");
+        var src = Path.Combine(dir, "src");
+        Directory.CreateDirectory(Path.Combine(src, "etc"));
+        File.WriteAllBytes(Path.Combine(src, "etc", "blob"), TreeFixtures.Random(2_000_000, 8));
+        File.WriteAllText(Path.Combine(src, "etc", "motd"), "welcome\n");
+        File.CreateSymbolicLink(Path.Combine(src, "motd"), "etc/motd");
+        using var hub = new FakeHub(Token);
+        using var client = new HubClient(hub.Url, Token);
+        var sink = new RootfsForge.Hub.HubSink(client, "streamed");
+        using (sink)
+        {
+            foreach (var e in new RootfsForge.Sources.Directories.DirectorySource(src).Walk()) sink.Add(e);
+            sink.Complete();
+        }
+        Assert.Equal("streamed.flist", sink.Result!.Name);
+        Assert.Equal("streamed.tar.gz", hub.ReceivedFileName);
+        var received = Path.Combine(dir, "received.tar.gz");
+        File.WriteAllBytes(received, hub.ReceivedFile!);
+        var outDir = Path.Combine(dir, "out");
+        Directory.CreateDirectory(outDir);
+        TestEnvironment.RunChecked("tar", ["-xzf", received, "-C", outDir]);
+        Assert.Equal(TreeFixtures.Canonical(new RootfsForge.Sources.Directories.DirectorySource(src).Walk()).Skip(1),
+            TreeFixtures.Canonical(new RootfsForge.Sources.Directories.DirectorySource(outDir).Walk()).Skip(1));
+    }
+
+    [Fact]
+    public void HubSink_RefusedToken_FailsClearly()
+    {
+        using var hub = new FakeHub("another");
+        using var client = new HubClient(hub.Url, Token);
+        var e = Assert.ThrowsAny<IOException>(() =>
+        {
+            using var sink = new RootfsForge.Hub.HubSink(client, "x");
+            foreach (var entry in TreeFixtures.InWalkOrder([TreeFixtures.Dir(""), TreeFixtures.File("a", [1, 2, 3])]))
+                sink.Add(entry);
+            sink.Complete();
+        });
+        Assert.Contains("401", e.Message);
+        Assert.DoesNotContain(Token, e.ToString());
+    }
 }

@@ -56,6 +56,35 @@ public class StoreServerTests
         }));
     }
 
+    [SkippableFact]
+    public async Task Zdb_UnixSocket_AgainstRedis()
+    {
+        TestEnvironment.RequireTool("redis-server");
+        var dir = TestEnvironment.NewTempDir("rff-zdbsock");
+        string sock = Path.Combine(dir, "redis.sock");
+        var psi = new System.Diagnostics.ProcessStartInfo("redis-server")
+        {
+            ArgumentList = { "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no" },
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        using var redis = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            for (int i = 0; i < 100 && !File.Exists(sock); i++) await Task.Delay(100);
+            Assert.True(File.Exists(sock), "redis-server did not create its socket");
+            await using var store = BlockStore.Open($"zdb://{sock}");
+            var id = Enumerable.Range(0, 32).Select(i => (byte)(255 - i)).ToArray();
+            await store.PutAsync(id, "block"u8.ToArray());
+            Assert.True(await store.ExistsAsync(id));
+            Assert.Equal("block"u8.ToArray(), await store.GetAsync(id));
+        }
+        finally
+        {
+            redis.Kill();
+            redis.WaitForExit(10_000);
+        }
+    }
+
     [Fact]
     public async Task Zdb_SendsSelectWithPassword_ExactBytes()
     {
@@ -196,5 +225,63 @@ public class StoreServerTests
         Assert.Equal(
             "PUT\n/b/ab\n\nhost:h:9000\nx-amz-content-sha256:X\nx-amz-date:20130524T000000Z\n\nhost;x-amz-content-sha256;x-amz-date\nX",
             S3Signer.CanonicalRequest("PUT", "/b/ab", "h:9000", "X", "20130524T000000Z"));
+    }
+
+    [Fact]
+    public async Task Http_ReadOnlyStore_ServesDirStoreOverHttp()
+    {
+        var dir = TestEnvironment.NewTempDir("rff-http");
+        var tree = TreeFixtures.SampleTree(seed: 31);
+        var fl = Path.Combine(dir, "a.fl");
+        Pack(fl, tree, BlockStoreRoute.Parse($"dir://{dir}/store"));
+        // Keep only the flat layout for half of the blocks: the http store must fall back from {hex[0..2]}/{hex} to {hex}.
+        var flat = Directory.GetFiles(Path.Combine(dir, "store"));
+        for (int i = 0; i < flat.Length; i += 2)
+            File.Delete(Path.Combine(dir, "store", Path.GetFileName(flat[i])[..2], Path.GetFileName(flat[i])));
+
+        int port = FreePort();
+        using var listener = new HttpListener();
+        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+        listener.Start();
+        int requests = 0;
+        var serve = Task.Run(async () =>
+        {
+            while (listener.IsListening)
+            {
+                HttpListenerContext ctx;
+                try
+                {
+                    ctx = await listener.GetContextAsync();
+                }
+                catch (Exception)
+                {
+                    return;
+                }
+                Interlocked.Increment(ref requests);
+                string rel = ctx.Request.Url!.AbsolutePath["/blocks/".Length..];
+                string file = Path.Combine(dir, "store", rel);
+                if (ctx.Request.HttpMethod == "GET" && !rel.Contains("..") && File.Exists(file))
+                {
+                    var bytes = await File.ReadAllBytesAsync(file);
+                    await ctx.Response.OutputStream.WriteAsync(bytes);
+                }
+                else
+                {
+                    ctx.Response.StatusCode = 404;
+                }
+                ctx.Response.Close();
+            }
+        });
+        await using (var http = BlockStore.Open($"http://127.0.0.1:{port}/blocks"))
+        {
+            Assert.True(http.IsReadOnly);
+            Assert.Equal(TreeFixtures.Canonical(tree), ReadBack(fl, new BlockStoreRoute(0, 255, http)));
+            await Assert.ThrowsAsync<BlockStoreException>(() => http.PutAsync(new byte[32], new byte[1]));
+            Assert.Throws<ArgumentException>(() => new RootfsForge.Sinks.Flist.FlistSink(Path.Combine(dir, "b.fl"),
+                new RootfsForge.Sinks.Flist.FlistSinkOptions { Stores = [new BlockStoreRoute(0, 255, http)] }));
+        }
+        Assert.True(requests > flat.Length);
+        listener.Stop();
+        await serve;
     }
 }

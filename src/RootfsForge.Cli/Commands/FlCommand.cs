@@ -1,6 +1,7 @@
 using System.CommandLine;
 using RootfsForge.Sinks;
 using RootfsForge.Sinks.Flist;
+using RootfsForge.Sources.Archives;
 using RootfsForge.Sources.Directories;
 using RootfsForge.Sources.Flist;
 using RootfsForge.Stores;
@@ -31,26 +32,29 @@ internal static class FlCommand
 
     private static Command Pack()
     {
-        var source = new Argument<string>("SOURCE") { Description = "A directory to pack." };
+        var source = new Argument<string>("SOURCE") { Description = "A directory or a tar archive (.tar, .tar.gz, .tar.zst, ...) to pack." };
         var output = new Option<string>("--output", "-o") { Description = "The .fl file to write.", Required = true };
         var stores = StoreOption("Block store, repeatable: [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
                                  "s3://KEY:SECRET@host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte.");
         stores.Required = true;
         var tags = new Option<string[]>("--tag") { Description = "A tag row KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = false };
         var clamp = new Option<long?>("--mtime-clamp") { Description = "Clamp modification times to this Unix time (default: SOURCE_DATE_EPOCH when set)." };
-        var command = new Command("pack", "Pack a directory into a .fl, uploading its blocks.") { source, output, stores, tags, clamp };
+        var publish = new Option<string>("--publish")
+        {
+            Description = "After packing, copy the .fl into this directory (served by a web server ZOS fetches from).",
+        };
+        var command = new Command("pack", "Pack a directory or tar archive into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish };
         command.SetAction(parse => CommandRunner.Run(ct =>
         {
             string src = parse.GetValue(source)!;
             string outPath = parse.GetValue(output)!;
             if (!outPath.EndsWith(".fl", StringComparison.Ordinal))
                 throw new UsageException($"the output '{outPath}' must end in .fl (ZOS chooses the reader by extension)");
-            ITreeSource tree = Directory.Exists(src)
-                ? new DirectorySource(src)
-                : throw new UsageException(File.Exists(src)
-                    ? $"'{src}': packing a tar archive needs the tar source (not available in this build); unpack it or use a directory"
-                    : $"'{src}' does not exist");
+            ITreeSource tree = Directory.Exists(src) ? new DirectorySource(src)
+                : File.Exists(src) ? new TarArchiveSource(src)
+                : throw new UsageException($"'{src}' does not exist");
             var routes = OpenStores(parse.GetValue(stores));
+            using var ownedTree = tree as IDisposable;
             try
             {
                 var options = new FlistSinkOptions
@@ -67,6 +71,7 @@ internal static class FlCommand
                 }
                 foreach (var w in tree.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
                 WarnUnreachable(routes);
+                if (parse.GetValue(publish) is { } publishDir) Publish(outPath, publishDir);
                 var b = sink.Blocks;
                 double ratio = b.Blocks == 0 ? 0 : 1 - (double)b.BlocksUploaded / Math.Max(1, b.Blocks * 1.0);
                 Console.Error.WriteLine(
@@ -158,7 +163,13 @@ internal static class FlCommand
             Console.WriteLine($"content:     {i.ContentBytes} bytes in {i.BlockRows} block rows");
             if (i.FilesWithWrongBlockCount > 0)
                 Console.WriteLine($"incomplete:  {i.FilesWithWrongBlockCount} files whose block rows do not cover their size");
-            foreach (var r in i.Routes) Console.WriteLine($"route:       {r.Start:x2}-{r.End:x2} {r.Url}");
+            foreach (var r in i.Routes)
+            {
+                // §7 lint: a route must not carry a password or token; never print it.
+                string shown = StoreUrl.Redact(r.Url);
+                Console.WriteLine($"route:       {r.Start:x2}-{r.End:x2} {shown}");
+                if (shown != r.Url) Console.Error.WriteLine($"rootfsforge: warning: route {shown} carries a secret in the .fl");
+            }
             foreach (var t in i.Tags) Console.WriteLine($"tag:         {t.Key}={t.Value}");
             return ExitCodes.Ok;
         }));
@@ -253,6 +264,18 @@ internal static class FlCommand
                      || url.Contains("127.0.0.1", StringComparison.Ordinal) || url.Contains("[::1]", StringComparison.Ordinal))
                 Console.Error.WriteLine($"rootfsforge: warning: route {url} points at loopback; ZOS nodes cannot reach it");
         }
+    }
+
+    /// <summary>Copies the finished .fl into <paramref name="dir"/> under a temporary name, then renames it into place.</summary>
+    private static void Publish(string fl, string dir)
+    {
+        if (!Directory.Exists(dir)) throw new UsageException($"--publish directory '{dir}' does not exist");
+        using (var target = new RootfsForge.IO.AtomicFile(Path.Combine(dir, Path.GetFileName(fl))))
+        {
+            using (var src = File.OpenRead(fl)) src.CopyTo(target.Stream);
+            target.Commit();
+        }
+        Console.Error.WriteLine($"rootfsforge: published {Path.Combine(dir, Path.GetFileName(fl))}");
     }
 
     private static Dictionary<string, string> ParseTags(string[]? tags)

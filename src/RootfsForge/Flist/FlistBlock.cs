@@ -38,8 +38,12 @@ internal static class FlistBlock
         return h;
     }
 
-    /// <summary>Snappy raw encoding with the rfs-compatible encoder profile (§3.2; IronSnappy reproduces it).</summary>
-    public static byte[] Compress(ReadOnlySpan<byte> plaintext) => IronSnappy.Snappy.Encode(plaintext);
+    /// <summary>Snappy raw encoding with the rfs-compatible encoder profile (§3.2).</summary>
+    public static byte[] Compress(ReadOnlySpan<byte> plaintext)
+    {
+        var buffer = new byte[SnappyRawEncoder.MaxEncodedLength(plaintext.Length)];
+        return buffer[..SnappyRawEncoder.Encode(plaintext, buffer)];
+    }
 
     /// <summary>Runs steps 2–5 of §3 on one chunk (1 … <see cref="ChunkSize"/> bytes).</summary>
     public static EncodedBlock Encode(ReadOnlySpan<byte> chunk)
@@ -47,14 +51,22 @@ internal static class FlistBlock
         if (chunk.IsEmpty || chunk.Length > ChunkSize)
             throw new ArgumentOutOfRangeException(nameof(chunk), chunk.Length, "a chunk holds 1 to 524288 bytes");
         byte[] key = Hash(chunk);
-        byte[] compressed = Compress(chunk);
-        byte[] data = new byte[compressed.Length + TagLength];
-        using (var aes = new AesGcm(key, TagLength))
+        byte[] compressed = ArrayPool<byte>.Shared.Rent(SnappyRawEncoder.MaxEncodedLength(chunk.Length));
+        try
         {
-            aes.Encrypt(key.AsSpan(0, NonceLength), compressed, data.AsSpan(0, compressed.Length),
-                data.AsSpan(compressed.Length, TagLength));
+            int clen = SnappyRawEncoder.Encode(chunk, compressed);
+            byte[] data = new byte[clen + TagLength];
+            using (var aes = new AesGcm(key, TagLength))
+            {
+                aes.Encrypt(key.AsSpan(0, NonceLength), compressed.AsSpan(0, clen), data.AsSpan(0, clen),
+                    data.AsSpan(clen, TagLength));
+            }
+            return new EncodedBlock(key, Hash(data), data);
         }
-        return new EncodedBlock(key, Hash(data), data);
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(compressed);
+        }
     }
 
     /// <summary>

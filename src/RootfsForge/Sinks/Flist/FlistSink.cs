@@ -135,7 +135,7 @@ public sealed class FlistSink : TreeSink
                 break;
             case EntryType.HardLink:
                 AddHardLink(entry, parent, name, perms, mtime);
-                break;
+                return;
             case EntryType.SymbolicLink:
             {
                 byte[] target = FileNameEncoding.GetBytes(entry.LinkTarget ?? "");
@@ -229,6 +229,7 @@ public sealed class FlistSink : TreeSink
         if (target.File is not { } file)
         {
             InsertInode(parent, name, 0, entry.Uid, entry.Gid, target.Mode, target.Rdev, mtime);
+            Statistics.AddEntry();
             return;
         }
         // A .fl has no link count: the link gets its own inode row with the same blocks (§2.2).
@@ -237,6 +238,7 @@ public sealed class FlistSink : TreeSink
         Interlocked.Increment(ref Blocks._files);
         if (file.Drained) InsertBlockRows(ino, file);
         else file.Aliases.Add(ino);
+        Statistics.AddEntry();
     }
 
     private long Seconds(UnixTime t) => (_options.MtimeClamp is { } clamp ? t.ClampTo(clamp) : t).Seconds;
