@@ -3,6 +3,7 @@
 # (qemu-img convert -O raw + mount -o loop,ro,offset=... + tar / cp -a), on the same machine, in one run.
 #
 # Usage (as root):  benchmarks/compare.sh [--runs N] [--images "deflate zstd raw"] [--no-dir] [--no-double] [--no-build]
+#                                         [--name NAME]   (report as results/NAME.md, default latest)
 #
 # For each image (the cached Debian 12 disk from tools/make-debian-image.sh: deflate qcow2, zstd qcow2, raw) it does one
 # warm-up round and N measured rounds (default 5); in each round every variant runs once, and the order of the variants
@@ -36,6 +37,7 @@ IMAGES="deflate zstd raw"
 DO_DIR=1
 DO_DOUBLE=1
 DO_BUILD=1
+NAME=latest
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) RUNS=$2; shift 2 ;;
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
     --no-dir) DO_DIR=0; shift ;;
     --no-double) DO_DOUBLE=0; shift ;;
     --no-build) DO_BUILD=0; shift ;;
+    --name) NAME=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
@@ -85,14 +88,48 @@ printf 'image\tgroup\tvariant\tround\twall_ms\tuser_s\tsys_s\tmaxrss_kb\tbytes\n
 
 # --- the rootfsforge CLI --------------------------------------------------------------------------------------------
 CLI_DLL=$REPO/src/RootfsForge.Cli/bin/Release/net10.0/rootfsforge.dll
+CLI_NOTE=""
 if [ $DO_BUILD = 1 ]; then
   echo "building the CLI (Release)..." >&2
   dotnet build -c Release -nologo -v q "$REPO/src/RootfsForge.Cli/RootfsForge.Cli.csproj" >"$WORK/build.log" 2>&1 \
     || { cat "$WORK/build.log" >&2; die "dotnet build -c Release of the CLI failed"; }
 fi
+# Workaround (reported to the lead): when the CLI assembly "rootfsforge" and the library "RootfsForge" differ only in
+# case, the runtime binds the CLI's reference to the library to the CLI itself (TypeLoadException). If the built CLI
+# cannot even run `inspect`, compile the same CLI sources, unchanged, under another assembly name in $WORK.
+probe_img=$(image_path "${IMAGES%% *}")
+if [ -f "$CLI_DLL" ] && dotnet "$CLI_DLL" --help 2>/dev/null | grep -E '^ +extract( |$)' >/dev/null \
+   && { dotnet "$CLI_DLL" inspect "$probe_img" 2>&1 || true; } | grep "Could not load type" >/dev/null; then
+  echo "compare.sh: the built CLI cannot load its library (assembly names differ only in case); rebuilding its sources as rootfsforge-bench" >&2
+  mkdir -p "$WORK/cli"
+  cat > "$WORK/cli/rootfsforge-bench.csproj" <<CSPROJ
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup>
+    <OutputType>Exe</OutputType>
+    <AssemblyName>rootfsforge-bench</AssemblyName>
+    <RootNamespace>RootfsForge.Cli</RootNamespace>
+    <IsPackable>false</IsPackable>
+    <ServerGarbageCollection>false</ServerGarbageCollection>
+    <ConcurrentGarbageCollection>false</ConcurrentGarbageCollection>
+    <TieredPGO>true</TieredPGO>
+    <GenerateDocumentationFile>false</GenerateDocumentationFile>
+  </PropertyGroup>
+  <ItemGroup>
+    <Compile Include="$REPO/src/RootfsForge.Cli/**/*.cs" Exclude="$REPO/src/RootfsForge.Cli/obj/**;$REPO/src/RootfsForge.Cli/bin/**" />
+    <ProjectReference Include="$REPO/src/RootfsForge/RootfsForge.csproj" />
+    $(grep -o '<PackageReference [^>]*/>' "$REPO/src/RootfsForge.Cli/RootfsForge.Cli.csproj")
+  </ItemGroup>
+</Project>
+CSPROJ
+  cp "$REPO/Directory.Build.props" "$WORK/cli/" 2>/dev/null || true
+  dotnet build -c Release -nologo -v q -o "$WORK/cli/out" "$WORK/cli/rootfsforge-bench.csproj" >"$WORK/build.log" 2>&1 \
+    || { cat "$WORK/build.log" >&2; die "building the CLI sources as rootfsforge-bench failed"; }
+  CLI_DLL=$WORK/cli/out/rootfsforge-bench.dll
+  CLI_NOTE="built from src/RootfsForge.Cli as rootfsforge-bench.dll (case-only assembly-name clash in rootfsforge.dll)"
+fi
 HAVE_CLI=0
 # (Checks the command list: System.CommandLine exits 0 on `unknown --help` too.)
-if [ -f "$CLI_DLL" ] && dotnet "$CLI_DLL" --help 2>/dev/null | grep -qE '^ +extract( |$)'; then HAVE_CLI=1; else
+if [ -f "$CLI_DLL" ] && dotnet "$CLI_DLL" --help 2>/dev/null | grep -E '^ +extract( |$)' >/dev/null; then HAVE_CLI=1; else
   echo "compare.sh: 'rootfsforge extract' is not available in this build; measuring the reference pipelines only" >&2
 fi
 export CLI_DLL DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -233,9 +270,9 @@ FACTS=$WORK/facts.tsv
   printf 'qemu-img\t%s\n' "$(qemu-img --version | head -n1)"
   printf 'tar\t%s\n' "$(tar --version | head -n1)"
   printf 'runs\t%s measured (median), 1 warm-up, alternating order\n' "$RUNS"
-  printf 'rootfsforge\t%s\n' "$([ $HAVE_CLI = 1 ] && git -C "$REPO" log -1 --format='%h %s' || echo 'extract not available: reference pipelines only')"
+  printf 'rootfsforge\t%s\n' "$([ $HAVE_CLI = 1 ] && echo "$(git -C "$REPO" log -1 --format='%h %s') $CLI_NOTE" || echo 'extract not available: reference pipelines only')"
   if [ -f "$WORK/checks.tsv" ]; then cat "$WORK/checks.tsv"; fi
 } > "$FACTS"
-cp "$RUNS_TSV" "$RESULTS_DIR/latest-runs.tsv"
-python3 "$REPO/benchmarks/compare_report.py" "$FACTS" "$RUNS_TSV" "$RESULTS_DIR/latest.md"
-echo "written: $RESULTS_DIR/latest.md, $RESULTS_DIR/latest-runs.tsv" >&2
+cp "$RUNS_TSV" "$RESULTS_DIR/$NAME-runs.tsv"
+python3 "$REPO/benchmarks/compare_report.py" "$FACTS" "$RUNS_TSV" "$RESULTS_DIR/$NAME.md"
+echo "written: $RESULTS_DIR/$NAME.md, $RESULTS_DIR/$NAME-runs.tsv" >&2
