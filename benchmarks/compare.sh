@@ -2,7 +2,7 @@
 # Whole-process comparison for the extraction-throughput issue: `rootfsforge extract` against the pipeline it replaces
 # (qemu-img convert -O raw + mount -o loop,ro,offset=... + tar / cp -a), on the same machine, in one run.
 #
-# Usage (as root):  benchmarks/compare.sh [--runs N] [--images "deflate zstd raw"] [--no-dir] [--no-double] [--no-build]
+# Usage (as root):  benchmarks/compare.sh [--runs N] [--images "deflate zstd raw"] [--no-dir] [--no-tar] [--no-double] [--no-build]
 #                                         [--name NAME]   (report as results/NAME.md, default latest)
 #
 # For each image (the cached Debian 12 disk from tools/make-debian-image.sh: deflate qcow2, zstd qcow2, raw) it does one
@@ -35,6 +35,7 @@ CACHE=${ROOTFSFORGE_CACHE:-/var/cache/rootfsforge}
 RUNS=5
 IMAGES="deflate zstd raw"
 DO_DIR=1
+DO_TAR=1
 DO_DOUBLE=1
 DO_BUILD=1
 NAME=latest
@@ -43,6 +44,7 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=$2; shift 2 ;;
     --images) IMAGES=$2; shift 2 ;;
     --no-dir) DO_DIR=0; shift ;;
+    --no-tar) DO_TAR=0; shift ;;
     --no-double) DO_DOUBLE=0; shift ;;
     --no-build) DO_BUILD=0; shift ;;
     --name) NAME=$2; shift 2 ;;
@@ -223,9 +225,11 @@ for kind in $IMAGES; do
     qemu-img convert -O raw "$img" "$WORK/debugfs.raw"; raw_for_debugfs=$WORK/debugfs.raw
   fi
   variants=()
-  [ $HAVE_CLI = 1 ] && variants+=("tar rootfsforge rf_tar")
-  variants+=("tar pipeline pipe_tar")
-  [ "$kind" != raw ] && variants+=("tar convert convert_only")
+  if [ $DO_TAR = 1 ]; then
+    [ $HAVE_CLI = 1 ] && variants+=("tar rootfsforge rf_tar")
+    variants+=("tar pipeline pipe_tar")
+    [ "$kind" != raw ] && variants+=("tar convert convert_only")
+  fi
   if [ $DO_DIR = 1 ]; then
     [ $HAVE_CLI = 1 ] && variants+=("dir rootfsforge rf_dir")
     variants+=("dir pipeline pipe_cp" "dir debugfs debugfs_rdump")
