@@ -40,7 +40,8 @@ internal static class Fixtures
 
     private static string Build()
     {
-        string dir = Environment.GetEnvironmentVariable("ROOTFSFORGE_BENCH_FIXTURES") ?? Path.Combine(RepoRoot, ".fixtures", "bench");
+        string? fromEnvironment = Environment.GetEnvironmentVariable("ROOTFSFORGE_BENCH_FIXTURES");
+        string dir = string.IsNullOrEmpty(fromEnvironment) ? Path.Combine(RepoRoot, ".fixtures", "bench") : Path.GetFullPath(fromEnvironment);
         var psi = new ProcessStartInfo("bash") { ArgumentList = { Path.Combine(RepoRoot, "benchmarks", "make-fixtures.sh"), dir } };
         using var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start bash");
         process.WaitForExit();

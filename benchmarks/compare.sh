@@ -2,7 +2,8 @@
 # Whole-process comparison for the extraction-throughput issue: `rootfsforge extract` against the pipeline it replaces
 # (qemu-img convert -O raw + mount -o loop,ro,offset=... + tar / cp -a), on the same machine, in one run.
 #
-# Usage (as root):  benchmarks/compare.sh [--runs N] [--images "deflate zstd raw"] [--no-dir] [--no-double] [--no-build]
+# Usage (as root):  benchmarks/compare.sh [--runs N] [--images "deflate zstd raw"] [--no-dir] [--no-tar] [--no-double] [--no-build]
+#                                         [--name NAME]   (report as results/NAME.md, default latest)
 #
 # For each image (the cached Debian 12 disk from tools/make-debian-image.sh: deflate qcow2, zstd qcow2, raw) it does one
 # warm-up round and N measured rounds (default 5); in each round every variant runs once, and the order of the variants
@@ -34,15 +35,19 @@ CACHE=${ROOTFSFORGE_CACHE:-/var/cache/rootfsforge}
 RUNS=5
 IMAGES="deflate zstd raw"
 DO_DIR=1
+DO_TAR=1
 DO_DOUBLE=1
 DO_BUILD=1
+NAME=latest
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) RUNS=$2; shift 2 ;;
     --images) IMAGES=$2; shift 2 ;;
     --no-dir) DO_DIR=0; shift ;;
+    --no-tar) DO_TAR=0; shift ;;
     --no-double) DO_DOUBLE=0; shift ;;
     --no-build) DO_BUILD=0; shift ;;
+    --name) NAME=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
@@ -85,6 +90,7 @@ printf 'image\tgroup\tvariant\tround\twall_ms\tuser_s\tsys_s\tmaxrss_kb\tbytes\n
 
 # --- the rootfsforge CLI --------------------------------------------------------------------------------------------
 CLI_DLL=$REPO/src/RootfsForge.Cli/bin/Release/net10.0/RootfsForge.Cli.dll
+CLI_NOTE=""
 if [ $DO_BUILD = 1 ]; then
   echo "building the CLI (Release)..." >&2
   dotnet build -c Release -nologo -v q "$REPO/src/RootfsForge.Cli/RootfsForge.Cli.csproj" >"$WORK/build.log" 2>&1 \
@@ -92,7 +98,7 @@ if [ $DO_BUILD = 1 ]; then
 fi
 HAVE_CLI=0
 # (Checks the command list: System.CommandLine exits 0 on `unknown --help` too.)
-if [ -f "$CLI_DLL" ] && dotnet "$CLI_DLL" --help 2>/dev/null | grep -qE '^ +extract( |$)'; then HAVE_CLI=1; else
+if [ -f "$CLI_DLL" ] && dotnet "$CLI_DLL" --help 2>/dev/null | grep -E '^ +extract( |$)' >/dev/null; then HAVE_CLI=1; else
   echo "compare.sh: 'rootfsforge extract' is not available in this build; measuring the reference pipelines only" >&2
 fi
 export CLI_DLL DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -186,9 +192,11 @@ for kind in $IMAGES; do
     qemu-img convert -O raw "$img" "$WORK/debugfs.raw"; raw_for_debugfs=$WORK/debugfs.raw
   fi
   variants=()
-  [ $HAVE_CLI = 1 ] && variants+=("tar rootfsforge rf_tar")
-  variants+=("tar pipeline pipe_tar")
-  [ "$kind" != raw ] && variants+=("tar convert convert_only")
+  if [ $DO_TAR = 1 ]; then
+    [ $HAVE_CLI = 1 ] && variants+=("tar rootfsforge rf_tar")
+    variants+=("tar pipeline pipe_tar")
+    [ "$kind" != raw ] && variants+=("tar convert convert_only")
+  fi
   if [ $DO_DIR = 1 ]; then
     [ $HAVE_CLI = 1 ] && variants+=("dir rootfsforge rf_dir")
     variants+=("dir pipeline pipe_cp" "dir debugfs debugfs_rdump")
@@ -233,9 +241,9 @@ FACTS=$WORK/facts.tsv
   printf 'qemu-img\t%s\n' "$(qemu-img --version | head -n1)"
   printf 'tar\t%s\n' "$(tar --version | head -n1)"
   printf 'runs\t%s measured (median), 1 warm-up, alternating order\n' "$RUNS"
-  printf 'rootfsforge\t%s\n' "$([ $HAVE_CLI = 1 ] && git -C "$REPO" log -1 --format='%h %s' || echo 'extract not available: reference pipelines only')"
+  printf 'rootfsforge\t%s\n' "$([ $HAVE_CLI = 1 ] && echo "$(git -C "$REPO" log -1 --format='%h %s') $CLI_NOTE" || echo 'extract not available: reference pipelines only')"
   if [ -f "$WORK/checks.tsv" ]; then cat "$WORK/checks.tsv"; fi
 } > "$FACTS"
-cp "$RUNS_TSV" "$RESULTS_DIR/latest-runs.tsv"
-python3 "$REPO/benchmarks/compare_report.py" "$FACTS" "$RUNS_TSV" "$RESULTS_DIR/latest.md"
-echo "written: $RESULTS_DIR/latest.md, $RESULTS_DIR/latest-runs.tsv" >&2
+cp "$RUNS_TSV" "$RESULTS_DIR/$NAME-runs.tsv"
+python3 "$REPO/benchmarks/compare_report.py" "$FACTS" "$RUNS_TSV" "$RESULTS_DIR/$NAME.md"
+echo "written: $RESULTS_DIR/$NAME.md, $RESULTS_DIR/$NAME-runs.tsv" >&2

@@ -61,11 +61,12 @@ def main(facts_path, runs_path, out_path):
     if not any(v == "rootfsforge" for (_, _, v) in runs):
         out += ["**`rootfsforge extract` was not available in this build: only the reference pipelines were measured.**", ""]
 
-    out += ["## Extract to a tar stream (`-o - | wc -c` vs. `qemu-img convert` + loop mount + `tar -cf - . | wc -c`)", ""]
-    out += ["| image | rootfsforge | pipeline | ratio (target) | qemu-img convert alone | rootfsforge peak RSS | "
-            "rootfsforge CPU (user+sys)/wall | pipeline CPU |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for image in images:
+    if any(g == "tar" and not i.startswith("x2-") for (i, g, _) in runs):
+        out += ["## Extract to a tar stream (`-o - | wc -c` vs. `qemu-img convert` + loop mount + `tar -cf - . | wc -c`)", ""]
+        out += ["| image | rootfsforge | pipeline | ratio (target) | qemu-img convert alone | rootfsforge peak RSS | "
+                "rootfsforge CPU (user+sys)/wall | pipeline CPU |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for image in images if any(g == "tar" and not i.startswith("x2-") for (i, g, _) in runs) else []:
         rf, pipe = med_s((image, "tar", "rootfsforge")), med_s((image, "tar", "pipeline"))
         target = TAR_TARGET.get(image)
         out.append(f"| {image} | {fmt_s(rf)} | {fmt_s(pipe)} | {fmt_x(ratio(rf, pipe))} ({'≤ ' + str(target) if target else '-'}) | "
