@@ -18,8 +18,10 @@ need debootstrap debootstrap; need mke2fs e2fsprogs; need sgdisk gdisk; need qem
 ROOT="$CACHE/debian12-rootfs"
 if [ ! -f "$ROOT/.complete" ]; then
   rm -rf "$ROOT" "$ROOT.tmp"
+  # python3-cffi-backend is listed explicitly: debootstrap does not resolve the virtual python3-cffi-backend-api-*
+  # packages that python3-cryptography (pulled in by cloud-init) depends on.
   debootstrap --variant=minbase \
-    --include=systemd-sysv,openssh-server,linux-image-amd64,cloud-init,initramfs-tools,ca-certificates \
+    --include=systemd-sysv,openssh-server,linux-image-amd64,cloud-init,python3-cffi-backend,initramfs-tools,ca-certificates \
     bookworm "$ROOT.tmp" "$MIRROR"
   # An unmounted, quiescent tree: no leftover mounts from debootstrap.
   rm -f "$ROOT.tmp/var/cache/apt/archives/"*.deb
@@ -47,8 +49,10 @@ make_disk() {
   local total=$(( 2048 + 8192 + 217088 + fssectors + 2048 ))   # 1 MiB gap, BIOS 4 MiB, EFI 106 MiB, root, GPT backup
   rm -f "$raw.tmp"; truncate -s $(( total * 512 )) "$raw.tmp"
   sgdisk -q -Z "$raw.tmp" >/dev/null 2>&1 || true
-  sgdisk -q -n 14:2048:+4M -t 14:EF02 -n 15:0:+106M -t 15:EF00 -n 1:0:+"$fsmb"M -t 1:8300 -c 1:cloudimg-rootfs "$raw.tmp"
+  # sgdisk -q exits 0 even when it refuses a partition, so check the result explicitly.
+  sgdisk -n 14:2048:+4M -t 14:EF02 -n 15:0:+106M -t 15:EF00 -n 1:0:0 -t 1:8300 -c 1:cloudimg-rootfs "$raw.tmp" >/dev/null
   local start; start=$(sgdisk -i 1 "$raw.tmp" | awk '/First sector/ {print $3}')
+  [ -n "$start" ] || { echo "make-debian-image: sgdisk did not create the root partition" >&2; exit 1; }
   dd if="$fs" of="$raw.tmp" bs=1M seek=$(( start * 512 )) oflag=seek_bytes conv=notrunc,sparse status=none
   rm -f "$fs"
   qemu-img convert -c -f raw -O qcow2 -o compression_type=zlib,cluster_size=65536 "$raw.tmp" "$CACHE/$name-deflate.qcow2.tmp"

@@ -1,0 +1,17 @@
+namespace RootfsForge.Sinks.Directory;
+
+/// <summary>Options of <see cref="DirectorySink"/>.</summary>
+public sealed class DirectorySinkOptions
+{
+    /// <summary>
+    /// Write into a target directory that already has entries. Existing directories are then reused; an existing
+    /// non-directory at an entry's path is an error. Off by default: a non-empty target is refused.
+    /// </summary>
+    public bool AllowNonEmptyTarget { get; init; }
+
+    /// <summary>
+    /// Restore owners, device nodes and privileged xattrs. <c>null</c> (the default) means "when running as root";
+    /// without privileges these are skipped and counted.
+    /// </summary>
+    public bool? Privileged { get; init; }
+}

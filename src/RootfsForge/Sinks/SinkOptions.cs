@@ -1,0 +1,22 @@
+using RootfsForge.Tree;
+
+namespace RootfsForge.Sinks;
+
+/// <summary>Options shared by the sinks <see cref="SinkFactory"/> creates; each sink uses the ones that apply to it.</summary>
+public sealed class SinkOptions
+{
+    /// <summary>Tar outputs: clamp every mtime to this (<c>--mtime-clamp</c>, <c>SOURCE_DATE_EPOCH</c>).</summary>
+    public UnixTime? MtimeClamp { get; init; }
+
+    /// <summary>Tar outputs: compression level; <c>null</c> for the format's default.</summary>
+    public int? CompressionLevel { get; init; }
+
+    /// <summary>Tar outputs: compression threads; <c>null</c> for all cores.</summary>
+    public int? CompressionThreads { get; init; }
+
+    /// <summary>Directory outputs: allow a target directory that is not empty.</summary>
+    public bool AllowNonEmptyDirectory { get; init; }
+
+    /// <summary>The stream the output <c>-</c> writes to; <c>null</c> for the process's standard output.</summary>
+    public Stream? StandardOutput { get; init; }
+}

@@ -1,0 +1,238 @@
+using System.Buffers;
+using System.Runtime.ExceptionServices;
+
+namespace RootfsForge.Sources.Disks.Qcow2;
+
+/// <summary>
+/// A bounded, thread-safe LRU cache of decompressed clusters, keyed by the compressed cluster's host offset. Buffers come
+/// from <see cref="ArrayPool{T}"/> and go back once evicted and no reader holds them. Background decoding
+/// (<see cref="TrySchedule"/>) never blocks a reader: a reader that needs a cluster still queued decodes it itself.
+/// </summary>
+internal sealed class DecodedClusterCache : IDisposable
+{
+    /// <summary>Decodes the cluster described by an L2 entry into the buffer (at least one cluster long).</summary>
+    public delegate void Decoder(ulong descriptor, byte[] destination);
+
+    private enum State { Queued, Running, Done }
+
+    private sealed class Entry(long key, ulong descriptor)
+    {
+        public readonly long Key = key;
+        public readonly ulong Descriptor = descriptor;
+        public State State;
+        public byte[]? Buffer;
+        public int Refs;
+        public bool Removed;
+        public Exception? Error;
+        public ManualResetEventSlim? Done;
+        public LinkedListNode<Entry>? Node;
+    }
+
+    private readonly object _lock = new();
+    private readonly Dictionary<long, Entry> _map = [];
+    private readonly LinkedList<Entry> _lru = new(); // most recently used first
+    private readonly int _clusterSize;
+    private readonly long _budget;
+    private readonly int _maxInFlight;
+    private readonly Decoder _decode;
+    private long _bytes;
+    private int _inFlight;
+    private bool _disposed;
+
+    public DecodedClusterCache(int clusterSize, long budgetBytes, int maxInFlight, Decoder decode)
+    {
+        _clusterSize = clusterSize;
+        // Keep room for at least a few clusters, whatever the configured budget.
+        _budget = Math.Max(budgetBytes, 4L * clusterSize);
+        _maxInFlight = Math.Max(1, maxInFlight);
+        _decode = decode;
+    }
+
+    /// <summary>A decoded cluster held for reading; dispose it to let the cache recycle the buffer.</summary>
+    public readonly struct Lease(DecodedClusterCache owner, object entry) : IDisposable
+    {
+        public ReadOnlySpan<byte> Span => ((Entry)entry).Buffer.AsSpan(0, owner._clusterSize);
+        public void Dispose() => owner.Release((Entry)entry);
+    }
+
+    /// <summary>Returns the decoded cluster, decoding it on this thread unless another thread already is.</summary>
+    public Lease Get(long key, ulong descriptor)
+    {
+        Entry e;
+        bool decodeHere = false;
+        ManualResetEventSlim? wait = null;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_map.TryGetValue(key, out var found))
+            {
+                e = found;
+                e.Refs++;
+                Touch(e);
+                if (e.State == State.Queued)
+                {
+                    e.State = State.Running; // take it over from the queued worker
+                    decodeHere = true;
+                }
+                else if (e.State == State.Running)
+                {
+                    wait = e.Done ??= new ManualResetEventSlim(false);
+                }
+            }
+            else
+            {
+                e = Insert(key, descriptor);
+                e.Refs = 1;
+                e.State = State.Running;
+                decodeHere = true;
+            }
+        }
+
+        if (decodeHere) Decode(e);
+        else wait?.Wait();
+
+        if (e.Error is { } error)
+        {
+            Release(e);
+            ExceptionDispatchInfo.Throw(error);
+        }
+        return new Lease(this, e);
+    }
+
+    /// <summary>
+    /// Queues background decoding of a cluster. Returns false when the in-flight limit or the byte budget is reached
+    /// (the caller should stop scheduling); true when queued or already cached.
+    /// </summary>
+    public bool TrySchedule(long key, ulong descriptor)
+    {
+        Entry e;
+        lock (_lock)
+        {
+            if (_disposed) return false;
+            if (_map.ContainsKey(key)) return true;
+            if (_inFlight >= _maxInFlight) return false;
+            if (_bytes + _clusterSize > _budget && !EvictOne()) return false;
+            e = Insert(key, descriptor);
+            e.Refs = 1; // held by the worker until it finishes
+            e.State = State.Queued;
+            _inFlight++;
+        }
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.Cache.RunQueued(s.Entry), (Cache: this, Entry: e), preferLocal: false);
+        return true;
+    }
+
+    private void RunQueued(Entry e)
+    {
+        bool run;
+        lock (_lock)
+        {
+            run = e.State == State.Queued && !_disposed;
+            if (run) e.State = State.Running;
+            _inFlight--;
+        }
+        if (run) Decode(e);
+        Release(e);
+    }
+
+    private void Decode(Entry e)
+    {
+        byte[]? buffer = null;
+        try
+        {
+            buffer = ArrayPool<byte>.Shared.Rent(_clusterSize);
+            _decode(e.Descriptor, buffer);
+        }
+        catch (Exception ex)
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            buffer = null;
+            e.Error = ex;
+        }
+        ManualResetEventSlim? done;
+        lock (_lock)
+        {
+            e.Buffer = buffer;
+            e.State = State.Done;
+            done = e.Done;
+            if (e.Error is not null) Remove(e); // later readers retry and report the error themselves
+        }
+        done?.Set();
+    }
+
+    private Entry Insert(long key, ulong descriptor)
+    {
+        var e = new Entry(key, descriptor);
+        e.Node = _lru.AddFirst(e);
+        _map[key] = e;
+        _bytes += _clusterSize;
+        while (_bytes > _budget && EvictOne())
+        {
+        }
+        return e;
+    }
+
+    private void Touch(Entry e)
+    {
+        if (e.Node is { } node && node.List is not null && node != _lru.First)
+        {
+            _lru.Remove(node);
+            _lru.AddFirst(node);
+        }
+    }
+
+    /// <summary>Evicts the least recently used decoded cluster nobody holds. Caller holds the lock.</summary>
+    private bool EvictOne()
+    {
+        for (var node = _lru.Last; node is not null; node = node.Previous)
+        {
+            var e = node.Value;
+            if (e.Refs == 0 && e.State == State.Done)
+            {
+                Remove(e);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Drops an entry from the map and the LRU list; its buffer returns to the pool once unreferenced.</summary>
+    private void Remove(Entry e)
+    {
+        if (e.Removed) return;
+        e.Removed = true;
+        if (_map.TryGetValue(e.Key, out var current) && ReferenceEquals(current, e)) _map.Remove(e.Key);
+        if (e.Node?.List is not null) _lru.Remove(e.Node);
+        _bytes -= _clusterSize;
+        if (e.Refs == 0) ReturnBuffer(e);
+    }
+
+    private void Release(Entry e)
+    {
+        lock (_lock)
+        {
+            e.Refs--;
+            if (e.Refs == 0 && e.Removed) ReturnBuffer(e);
+        }
+    }
+
+    private static void ReturnBuffer(Entry e)
+    {
+        if (e.Buffer is { } b)
+        {
+            e.Buffer = null;
+            ArrayPool<byte>.Shared.Return(b);
+        }
+        e.Done?.Dispose();
+        e.Done = null;
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _disposed = true;
+            foreach (var e in _map.Values.ToList())
+                if (e.State == State.Done) Remove(e);
+        }
+    }
+}

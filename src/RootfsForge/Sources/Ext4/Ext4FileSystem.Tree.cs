@@ -1,0 +1,437 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using RootfsForge.Tree;
+
+namespace RootfsForge.Sources.Ext4;
+
+public sealed partial class Ext4FileSystem
+{
+    /// <summary>Directories with more entries than this are truncated with a warning (bounded memory).</summary>
+    internal const int MaxDirectoryEntries = 8_000_000;
+
+    /// <summary>The longest symlink target read (PATH_MAX is 4096; ext4 allows up to a block).</summary>
+    internal const int MaxSymlinkLength = 65536;
+
+    private readonly record struct Child(string Name, byte[] NameBytes, uint Number, Inode? Inode);
+
+    private sealed class Frame(string path, List<Child> children, int depth)
+    {
+        public string Path { get; } = path;
+        public List<Child> Children { get; } = children;
+        public int Depth { get; } = depth;
+        public int Index { get; set; }
+    }
+
+    /// <inheritdoc />
+    public IEnumerable<TreeEntry> Walk(CancellationToken cancellationToken = default)
+    {
+        var root = ReadInode(RootInode);
+        if (!root.IsDirectory)
+            throw new ImageFormatException($"the root inode is not a directory (mode 0x{root.Mode:x4})", "ext4 inode 2");
+        var visited = new HashSet<uint> { RootInode };
+        var firstPath = new Dictionary<uint, string>();
+        if (BuildEntry("", root) is { } rootEntry) yield return rootEntry;
+        var stack = new Stack<Frame>();
+        stack.Push(new Frame("", LoadChildrenSafe(root, ""), 0));
+        while (stack.Count > 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var frame = stack.Peek();
+            if (frame.Index >= frame.Children.Count)
+            {
+                stack.Pop();
+                continue;
+            }
+            var child = frame.Children[frame.Index++];
+            if (child.Inode is not { } inode) continue;
+            string path = frame.Path.Length == 0 ? child.Name : frame.Path + "/" + child.Name;
+            PrefetchNext(frame);
+
+            if (inode.IsDirectory)
+            {
+                if (!visited.Add(child.Number))
+                {
+                    Warn($"{path}: directory inode {child.Number} was already visited (a directory hard link or cycle); skipped");
+                    continue;
+                }
+                var entry = TryBuildEntry(path, inode);
+                if (entry is null) continue;
+                yield return entry;
+                if (frame.Depth + 1 >= _options.MaxDepth)
+                {
+                    Warn($"{path}: deeper than {_options.MaxDepth} levels; its contents are skipped");
+                    continue;
+                }
+                stack.Push(new Frame(path, LoadChildrenSafe(inode, path), frame.Depth + 1));
+                continue;
+            }
+
+            if (inode.LinksCount > 1 && firstPath.TryGetValue(child.Number, out var first))
+            {
+                var original = TryBuildEntry(path, inode);
+                if (original is null) continue;
+                yield return new TreeEntry
+                {
+                    Path = path,
+                    Type = EntryType.HardLink,
+                    LinkTarget = first,
+                    Permissions = original.Permissions,
+                    Uid = original.Uid,
+                    Gid = original.Gid,
+                    ModificationTime = original.ModificationTime,
+                    AccessTime = original.AccessTime,
+                    ChangeTime = original.ChangeTime,
+                    Size = original.Type == EntryType.RegularFile ? original.Size : 0,
+                    InodeId = original.InodeId,
+                    ExtendedAttributes = original.ExtendedAttributes,
+                    OpenContent = original.OpenContent,
+                };
+                continue;
+            }
+            var e = TryBuildEntry(path, inode);
+            if (e is null) continue;
+            if (inode.LinksCount > 1) firstPath[child.Number] = path;
+            yield return e;
+        }
+    }
+
+    /// <summary>
+    /// The entry at <paramref name="path"/> ("" or "/" for the root), like lstat: a symlink in the middle of the path is
+    /// not followed (the lookup fails), a symlink at the end is returned itself. Null when absent.
+    /// </summary>
+    public TreeEntry? GetEntry(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var (inode, normalized) = Resolve(path);
+        return inode is null ? null : BuildEntry(normalized, inode);
+    }
+
+    /// <summary>The entries of the directory at <paramref name="path"/>, sorted by name bytes (not recursive).</summary>
+    /// <exception cref="DirectoryNotFoundException">The path does not exist or is not a directory.</exception>
+    public IEnumerable<TreeEntry> ListDirectory(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var (inode, normalized) = Resolve(path);
+        if (inode is null || !inode.IsDirectory) throw new DirectoryNotFoundException($"no directory '{path}' in the ext4 filesystem");
+        var list = new List<TreeEntry>();
+        foreach (var child in LoadChildren(inode, normalized))
+        {
+            if (child.Inode is null) continue;
+            var e = TryBuildEntry(normalized.Length == 0 ? child.Name : normalized + "/" + child.Name, child.Inode);
+            if (e is not null) list.Add(e);
+        }
+        return list;
+    }
+
+    private (Inode? Inode, string Path) Resolve(string path)
+    {
+        var parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var inode = ReadInode(RootInode);
+        string current = "";
+        foreach (var part in parts)
+        {
+            if (part == ".") continue;
+            if (!inode.IsDirectory) return (null, "");
+            byte[] name = FileNameEncoding.GetBytes(part);
+            uint found = 0;
+            foreach (var d in ReadDirectoryEntries(inode, current))
+            {
+                if (d.Name.AsSpan().SequenceEqual(name)) { found = d.Inode; break; }
+            }
+            if (found == 0 || part == "..") return (null, "");
+            inode = ReadInode(found);
+            current = current.Length == 0 ? part : current + "/" + part;
+        }
+        return (inode, current);
+    }
+
+    private void PrefetchNext(Frame frame)
+    {
+        // Start decoding the next regular file's first extent while this entry is consumed (qcow2 sources decode ahead).
+        for (int i = frame.Index; i < frame.Children.Count && i < frame.Index + 2; i++)
+        {
+            if (frame.Children[i].Inode is not { } next || next.Type != Inode.ModeType.Reg) continue;
+            if (!next.HasFlag(Inode.Flag.Extents) || next.Size == 0) continue;
+            if (ExtentTree.FirstRootExtent(next.BlockArea) is not var (physical, count)) continue;
+            if (physical <= 0 || (ulong)(physical + count) > Superblock.BlocksCount) continue;
+            long bytes = Math.Min(Math.Min(count * BlockSize, (long)Math.Min(next.Size, long.MaxValue)), 4L << 20);
+            Device.Prefetch(physical * BlockSize, bytes);
+            return;
+        }
+    }
+
+    private List<Child> LoadChildrenSafe(Inode dir, string path)
+    {
+        try
+        {
+            return LoadChildren(dir, path);
+        }
+        catch (Ext4ChecksumException)
+        {
+            throw;
+        }
+        catch (ImageFormatException e)
+        {
+            Warn($"{Display(path)}: directory unreadable, its contents are skipped: {e.Message}");
+            return [];
+        }
+    }
+
+    /// <summary>Reads a directory's children: names checked, sorted by bytes, duplicates dropped, inodes read.</summary>
+    private List<Child> LoadChildren(Inode dir, string path)
+    {
+        var raw = ReadDirectoryEntries(dir, path);
+        raw.Sort(static (a, b) => a.Name.AsSpan().SequenceCompareTo(b.Name));
+        var children = new List<Child>(raw.Count);
+        bool dot = false, dotdot = false;
+        byte[]? previous = null;
+        foreach (var d in raw)
+        {
+            var name = d.Name;
+            if (name.Length == 1 && name[0] == (byte)'.')
+            {
+                if (dot) Warn($"{Display(path)}: extra '.' entry skipped");
+                dot = true;
+                continue;
+            }
+            if (name.Length == 2 && name[0] == (byte)'.' && name[1] == (byte)'.')
+            {
+                if (dotdot) Warn($"{Display(path)}: extra '..' entry skipped");
+                dotdot = true;
+                continue;
+            }
+            string display = FileNameEncoding.GetString(name);
+            if (name.AsSpan().IndexOfAny((byte)'/', (byte)0) >= 0)
+            {
+                Warn($"{Display(path)}: entry named '{display.Replace("\0", "\\0")}' contains '/' or NUL; skipped");
+                continue;
+            }
+            if (previous is not null && previous.AsSpan().SequenceEqual(name))
+            {
+                Warn($"{Display(path)}: duplicate entry '{display}' skipped");
+                continue;
+            }
+            previous = name;
+            string childPath = path.Length == 0 ? display : path + "/" + display;
+            if (d.Inode < Superblock.FirstIno && d.Inode != RootInode)
+            {
+                Warn($"{childPath}: points at reserved inode {d.Inode}; skipped");
+                continue;
+            }
+            Inode? inode = null;
+            try
+            {
+                inode = ReadInode(d.Inode);
+            }
+            catch (Ext4ChecksumException)
+            {
+                throw;
+            }
+            catch (ImageFormatException e)
+            {
+                Warn($"{childPath}: skipped: {e.Message}");
+            }
+            children.Add(new Child(display, name, d.Inode, inode));
+        }
+        return children;
+    }
+
+    private static string Display(string path) => "/" + path;
+
+    /// <summary>All live entries of a directory in on-disk order (block or inline form), without checks on names.</summary>
+    private List<DirectoryEntry> ReadDirectoryEntries(Inode dir, string path)
+    {
+        var list = new List<DirectoryEntry>();
+        bool fileType = (Superblock.Incompat & IncompatFeatures.FileType) != 0;
+        if (dir.HasFlag(Inode.Flag.Encrypt)) return list;
+        if (dir.HasFlag(Inode.Flag.InlineData))
+        {
+            // §3.6: i_block[0..4] is the parent, i_block[4..60] one dirent area, system.data a second one.
+            var area = dir.BlockArea[4..];
+            string? problem = DirectoryEntry.ParseBlock(area, area.Length, fileType, list, MaxDirectoryEntries);
+            if (problem is not null) Warn($"{Display(path)}: inline directory: {problem}; rest of the area skipped");
+            var (_, systemData) = ReadInlineXattrs(dir, exportOnly: false);
+            if (systemData is { Length: > 0 })
+            {
+                problem = DirectoryEntry.ParseBlock(systemData, systemData.Length, fileType, list, MaxDirectoryEntries);
+                if (problem is not null) Warn($"{Display(path)}: inline directory (system.data): {problem}; rest skipped");
+            }
+            return list;
+        }
+
+        var map = GetDataMap(dir);
+        int bs = BlockSize;
+        const int chunkBlocks = 64;
+        byte[] buf = ArrayPool<byte>.Shared.Rent(bs * chunkBlocks);
+        try
+        {
+            uint seed = _verify ? InodeSeed(dir) : 0;
+            foreach (var run in map.Runs)
+            {
+                for (long b = 0; b < run.Count; b += chunkBlocks)
+                {
+                    int n = (int)Math.Min(chunkBlocks, run.Count - b);
+                    var span = buf.AsSpan(0, n * bs);
+                    ReadBlocks(run.Physical + b, span, $"ext4 inode {dir.Number} directory");
+                    for (int i = 0; i < n; i++)
+                    {
+                        var block = span.Slice(i * bs, bs);
+                        if (_verify && DirectoryEntry.HasTail(block))
+                        {
+                            uint stored = BinaryPrimitives.ReadUInt32LittleEndian(block[(bs - DirectoryEntry.Tail.Size + DirectoryEntry.Tail.Checksum)..]);
+                            uint computed = Crc32C.Compute(seed, block[..(bs - DirectoryEntry.Tail.Size)]);
+                            if (stored != computed)
+                                throw new Ext4ChecksumException($"checksum mismatch (stored 0x{stored:x8}, computed 0x{computed:x8})",
+                                    $"ext4 inode {dir.Number} directory block {run.Logical + b + i}", (run.Physical + b + i) * bs);
+                        }
+                        string? problem = DirectoryEntry.ParseBlock(block, bs, fileType, list, MaxDirectoryEntries);
+                        if (problem is not null)
+                            Warn($"{Display(path)}: directory block {run.Logical + b + i}: {problem}; rest of the block skipped");
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buf);
+        }
+        return list;
+    }
+
+    private TreeEntry? TryBuildEntry(string path, Inode inode)
+    {
+        try
+        {
+            return BuildEntry(path, inode);
+        }
+        catch (Ext4ChecksumException)
+        {
+            throw;
+        }
+        catch (ImageFormatException e)
+        {
+            Warn($"{Display(path)}: skipped: {e.Message}");
+            return null;
+        }
+    }
+
+    private TreeEntry? BuildEntry(string path, Inode inode)
+    {
+        if (inode.HasFlag(Inode.Flag.Encrypt))
+        {
+            Warn($"{Display(path)}: encrypted inode {inode.Number} skipped (contents and names are ciphertext)");
+            return null;
+        }
+        EntryType type = inode.Type switch
+        {
+            Inode.ModeType.Dir => EntryType.Directory,
+            Inode.ModeType.Reg => EntryType.RegularFile,
+            Inode.ModeType.Lnk => EntryType.SymbolicLink,
+            Inode.ModeType.Chr => EntryType.CharacterDevice,
+            Inode.ModeType.Blk => EntryType.BlockDevice,
+            Inode.ModeType.Fifo => EntryType.Fifo,
+            Inode.ModeType.Sock => EntryType.Socket,
+            _ => throw new ImageFormatException($"unknown file type in mode 0x{inode.Mode:x4}", $"ext4 inode {inode.Number}"),
+        };
+        var xattrs = ReadXattrs(inode);
+        long size = 0;
+        string? target = null;
+        uint major = 0, minor = 0;
+        Func<FileContent>? open = null;
+        switch (type)
+        {
+            case EntryType.RegularFile:
+                if (inode.Size > long.MaxValue / 2)
+                    throw new ImageFormatException($"i_size {inode.Size} is absurd", $"ext4 inode {inode.Number}");
+                size = (long)inode.Size;
+                open = new ContentOpener(this, inode).Open;
+                break;
+            case EntryType.SymbolicLink:
+                target = FileNameEncoding.GetString(ReadSymlink(inode));
+                size = FileNameEncoding.GetBytes(target).Length;
+                break;
+            case EntryType.CharacterDevice or EntryType.BlockDevice:
+                (major, minor) = DeviceNumber.Decode(inode.BlockArea);
+                break;
+        }
+        return new TreeEntry
+        {
+            Path = path,
+            Type = type,
+            Permissions = inode.Mode & 0xFFF,
+            Uid = inode.Uid,
+            Gid = inode.Gid,
+            ModificationTime = inode.Mtime,
+            AccessTime = inode.Atime,
+            ChangeTime = inode.Ctime,
+            Size = size,
+            DeviceMajor = major,
+            DeviceMinor = minor,
+            LinkTarget = target,
+            InodeId = inode.Number,
+            ExtendedAttributes = xattrs,
+            OpenContent = open,
+        };
+    }
+
+    /// <summary>Opens content, mapping the blocks once per entry.</summary>
+    private sealed class ContentOpener(Ext4FileSystem fs, Inode inode)
+    {
+        private DataMap? _map;
+        private byte[]? _inline;
+
+        public FileContent Open()
+        {
+            if (inode.HasFlag(Inode.Flag.InlineData))
+                return FileContent.FromBytes(_inline ??= fs.ReadInlineData(inode));
+            _map ??= fs.GetDataMap(inode);
+            return new Ext4FileContent(fs.Device, _map, fs.BlockSize, fs.Superblock.BlocksCount);
+        }
+    }
+
+    /// <summary>The symlink target bytes, deciding the storage form as §3.9 orders it.</summary>
+    private byte[] ReadSymlink(Inode inode)
+    {
+        string what = $"ext4 inode {inode.Number} symlink";
+        if (inode.Size > MaxSymlinkLength) throw new ImageFormatException($"symlink length {inode.Size} exceeds {MaxSymlinkLength}", what);
+        int size = (int)inode.Size;
+        if (inode.HasFlag(Inode.Flag.InlineData)) return ReadInlineData(inode);
+        bool fast;
+        if ((Superblock.Incompat & IncompatFeatures.EaInode) != 0)
+        {
+            // i_blocks may count EA-inode references here, so only the size can tell (§3.9).
+            fast = size > 0 && size < Inode.BlockAreaSize;
+        }
+        else
+        {
+            ulong xattrBlocks = inode.FileAcl != 0 ? (ulong)(Superblock.ClusterSize / 512) : 0;
+            fast = inode.Blocks512 <= xattrBlocks;
+        }
+        if (fast)
+        {
+            if (size > Inode.BlockAreaSize) throw new ImageFormatException($"fast symlink length {size} exceeds 60 bytes", what);
+            return inode.BlockArea[..size].ToArray();
+        }
+        var map = GetDataMap(inode);
+        using var content = new Ext4FileContent(Device, map, BlockSize, Superblock.BlocksCount);
+        var bytes = new byte[size];
+        content.ReadExactlyAt(0, bytes);
+        return bytes;
+    }
+
+    /// <summary>Inline data (§3.6): i_block up to 60 bytes, then the system.data value, up to i_size.</summary>
+    internal byte[] ReadInlineData(Inode inode)
+    {
+        string what = $"ext4 inode {inode.Number} inline data";
+        var (_, systemData) = ReadInlineXattrs(inode, exportOnly: false);
+        int room = Inode.BlockAreaSize + (systemData?.Length ?? 0);
+        if (inode.Size > (ulong)room)
+            throw new ImageFormatException($"i_size {inode.Size} exceeds the {room} bytes of inline data", what);
+        int size = (int)inode.Size;
+        var result = new byte[size];
+        int first = Math.Min(size, Inode.BlockAreaSize);
+        inode.BlockArea[..first].CopyTo(result);
+        if (size > first) systemData.AsSpan(0, size - first).CopyTo(result.AsSpan(first));
+        return result;
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what RootfsForge's build, quick start and tests need on Debian 12 (run as root). Idempotent.
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then echo "setup.sh: run as root (apt-get, loop mounts, chroot)" >&2; exit 1; fi
+
+PACKAGES=(
+  e2fsprogs gdisk fdisk util-linux qemu-utils     # fixtures: mke2fs -d, sgdisk, sfdisk, qemu-img/qemu-io
+  qemu-system-x86                                  # boot test: qemu-system-x86_64 and /usr/lib/qemu/virtiofsd
+  dosfstools mtools                                # boot test: the cidata disk
+  python3 attr acl libcap2-bin                     # oracle comparer; setfattr/setfacl/setcap for fixtures
+  tar libarchive-tools zstd xz-utils lz4 bzip2 cpio  # tar readers used as oracles; initramfs tools
+  debootstrap                                      # the Debian 12 cloud-like image
+  redis-server                                     # zdb:// store tests (speaks 0-db's EXISTS/SET/GET)
+  nodejs npm                                       # s3rver for s3:// store tests
+  time hyperfine ca-certificates curl
+)
+missing=()
+for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# redis-server's Debian unit starts a system instance; the tests start their own on free ports, so stop it.
+systemctl disable --now redis-server >/dev/null 2>&1 || true
+
+if ! command -v dotnet >/dev/null; then
+  echo "setup.sh: the .NET 10 SDK is required (dotnet on PATH): https://learn.microsoft.com/dotnet/core/install/linux-debian" >&2
+  exit 1
+fi

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs RootfsForge's whole test suite (as root, on Debian 12): installs what the tests need, builds, tests.
+# Prints a closing line "tests: N passed, N failed, N skipped".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+# The Debian 12 cloud-like image (cached in /var/cache/rootfsforge) used by the VM build and throughput tests.
+bash tools/make-debian-image.sh >/tmp/rootfsforge-debian-image.log 2>&1 || {
+  echo "test.sh: building the Debian 12 test image failed; see /tmp/rootfsforge-debian-image.log" >&2; tail -20 /tmp/rootfsforge-debian-image.log >&2; }
+dotnet build RootfsForge.sln -c Release -nologo -v q
+results=$(mktemp -d)
+set +e
+dotnet test RootfsForge.sln -c Release --no-build -nologo --logger "trx;LogFileName=results.trx" --results-directory "$results" "$@"
+code=$?
+set -e
+python3 - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+passed = failed = skipped = 0
+for f in glob.glob(sys.argv[1] + "/**/*.trx", recursive=True):
+    c = ET.parse(f).getroot().find("t:ResultSummary/t:Counters", ns)
+    if c is None: continue
+    passed += int(c.get("passed", 0)); failed += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0))
+    skipped += int(c.get("notExecuted", 0))
+print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit $code
