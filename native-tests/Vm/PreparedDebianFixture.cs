@@ -6,7 +6,7 @@ using Xunit;
 namespace RootfsForge.NativeTests.Vm;
 
 /// <summary>
-/// One end-to-end <see cref="VmBuild"/> of the cached Debian 12 tree (built once per test run, shared by the tests of
+/// One end-to-end <see cref="VmBuild"/> of the cached Debian 12 qcow2 image (read in-process) (built once per test run, shared by the tests of
 /// the collection): --install hello, a --copy with owner/mode, a --run and a --run-script; output a .tar.zst; the
 /// staging tree kept (--keep-staging) for the lint, kernel and boot tests.
 /// </summary>
@@ -16,7 +16,7 @@ public sealed class PreparedDebianFixture : IDisposable
     public PreparedDebianFixture()
     {
         if (!TestEnvironment.IsRoot) { SkipReason = "needs root: chroot and mounts"; return; }
-        if (!File.Exists(Path.Combine(DebianTree.CachedTree, ".complete"))) { SkipReason = $"no cached tree at {DebianTree.CachedTree} (run tools/make-debian-image.sh)"; return; }
+        if (!File.Exists(Image)) { SkipReason = $"no cached image {Image} (run tools/make-debian-image.sh)"; return; }
         Dir = DebianTree.NewPrivateDir();
         Directory.CreateDirectory(Path.Combine(Dir, "in"));
         File.WriteAllText(Path.Combine(Dir, "in", "motd"), "copied by the test\n");
@@ -25,7 +25,7 @@ public sealed class PreparedDebianFixture : IDisposable
         Kept = Path.Combine(Dir, "staging");
         try
         {
-            Result = VmBuild.Run(VmInputs.ExtractFrom(DebianTree.CachedTree), VmInputs.WriteTo(Output), new VmBuildOptions
+            Result = VmBuild.Run(VmInputs.ExtractFrom(Image, Log.Add), VmInputs.WriteTo(Output), new VmBuildOptions
             {
                 Install = ["hello"],
                 Copies = [CopySpec.Parse($"{Path.Combine(Dir, "in", "motd")}:/etc/motd:1000:1001:0640")],
@@ -41,6 +41,8 @@ public sealed class PreparedDebianFixture : IDisposable
             Failure = e;
         }
     }
+
+    public const string Image = "/var/cache/rootfsforge/debian12-zstd.qcow2";
 
     public string? SkipReason { get; }
     public Exception? Failure { get; }
