@@ -87,7 +87,7 @@ public class LintTests(PreparedDebianFixture build)
         Assert.False(r["V10"]!.Passed);
         Assert.Contains(r.Findings, f => f.Id == "V11" && !f.Passed && f.Message.Contains("machine-id"));
         Assert.Contains(r.Findings, f => f.Id == "V11" && !f.Passed && f.Message.Contains("host keys"));
-        Assert.Equal(["V6", "V7", "V8", "V9", "V10"], r.Errors.Select(e => e.Id).Distinct().Order());
+        Assert.Equal(["V10", "V6", "V7", "V8", "V9"], r.Errors.Select(e => e.Id).Distinct().Order(StringComparer.Ordinal));
     }
 
     [SkippableFact]

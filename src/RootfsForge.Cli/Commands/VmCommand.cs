@@ -50,6 +50,8 @@ internal static class VmCommand
             {
                 throw new UsageException(e.Message);
             }
+            foreach (var f in new[] { options.Kernel.HostKernel, options.Kernel.HostInitrd })
+                if (f is not null && !File.Exists(f)) throw new UsageException($"--kernel: {f}: no such file");
             foreach (var c in options.Copies)
                 if (!File.Exists(c.Source) && !Directory.Exists(c.Source)) throw new UsageException($"--copy {c.Source}: no such file or folder");
             var result = VmBuild.Run(VmInputs.ExtractFrom(input, Console.Error.WriteLine), VmInputs.WriteTo(outPath), options, ct);
