@@ -25,18 +25,10 @@ internal static class LintCommand
         return command;
     }
 
-    /// <summary>A tar is unpacked (as root, numeric owners) into a private temporary directory and linted there.</summary>
+    /// <summary>A tar is read in place (metadata indexed, file contents read on demand), never unpacked.</summary>
     private static LintReport LintTar(string path, CancellationToken ct)
     {
-        var dir = Directory.CreateTempSubdirectory("rootfsforge-lint-");
-        try
-        {
-            Vm.VmInputs.ExtractFrom(path)(dir.FullName, ct);
-            return Linter.CheckDirectory(dir.FullName, ct);
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        using var source = new Sources.Archives.TarArchiveSource(path);
+        return Linter.CheckSource(source, ct);
     }
 }

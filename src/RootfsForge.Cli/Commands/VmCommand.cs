@@ -9,8 +9,8 @@ internal static class VmCommand
 {
     public static Command Create()
     {
-        var image = new Argument<string>("IMAGE") { Description = "The input: a directory tree or a tar (.tar, .tar.gz, .tar.zst, .tar.xz)." };
-        var output = new Option<string?>("--output", "-o") { Description = "Output: .tar, .tar.gz, .tar.zst or a new directory. Default: <image-name>.tar.zst in the current directory." };
+        var image = new Argument<string>("IMAGE") { Description = "The input: a qcow2/raw cloud image (read in-process), a directory tree, or a tar (.tar, .tar.gz, .tar.zst)." };
+        var output = new Option<string?>("--output", "-o") { Description = "Output: .tar, .tar.gz, .tar.zst or a new directory (written atomically; nothing on failure). Default: <image-name>.tar.zst in the current directory." };
         var install = new Option<string[]>("--install") { Description = "Packages to install with the image's package manager (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true };
         var remove = new Option<string[]>("--remove") { Description = "Packages to remove (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true };
         var copy = new Option<string[]>("--copy") { Description = "Copy a host file or folder into the image: SRC:DST[:UID:GID[:MODE]] (MODE octal, e.g. ./motd:/etc/motd:0:0:0644). Repeatable." };
@@ -50,9 +50,11 @@ internal static class VmCommand
             {
                 throw new UsageException(e.Message);
             }
+            foreach (var f in new[] { options.Kernel.HostKernel, options.Kernel.HostInitrd })
+                if (f is not null && !File.Exists(f)) throw new UsageException($"--kernel: {f}: no such file");
             foreach (var c in options.Copies)
                 if (!File.Exists(c.Source) && !Directory.Exists(c.Source)) throw new UsageException($"--copy {c.Source}: no such file or folder");
-            var result = VmBuild.Run(VmInputs.ExtractFrom(input), VmInputs.WriteTo(outPath), options, ct);
+            var result = VmBuild.Run(VmInputs.ExtractFrom(input, Console.Error.WriteLine), VmInputs.WriteTo(outPath), options, ct);
             Console.Error.WriteLine();
             Console.Error.WriteLine("summary:");
             foreach (var (step, duration) in result.Steps) Console.Error.WriteLine($"  {duration.TotalSeconds,8:F1} s  {step}");

@@ -71,7 +71,7 @@ public static class BootTest
             var mem = $"{options.MemoryMiB}M";
             var args = new List<string>
             {
-                "-accel", "tcg", "-m", mem, "-smp", "1", "-no-reboot",
+                "-nodefaults", "-accel", "tcg", "-m", mem, "-smp", "1", "-no-reboot",
                 "-object", $"memory-backend-memfd,id=mem,size={mem},share=on", "-numa", "node,memdev=mem",
                 "-chardev", $"socket,id=char0,path={socket}", "-device", "vhost-user-fs-pci,chardev=char0,tag=vroot",
                 "-kernel", Path.Combine(tree, kernel), "-initrd", Path.Combine(tree, initrd), "-append", KernelCommandLine,

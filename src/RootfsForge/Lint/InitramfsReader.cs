@@ -60,11 +60,21 @@ public static class InitramfsReader
     {
         var header = new byte[Newc.HeaderLength];
         long position = 0; // within this archive stream, for 4-byte alignment
+        bool afterTrailer = false;
         while (true)
         {
             ct.ThrowIfCancellationRequested();
-            // Between archives in a decompressed stream there may be zero padding too.
-            int got = s.ReadAtLeast(header.AsSpan(0, 1), 1, throwOnEndOfStream: false);
+            // Between archives in a decompressed stream there may be zero padding too; after a complete archive, a
+            // decoder complaining about what follows its frame (padding, the appended size) ends the segment.
+            int got;
+            try
+            {
+                got = s.ReadAtLeast(header.AsSpan(0, 1), 1, throwOnEndOfStream: false);
+            }
+            catch (Exception e) when (afterTrailer && e is not OperationCanceledException)
+            {
+                return;
+            }
             if (got == 0) return;
             if (header[0] == 0) { position++; continue; }
             if (s.ReadAtLeast(header.AsSpan(1), Newc.HeaderLength - 1, throwOnEndOfStream: false) < Newc.HeaderLength - 1)
@@ -88,8 +98,10 @@ public static class InitramfsReader
             if (name == Newc.Trailer)
             {
                 if (stopAtTrailer) return;
+                afterTrailer = true;
                 continue;
             }
+            afterTrailer = false;
             if (names.Count >= MaxEntries) throw new ImageFormatException("too many cpio entries", "initramfs cpio", position);
             names.Add(name.StartsWith("./", StringComparison.Ordinal) ? name[2..] : name);
         }

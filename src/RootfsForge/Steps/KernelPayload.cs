@@ -50,7 +50,7 @@ public static class KernelPayload
     {
         KernelCompression.Gzip => new GZipStream(input, CompressionMode.Decompress, leaveOpen: true),
         KernelCompression.Zstd => new ZstdSharp.DecompressionStream(input, leaveOpen: true),
-        KernelCompression.Xz => new SharpCompress.Compressors.Xz.XZStream(input),
+        KernelCompression.Xz => XzDecoder.Decode(input),
         KernelCompression.Bzip2 => SharpCompress.Compressors.BZip2.BZip2Stream.Create(input,
             SharpCompress.Compressors.CompressionMode.Decompress, decompressConcatenated: false, leaveOpen: true,
             tolerateTruncatedStream: true),
@@ -69,7 +69,10 @@ public static class KernelPayload
         var compression = Detect(bzImage.AsSpan(offset, Math.Min(length, 16)));
         if (compression == KernelCompression.None)
             throw new ImageFormatException("unknown payload compression", "bzImage payload", offset);
-        using var input = new MemoryStream(bzImage, offset, length, writable: false);
+        // Every payload ends with the decompressed size as u32 (the kernel Makefile's size_append): strip it, check it.
+        if (length <= 4) throw new ImageFormatException("payload too short", "bzImage payload", offset);
+        uint expected = BinaryPrimitives.ReadUInt32LittleEndian(bzImage.AsSpan(offset + length - 4));
+        using var input = new MemoryStream(bzImage, offset, length - 4, writable: false);
         using var decoder = Open(input, compression);
         var buffer = new byte[1 << 16];
         long total = 0;
@@ -84,6 +87,8 @@ public static class KernelPayload
             output.Write(buffer, 0, n);
         }
         if (total == 0) throw new ImageFormatException("empty payload", "bzImage payload", offset);
+        if ((uint)total != expected)
+            throw new ImageFormatException($"the payload decompressed to {total} bytes, its trailer says {expected}", "bzImage payload", offset + length - 4);
         return compression;
     }
 

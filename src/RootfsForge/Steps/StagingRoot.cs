@@ -219,9 +219,13 @@ internal sealed class StagingRoot : IDisposable
         DeleteAt(dir, name, 0);
     }
 
-    /// <summary>Removes everything inside a directory, keeping the directory; no-op when absent.</summary>
+    /// <summary>
+    /// Removes everything inside a directory, keeping the directory; no-op when absent or when the entry itself is a
+    /// symlink (a hostile <c>/tmp -> /</c> must not empty the tree's root).
+    /// </summary>
     public void DeleteContents(string path, Func<string, bool>? keep = null)
     {
+        if (Normalize(path).Length > 0 && Lstat(path) is not { IsDirectory: true }) return;
         using var dir = TryOpenDirectory(path);
         if (dir is null) return;
         foreach (var name in List(dir))

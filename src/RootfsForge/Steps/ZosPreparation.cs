@@ -143,7 +143,7 @@ public static class ZosPreparation
 
     private static int TruncateLogs(StagingRoot tree, string dir, int depth)
     {
-        if (depth > 16) return 0;
+        if (depth > 16 || tree.Lstat(dir) is not { IsDirectory: true }) return 0;
         int n = 0;
         foreach (var name in tree.List(dir))
         {

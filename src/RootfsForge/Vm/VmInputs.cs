@@ -1,65 +1,60 @@
+using RootfsForge.Sinks;
+using RootfsForge.Sinks.Directory;
+using RootfsForge.Sources.Archives;
+using RootfsForge.Sources.Directories;
+using RootfsForge.Tree;
+
 namespace RootfsForge.Vm;
 
 /// <summary>
-/// Ready-made input and output delegates for <see cref="VmBuild.Run"/>.
+/// Ready-made input and output delegates for <see cref="VmBuild.Run"/>, built on the library's sources and sinks.
 /// </summary>
 public static class VmInputs
 {
     /// <summary>
-    /// The extraction for an input path: a directory (copied with <c>cp -a</c>) or a tar archive, optionally
-    /// gzip/xz/zstd-compressed (extracted by GNU tar as root with numeric owners and xattrs).
-    /// Disk images (qcow2/raw) need the in-process image reader.
+    /// The extraction for an input path: a directory (<see cref="DirectorySource"/>), a tar archive, optionally
+    /// compressed (<see cref="TarArchiveSource"/>), or a qcow2/raw cloud image (<see cref="CloudImage"/>, read in-process).
+    /// The tree is recreated in the staging root by <see cref="DirectorySink"/> (as root, full fidelity, never writing
+    /// outside it). Source warnings go to <paramref name="warn"/>.
     /// </summary>
-    public static Action<string, CancellationToken> ExtractFrom(string input)
+    public static Action<string, CancellationToken> ExtractFrom(string input, Action<string>? warn = null)
     {
         var full = Path.GetFullPath(input);
-        if (Directory.Exists(full))
-            return (root, ct) => HostTool.Run("cp", ["-a", "--one-file-system", "--", full + "/.", root], ct);
-        if (!File.Exists(full)) throw new FileNotFoundException($"input {input} does not exist");
-        if (IsTar(full))
-            return (root, ct) => HostTool.Run("tar", ["--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
-                "-xpf", full, "-C", root], ct);
-        throw new UnsupportedImageException(
-            $"{input}: disk images (qcow2/raw) need the in-process image reader, which this build does not include yet; pass a directory or a tar");
-    }
-
-    /// <summary>
-    /// The output writer for a path: <c>*.tar</c>, <c>*.tar.gz</c>/<c>*.tgz</c>, <c>*.tar.zst</c> (written under a
-    /// temporary name and renamed into place), else a new directory.
-    /// </summary>
-    public static Action<string, CancellationToken> WriteTo(string output)
-    {
-        var full = Path.GetFullPath(output);
+        if (!Directory.Exists(full) && !File.Exists(full)) throw new FileNotFoundException($"input {input} does not exist");
         return (root, ct) =>
         {
-            var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.rootfsforge-{Guid.NewGuid():N}.tmp");
-            try
+            using var sink = new DirectorySink(root, new DirectorySinkOptions { AllowNonEmptyTarget = true });
+            if (Directory.Exists(full))
             {
-                if (IsTar(full))
-                {
-                    string[] compress = full.EndsWith(".zst", StringComparison.OrdinalIgnoreCase) ? ["-I", "zstd -T0 -q"]
-                        : full.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) || full.EndsWith(".tgz", StringComparison.OrdinalIgnoreCase) ? ["-z"]
-                        : [];
-                    HostTool.Run("tar", [.. compress, "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
-                        "--sort=name", "-cf", temp, "-C", root, "."], ct);
-                    File.Move(temp, full, overwrite: true);
-                }
-                else
-                {
-                    if (Directory.Exists(full)) throw new IOException($"output directory {full} already exists");
-                    Directory.CreateDirectory(temp);
-                    HostTool.Run("cp", ["-a", "--one-file-system", "--", root + "/.", temp], ct);
-                    Directory.Move(temp, full);
-                }
+                var source = new DirectorySource(full);
+                TreeCopy.Run(source, sink, ct);
+                Report(source.Warnings, warn);
             }
-            catch
+            else if (IsTar(full))
             {
-                if (File.Exists(temp)) File.Delete(temp);
-                if (Directory.Exists(temp)) HostTool.Run("rm", ["-rf", "--one-file-system", temp], CancellationToken.None);
-                throw;
+                using var source = new TarArchiveSource(full);
+                TreeCopy.Run(source, sink, ct);
+                Report(source.Warnings, warn);
+            }
+            else
+            {
+                using var image = CloudImage.Open(full, new CloudImageOptions { OnWarning = warn });
+                TreeCopy.Run(image.FileSystem, sink, ct);
             }
         };
     }
+
+    /// <summary>
+    /// The output writer for a path, through <see cref="SinkFactory"/>: <c>*.tar</c>, <c>*.tar.gz</c>/<c>*.tgz</c>,
+    /// <c>*.tar.zst</c> (written under a temporary name and renamed into place), else a new directory. The staging tree is
+    /// read with <see cref="DirectorySource"/> (not crossing mount points).
+    /// </summary>
+    public static Action<string, CancellationToken> WriteTo(string output, SinkOptions? options = null) => (root, ct) =>
+    {
+        var source = new DirectorySource(root);
+        using var sink = SinkFactory.Create(output, options);
+        TreeCopy.Run(source, sink, ct);
+    };
 
     /// <summary>The default output name for an input: <c>&lt;image-name&gt;.tar.zst</c> in the current directory.</summary>
     public static string DefaultOutput(string input)
@@ -70,6 +65,11 @@ public static class VmInputs
         return Path.Combine(Environment.CurrentDirectory, name + ".tar.zst");
     }
 
+    private static void Report(IReadOnlyList<string> warnings, Action<string>? warn)
+    {
+        foreach (var w in warnings) warn?.Invoke("warning: " + w);
+    }
+
     private static bool IsTar(string path) =>
-        new[] { ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.xz" }.Any(e => path.EndsWith(e, StringComparison.OrdinalIgnoreCase));
+        new[] { ".tar", ".tar.gz", ".tgz", ".tar.zst" }.Any(e => path.EndsWith(e, StringComparison.OrdinalIgnoreCase));
 }
