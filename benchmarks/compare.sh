@@ -118,8 +118,9 @@ mount_root() { # RAW
   [ -n "${sectors:-}" ] || { echo "no root partition in $1" >&2; return 1; }
   mount -t ext4 -o loop,ro,offset=$((start * 512)),sizelimit=$((sectors * 512)) "$1" "$WORK/mnt"
 }
-rf_tar() { dotnet "$CLI_DLL" extract "$1" -o - | wc -c > "$WORK/bytes"; }
-rf_dir() { dotnet "$CLI_DLL" extract "$1" -o "$WORK/out"; }
+# rootfsforge's stderr (summary line) goes to rf.err; shown when it fails.
+rf_tar() { dotnet "$CLI_DLL" extract "$1" -o - 2>"$WORK/rf.err" | wc -c > "$WORK/bytes"; }
+rf_dir() { dotnet "$CLI_DLL" extract "$1" -o "$WORK/out" 2>"$WORK/rf.err"; }
 pipe_tar() {
   local raw; raw=$(to_raw "$1")
   mount_root "$raw"
@@ -142,7 +143,16 @@ debugfs_rdump() { # RAW (already converted)
   mkdir "$WORK/out"
   debugfs -R "rdump / $WORK/out" "$1?offset=$((start * 512))" >/dev/null 2>"$WORK/debugfs.err"
 }
-export -f root_partition to_raw mount_root rf_tar rf_dir pipe_tar pipe_cp convert_only debugfs_rdump
+# Not timed, once per image: does rootfsforge's tar list as many entries as the kernel's mount holds?
+entry_check() {
+  local raw n_rf n_mount
+  n_rf=$(dotnet "$CLI_DLL" extract "$1" -o - -q | tar -tf - | wc -l)
+  raw=$(to_raw "$1"); mount_root "$raw"
+  n_mount=$(cd "$WORK/mnt" && find . | wc -l)
+  umount "$WORK/mnt"; rm -f "$WORK/tmp.raw"
+  echo "rootfsforge's tar lists $n_rf entries, the loop mount holds $n_mount (find .)"
+}
+export -f entry_check root_partition to_raw mount_root rf_tar rf_dir pipe_tar pipe_cp convert_only debugfs_rdump
 
 # measure IMAGE_LABEL GROUP VARIANT ROUND FUNCTION ARG: runs FUNCTION ARG, appends one line to runs.tsv (round 0 = warm-up).
 measure() {
@@ -150,7 +160,7 @@ measure() {
   rm -f "$WORK/bytes"
   t0=$(date +%s%N)
   if ! /usr/bin/time -f '%U %S %M' -o "$WORK/time.out" bash -c "set -eo pipefail; $fn \"\$1\"" _ "$arg" </dev/null; then
-    cat "$WORK/time.out" "$WORK/debugfs.err" 2>/dev/null >&2 || true
+    cat "$WORK/time.out" "$WORK/debugfs.err" "$WORK/rf.err" 2>/dev/null >&2 || true
     die "$variant ($group) failed on $label"
   fi
   t1=$(date +%s%N)
@@ -192,6 +202,10 @@ for kind in $IMAGES; do
     done < <(rotate "$round" "${variants[@]}")
   done
   rm -f "$WORK/debugfs.raw"
+  if [ $HAVE_CLI = 1 ]; then
+    check=$(bash -c 'set -eo pipefail; entry_check "$1"' _ "$img" </dev/null) || check="entry check failed"
+    printf 'entries (%s)\t%s\n' "$kind" "$check" >> "$WORK/checks.tsv"
+  fi
 done
 
 if [ $DO_DOUBLE = 1 ] && [ $HAVE_CLI = 1 ]; then
@@ -220,6 +234,7 @@ FACTS=$WORK/facts.tsv
   printf 'tar\t%s\n' "$(tar --version | head -n1)"
   printf 'runs\t%s measured (median), 1 warm-up, alternating order\n' "$RUNS"
   printf 'rootfsforge\t%s\n' "$([ $HAVE_CLI = 1 ] && git -C "$REPO" log -1 --format='%h %s' || echo 'extract not available: reference pipelines only')"
+  if [ -f "$WORK/checks.tsv" ]; then cat "$WORK/checks.tsv"; fi
 } > "$FACTS"
 cp "$RUNS_TSV" "$RESULTS_DIR/latest-runs.tsv"
 python3 "$REPO/benchmarks/compare_report.py" "$FACTS" "$RUNS_TSV" "$RESULTS_DIR/latest.md"

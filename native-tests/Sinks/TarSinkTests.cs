@@ -33,6 +33,33 @@ public class TarSinkTests
     }
 
     [SkippableFact]
+    public void BsdtarAsRootRestoresEveryField()
+    {
+        TestEnvironment.RequireRoot("extracting owners, devices and security.capability");
+        TestEnvironment.RequireTool("bsdtar");
+        var dir = TestEnvironment.NewTempDir();
+        var tree = SampleTrees.Full();
+        var tar = WriteTar(tree, dir);
+        var outDir = Path.Combine(dir, "x");
+        Directory.CreateDirectory(outDir);
+        TestEnvironment.RunChecked("bsdtar", ["--numeric-owner", "--xattrs", "-xpf", tar, "-C", outDir]);
+        // libarchive 3.6 limitations, also seen with archives GNU tar writes: it leaves "." alone, reads a negative
+        // fractional pax time "-S.F" as -S + .F (GNU tar and Python read -(S.F)), and does not restore ACLs from
+        // SCHILY.xattr.system.posix_acl_* records (GNU tar does).
+        static string[] Relax(string[] lines) => lines.Skip(1).Select(l =>
+        {
+            var f = l.Split('\t');
+            if (f.Length > 9)
+            {
+                if (f[5].StartsWith('-') && !f[5].EndsWith(".000000000")) f[5] = "*";
+                f[9] = string.Join(',', f[9].Split(',').Where(x => !x.StartsWith("system.posix_acl_"))) is { Length: > 0 } x ? x : "-";
+            }
+            return string.Join('\t', f);
+        }).ToArray();
+        TreeDump.AssertSame(Relax(TreeDump.OfEntries(tree)), Relax(TreeDump.OfDirectory(outDir)));
+    }
+
+    [SkippableFact]
     public void GnuTarAndBsdtarListEntries()
     {
         TestEnvironment.RequireTool("tar");

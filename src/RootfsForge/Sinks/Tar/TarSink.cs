@@ -243,6 +243,12 @@ public sealed class TarSink : TreeSink
                 _pax.Add("path"u8, _name.Bytes);
             }
             if (_link.Bytes.Length > TarHeader.FieldLengths.LinkName || _link.HasEscapes) _pax.Add("linkpath"u8, _link.Bytes);
+            if (entry.Type is EntryType.CharacterDevice or EntryType.BlockDevice)
+            {
+                // Larger than the 7 octal digits of ustar (never on Linux, whose limits are 12:20 bits): star's records.
+                if (!TarHeader.FitsOctal(entry.DeviceMajor, TarHeader.FieldLengths.DevMajor)) _pax.Add("SCHILY.devmajor"u8, entry.DeviceMajor);
+                if (!TarHeader.FitsOctal(entry.DeviceMinor, TarHeader.FieldLengths.DevMinor)) _pax.Add("SCHILY.devminor"u8, entry.DeviceMinor);
+            }
             foreach (var xattr in entry.ExtendedAttributes)
             {
                 if (xattr.Name.Contains('=') || xattr.Name.Length == 0)
@@ -257,13 +263,10 @@ public sealed class TarSink : TreeSink
             long uid = TarHeader.FitsOctal(entry.Uid, TarHeader.FieldLengths.Uid) ? entry.Uid : 0;
             long gid = TarHeader.FitsOctal(entry.Gid, TarHeader.FieldLengths.Gid) ? entry.Gid : 0;
             long sizeField = TarHeader.FitsOctal(headerSize, TarHeader.FieldLengths.Size) ? headerSize : 0;
-            bool isDevice = entry.Type is EntryType.CharacterDevice or EntryType.BlockDevice;
-            if (isDevice && (!TarHeader.FitsOctal(entry.DeviceMajor, TarHeader.FieldLengths.DevMajor)
-                             || !TarHeader.FitsOctal(entry.DeviceMinor, TarHeader.FieldLengths.DevMinor)))
-                throw new ImageFormatException(
-                    $"device {entry.DeviceMajor}:{entry.DeviceMinor} of '{entry.Path}' does not fit a tar header", "tree entry");
+            uint devMajor = TarHeader.FitsOctal(entry.DeviceMajor, TarHeader.FieldLengths.DevMajor) ? entry.DeviceMajor : 0;
+            uint devMinor = TarHeader.FitsOctal(entry.DeviceMinor, TarHeader.FieldLengths.DevMinor) ? entry.DeviceMinor : 0;
             TarHeader.WriteUstar(_header, headerName, entry.Permissions, uid, gid, sizeField, mtimeField, typeFlag,
-                _link.Bytes, entry.DeviceMajor, entry.DeviceMinor);
+                _link.Bytes, devMajor, devMinor);
             _out.Write(_header);
 
             if (content is not null)
@@ -414,9 +417,14 @@ public sealed class TarSink : TreeSink
     private static void ValidatePath(string path, string what)
     {
         if (path.StartsWith('/')) throw new ImageFormatException($"{what} '{path}' is absolute", "tree entry");
-        foreach (var part in path.Split('/'))
+        var rest = path.AsSpan();
+        while (true)
         {
-            if (part == "..") throw new ImageFormatException($"{what} '{path}' contains '..'", "tree entry");
+            int slash = rest.IndexOf('/');
+            if ((slash < 0 ? rest : rest[..slash]) is "..")
+                throw new ImageFormatException($"{what} '{path}' contains '..'", "tree entry");
+            if (slash < 0) return;
+            rest = rest[(slash + 1)..];
         }
     }
 

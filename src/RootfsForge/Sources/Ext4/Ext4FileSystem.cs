@@ -96,8 +96,10 @@ public sealed partial class Ext4FileSystem : ITreeSource, IDisposable
             fs.Warn($"{notReplayed} (the journal is unreadable: {e.Message})");
             return fs;
         }
-        // Everything (superblock, descriptors, inodes) is read again through the replayed view.
-        return OpenCore(overlay, options, warnings, replayed: true, ownedDevice: overlay);
+        // Everything (superblock, descriptors, inodes) is read again through the replayed view. The replayer returns the
+        // device itself when the journal is clean; that one stays the caller's.
+        return OpenCore(overlay, options, warnings, replayed: true,
+            ownedDevice: ReferenceEquals(overlay, device) ? null : overlay);
     }
 
     private static Ext4FileSystem OpenCore(BlockSource device, Ext4Options options, List<string> warnings, bool replayed,

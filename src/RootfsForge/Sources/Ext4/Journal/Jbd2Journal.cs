@@ -56,6 +56,10 @@ internal static class Jbd2Journal
         if (sb.Start == 0)
             return device; // s_start 0: the journal is clean
 
+        if (sb.Errno != 0)
+            warn($"jbd2 journal: the journal records error {(int)sb.Errno} (the filesystem was aborted); " +
+                 "replaying its committed transactions anyway, as e2fsck does");
+
         var recovery = new JournalRecovery(device, blockSize, mapJournalBlock, sb, warn);
         var (fsBlocks, sources) = recovery.Run();
         if (sb.HasFastCommit)
@@ -65,8 +69,9 @@ internal static class Jbd2Journal
 
     /// <summary>
     /// Fast commits (journal.rst "Fast commits") are inode-level records after the log; they are not replayed here.
-    /// If the fast-commit area starts with a head tag for the transaction after the last full commit, the kernel would
-    /// apply them, so say loudly that the result lacks them.
+    /// If the fast-commit area (from journal block s_maxlen − s_num_fc_blks + 1 in the kernel; the block before is
+    /// checked too) starts with a head tag for the transaction after the last full commit, the kernel would apply
+    /// them, so say loudly that the result lacks them.
     /// </summary>
     private static void WarnAboutFastCommits(BlockSource device, int blockSize, Func<long, long> map, JournalSuperblock sb,
         uint endTransaction, Action<string> warn)
@@ -90,7 +95,10 @@ internal static class Jbd2Journal
                 device.ReadExactlyAt(fs * blockSize, block);
                 ushort tag = BinaryPrimitives.ReadUInt16LittleEndian(block);
                 if (tag != JournalLayout.FastCommit.TagHead) continue;
+                // ext4_fc_head after the 4-byte tag/length: fc_features, fc_tid (little-endian). Fast commits belong
+                // to the transaction after the last full commit; a head for any other tid is left over and ignored.
                 uint tid = BinaryPrimitives.ReadUInt32LittleEndian(block[8..]);
+                if (tid != endTransaction) return;
                 warn($"jbd2 journal: the fast-commit area (journal block {jb}) holds fast-commit records for transaction " +
                      $"{tid} (log replayed up to {endTransaction}); fast-commit replay is not implemented, so those changes " +
                      "were NOT applied and recently changed files may be stale");

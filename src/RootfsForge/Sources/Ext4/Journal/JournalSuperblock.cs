@@ -13,6 +13,7 @@ internal sealed class JournalSuperblock
     public required uint First { get; init; }
     public required uint Sequence { get; init; }
     public required uint Start { get; init; }
+    public required uint Errno { get; init; }
     public required uint FeatureCompat { get; init; }
     public required uint FeatureIncompat { get; init; }
     public required uint NumFcBlocks { get; init; }
@@ -116,6 +117,7 @@ internal sealed class JournalSuperblock
             First = first,
             Sequence = Be32(sb, JournalLayout.Superblock.Sequence),
             Start = start,
+            Errno = Be32(sb, JournalLayout.Superblock.Errno),
             FeatureCompat = compat,
             FeatureIncompat = incompat,
             NumFcBlocks = numFc,

@@ -1,0 +1,119 @@
+using RootfsForge.Sources.Directories;
+using RootfsForge.NativeTests.Support;
+using Xunit;
+
+namespace RootfsForge.NativeTests.Flist;
+
+/// <summary>The `fl` and `push` commands end to end through the built CLI.</summary>
+public class FlCliTests
+{
+    private static void RequireCommand(string name)
+    {
+        Skip.IfNot(File.Exists(TestEnvironment.CliDll), "the CLI is not built");
+        var (code, stdout, _) = TestEnvironment.RunCli("--help");
+        Skip.If(code != 0 || !stdout.Contains($"  {name} "), $"the '{name}' command is not registered in Commands/All.cs yet");
+    }
+
+    private static string MakeTree(string dir)
+    {
+        var root = Path.Combine(dir, "src");
+        Directory.CreateDirectory(Path.Combine(root, "usr", "bin"));
+        File.WriteAllBytes(Path.Combine(root, "usr", "bin", "tool"), TreeFixtures.Random(1_500_000, 3));
+        File.WriteAllText(Path.Combine(root, "usr", "readme"), "hello\n");
+        File.WriteAllBytes(Path.Combine(root, "empty"), []);
+        File.CreateSymbolicLink(Path.Combine(root, "usr", "tool-link"), "bin/tool");
+        TestEnvironment.RunChecked("chmod", ["755", Path.Combine(root, "usr", "bin", "tool")]);
+        return root;
+    }
+
+    [SkippableFact]
+    public void Pack_Verify_Extract_Cat()
+    {
+        RequireCommand("fl");
+        var dir = TestEnvironment.NewTempDir("rff-cli");
+        var src = MakeTree(dir);
+        var fl = Path.Combine(dir, "out.fl");
+        var (code, _, err) = TestEnvironment.RunCli("fl", "pack", src, "-o", fl, "--store", $"dir://{dir}/store");
+        Assert.True(code == 0, err);
+        Assert.Contains("files", err);
+
+        (code, _, err) = TestEnvironment.RunCli("fl", "verify", fl);
+        Assert.True(code == 0, err);
+
+        var (catCode, catOut, catErr) = TestEnvironment.RunCli("fl", "cat", fl, "usr/readme");
+        Assert.True(catCode == 0, catErr);
+        Assert.Equal("hello\n", catOut);
+
+        var outDir = Path.Combine(dir, "out");
+        (code, _, err) = TestEnvironment.RunCli("fl", "extract", fl, "-o", outDir);
+        Assert.True(code == 0, err);
+        Assert.Equal(TreeFixtures.Canonical(new DirectorySource(src).Walk()).Skip(1),
+            TreeFixtures.Canonical(new DirectorySource(outDir).Walk()).Skip(1));
+
+        // A missing block: verify fails, extract fails and leaves nothing behind.
+        foreach (var f in Directory.GetFiles(Path.Combine(dir, "store"), "*", SearchOption.AllDirectories)) File.Delete(f);
+        (code, _, err) = TestEnvironment.RunCli("fl", "verify", fl);
+        Assert.NotEqual(0, code);
+        Assert.Contains("missing", err);
+        var outDir2 = Path.Combine(dir, "out2");
+        (code, _, err) = TestEnvironment.RunCli("fl", "extract", fl, "-o", outDir2);
+        Assert.NotEqual(0, code);
+        Assert.Contains("missing", err);
+        Assert.False(Directory.Exists(outDir2) && Directory.EnumerateFileSystemEntries(outDir2).Any());
+    }
+
+    [SkippableFact]
+    public void Info_And_Ls_OnRfsFixture()
+    {
+        RequireCommand("fl");
+        var fixture = Path.Combine(TestEnvironment.SharedDir, "fixtures", "rfs", "alpine-latest.fl");
+        var (code, stdout, err) = TestEnvironment.RunCli("fl", "info", fixture);
+        Assert.True(code == 0, err);
+        Assert.Contains("527 (100 directories, 92 files, 335 symlinks, 0 other)", stdout);
+        Assert.Contains("00-ff dir:///tmp/rfs-e2e-tests/store", stdout);
+        (code, stdout, err) = TestEnvironment.RunCli("fl", "ls", fixture);
+        Assert.True(code == 0, err);
+        Assert.Equal(527, stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Contains("/.startup.toml\n", stdout);
+    }
+
+    [SkippableFact]
+    public void Truncated_Fl_IsBadInputExitCode()
+    {
+        RequireCommand("fl");
+        var dir = TestEnvironment.NewTempDir("rff-cli");
+        var fl = Path.Combine(dir, "t.fl");
+        var bytes = File.ReadAllBytes(Path.Combine(TestEnvironment.SharedDir, "fixtures", "rfs", "redis-latest.fl"));
+        File.WriteAllBytes(fl, bytes[..20000]);
+        var (code, _, err) = TestEnvironment.RunCli("fl", "info", fl);
+        Assert.Equal(3, code);
+        Assert.Contains("truncated", err);
+    }
+
+    [SkippableFact]
+    public void Push_UsesTokenFromEnvironment_AndNeverPrintsIt()
+    {
+        RequireCommand("push");
+        TestEnvironment.RequireTool("tar");
+        var dir = TestEnvironment.NewTempDir("rff-cli");
+        var src = MakeTree(dir);
+        var tgz = Path.Combine(dir, "myroot.tar.gz");
+        TestEnvironment.RunChecked("tar", ["-czf", tgz, "-C", src, "."]);
+        const string token = "cli-secret-token-123";
+        using var hub = new FakeHub(token);
+        var env = new Dictionary<string, string> { ["RFS_HUB_TOKEN"] = token };
+        var (code, stdout, err) = TestEnvironment.Run("dotnet", [TestEnvironment.CliDll, "push", tgz, "--hub", hub.Url.ToString()],
+            environment: env);
+        Assert.True(code == 0, err);
+        Assert.Equal("myroot.flist", stdout.Trim());
+        Assert.Equal(File.ReadAllBytes(tgz), hub.ReceivedFile);
+        Assert.DoesNotContain(token, stdout + err);
+
+        env["RFS_HUB_TOKEN"] = "wrong-token-456";
+        (code, stdout, err) = TestEnvironment.Run("dotnet", [TestEnvironment.CliDll, "push", tgz, "--hub", hub.Url.ToString()],
+            environment: env);
+        Assert.NotEqual(0, code);
+        Assert.Contains("401", err);
+        Assert.DoesNotContain("wrong-token-456", stdout + err);
+    }
+}

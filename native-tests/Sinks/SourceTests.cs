@@ -1,0 +1,199 @@
+using RootfsForge.NativeTests.Support;
+using RootfsForge.Sinks.Tar;
+using RootfsForge.Sources.Archives;
+using RootfsForge.Sources.Directories;
+using RootfsForge.Tree;
+using Xunit;
+
+namespace RootfsForge.NativeTests.Sinks;
+
+public class SourceTests
+{
+    /// <summary>A real directory with what GNU tar and the sources must carry; returns its path.</summary>
+    internal static string MakeRealDirectory(bool withDevices)
+    {
+        var root = TestEnvironment.NewTempDir("rff-src");
+        var script = """
+set -e
+cd "$1"
+mkdir -p etc/deep/er usr/bin empty
+printf 'root:x:0:0\n' > etc/passwd
+printf 'hello' > usr/bin/zz-original
+ln usr/bin/zz-original usr/bin/aa-link           # the link name sorts first: the source must re-point it
+ln usr/bin/zz-original etc/deep/er/third
+ln -s ../etc/passwd usr/bin/rel-link
+ln -s /nonexistent/abs usr/bin/abs-link
+truncate -s 64M sparse.img
+printf 'middle' | dd of=sparse.img bs=1 seek=33554432 conv=notrunc status=none
+printf 'start' | dd of=sparse.img bs=1 conv=notrunc status=none
+truncate -s 1M holes-only.img
+mkfifo fifo
+chmod 4755 usr/bin/zz-original
+chmod 1777 empty
+setfattr -n user.comment -v 'a value' etc/passwd
+setfattr -n user.bin -v 0x00ff0a etc/passwd
+printf 'x' > "$(printf 'name-\377\376')"
+touch -h -d '2001-02-03 04:05:06.123456789' usr/bin/rel-link
+touch -d '1960-05-06 07:08:09.5' etc/passwd
+touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
+""";
+        if (withDevices) script += "mknod chr c 4093 0\nmknod blk b 0 1023997\nchown 1234:5678 chr\n";
+        TestEnvironment.RunChecked("bash", ["-c", script, "bash", root]);
+        return root;
+    }
+
+    [SkippableFact]
+    public void DirectorySourceMatchesPythonLstatView()
+    {
+        TestEnvironment.RequireTool("setfattr");
+        var dir = MakeRealDirectory(withDevices: TestEnvironment.IsRoot);
+        var source = new DirectorySource(dir);
+        var walked = source.Walk().ToList();
+        TreeDump.AssertSame(TreeDump.OfDirectory(dir), TreeDump.OfEntries(walked));
+        Assert.Empty(source.Warnings);
+        // Holes found with SEEK_DATA: the 64 MiB file holds only a few KiB of data.
+        var sparse = walked.Single(e => e.Path == "sparse.img");
+        using var c = sparse.OpenContent!();
+        var segs = c.GetDataSegments();
+        Assert.True(segs.Sum(s => s.Length) < 1 << 20, $"data segments cover {segs.Sum(s => s.Length)} bytes");
+        Assert.Contains(segs, s => s.Offset <= 33554432 && s.End >= 33554438);
+        // Hard links point at the first name in walk order ("etc/..." sorts before "usr/...").
+        Assert.Equal(EntryType.RegularFile, walked.Single(e => e.Path == "etc/deep/er/third").Type);
+        Assert.Equal("etc/deep/er/third", walked.Single(e => e.Path == "usr/bin/aa-link").LinkTarget);
+        Assert.Equal("etc/deep/er/third", walked.Single(e => e.Path == "usr/bin/zz-original").LinkTarget);
+    }
+
+    [SkippableFact]
+    public void DirectorySourceAgreesWithFindPrintf()
+    {
+        TestEnvironment.RequireTool("find");
+        TestEnvironment.RequireTool("setfattr");
+        var dir = MakeRealDirectory(withDevices: false);
+        var find = TestEnvironment.RunChecked("find", [".", "-printf", "%P\t%y\t%m\t%U\t%G\t%s\n"], workingDirectory: dir)
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Where(l => !l.StartsWith("name-", StringComparison.Ordinal)) // find prints non-UTF-8 bytes as '?'
+            .Select(l => l.Split('\t') is var f && f[1] == "d" ? string.Join('\t', f[..5]) : l)
+            .Order(StringComparer.Ordinal).ToArray();
+        var ours = new DirectorySource(dir).Walk()
+            .Where(e => !e.Path.StartsWith("name-", StringComparison.Ordinal))
+            .Select(e =>
+            {
+                char t = e.Type switch
+                {
+                    EntryType.Directory => 'd', EntryType.SymbolicLink => 'l', EntryType.Fifo => 'p', _ => 'f',
+                };
+                string line = $"{e.Path}\t{t}\t{Convert.ToString(e.Permissions, 8)}\t{e.Uid}\t{e.Gid}";
+                return t == 'd' ? line : line + "\t" + e.Size;
+            })
+            .Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(find, ours);
+    }
+
+    [SkippableFact]
+    public void TarSinkThenTarArchiveSourceGivesTheSameTree()
+    {
+        var dir = TestEnvironment.NewTempDir();
+        var tree = SampleTrees.Full(withDevices: true);
+        // A device number beyond ustar's 7 octal digits travels in SCHILY.devmajor/devminor records.
+        tree.Insert(tree.FindIndex(e => e.Path == "dev-fifo"), SampleTrees.Node("dev-huge", EntryType.CharacterDevice, 3_000_000, 4_000_000));
+        tree.Sort((a, b) => SampleTrees.ComparePaths(a.Path, b.Path));
+        foreach (var compression in new[] { TarCompression.None, TarCompression.Gzip, TarCompression.Zstd })
+        {
+            var path = Path.Combine(dir, $"rt-{compression}.tar");
+            using (var sink = TarSink.CreateFile(path, new TarSinkOptions { Compression = compression }))
+            {
+                foreach (var e in tree) sink.Add(e);
+                sink.Complete();
+            }
+            using var source = new TarArchiveSource(path);
+            var read = source.Walk().ToList();
+            Assert.Empty(source.Warnings);
+            TreeDump.AssertSame(TreeDump.OfEntries(tree), TreeDump.OfEntries(read));
+            // The sparse file keeps its holes.
+            using var c = read.Single(e => e.Path == "s-sparse").OpenContent!();
+            Assert.Equal([new DataSegment(8192, 4096), new DataSegment(1 << 20, 100)], c.GetDataSegments());
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData("posix", "1.0")]
+    [InlineData("posix", "0.1")]
+    [InlineData("posix", "0.0")]
+    [InlineData("gnu", null)]
+    public void ReadsArchivesMadeByGnuTar(string format, string? sparseVersion)
+    {
+        TestEnvironment.RequireTool("tar");
+        TestEnvironment.RequireTool("setfattr");
+        var dir = MakeRealDirectory(withDevices: TestEnvironment.IsRoot);
+        var tarDir = TestEnvironment.NewTempDir();
+        var tar = Path.Combine(tarDir, "gnu.tar");
+        var args = new List<string> { "--sparse", $"--format={format}", "-cf", tar, "-C", dir, "." };
+        if (sparseVersion is not null) args.Insert(0, $"--sparse-version={sparseVersion}");
+        if (format == "posix") args.InsertRange(0, ["--xattrs", "--xattrs-include=*"]);
+        TestEnvironment.RunChecked("tar", args);
+        using var source = new TarArchiveSource(tar);
+        var fromTar = source.Walk().ToList();
+        var fromDir = new DirectorySource(dir).Walk().ToList();
+        if (format == "posix")
+        {
+            TreeDump.AssertSame(TreeDump.OfEntries(fromDir), TreeDump.OfEntries(fromTar));
+        }
+        else
+        {
+            // The GNU format has whole-second times and no xattrs.
+            var truncated = fromDir.Select(e => new TreeEntry
+            {
+                Path = e.Path, Type = e.Type, Permissions = e.Permissions, Uid = e.Uid, Gid = e.Gid, Size = e.Size,
+                ModificationTime = new UnixTime(e.ModificationTime.Seconds, 0), DeviceMajor = e.DeviceMajor,
+                DeviceMinor = e.DeviceMinor, LinkTarget = e.LinkTarget, OpenContent = e.OpenContent,
+            });
+            TreeDump.AssertSame(TreeDump.OfEntries(truncated), TreeDump.OfEntries(fromTar));
+        }
+        using var c = fromTar.Single(e => e.Path == "sparse.img").OpenContent!();
+        Assert.True(c.GetDataSegments().Sum(s => s.Length) < 1 << 20, "GNU tar's sparse map was not used");
+    }
+
+    [SkippableFact]
+    public void ReadsCompressedArchivesFromStreams()
+    {
+        TestEnvironment.RequireTool("tar");
+        TestEnvironment.RequireTool("setfattr");
+        var dir = MakeRealDirectory(withDevices: false);
+        var tarDir = TestEnvironment.NewTempDir();
+        var tgz = Path.Combine(tarDir, "x.tar.gz");
+        TestEnvironment.RunChecked("tar", ["--xattrs", "--format=posix", "-czf", tgz, "-C", dir, "."]);
+        using var fromFile = new TarArchiveSource(tgz);
+        using var fromStream = new TarArchiveSource(new MemoryStream(File.ReadAllBytes(tgz)));
+        var expected = TreeDump.OfEntries(new DirectorySource(dir).Walk());
+        TreeDump.AssertSame(expected, TreeDump.OfEntries(fromFile.Walk()));
+        TreeDump.AssertSame(expected, TreeDump.OfEntries(fromStream.Walk()));
+    }
+
+    [Fact]
+    public void RejectsDotDotNamesAndCorruptHeaders()
+    {
+        var ms = new MemoryStream();
+        var header = new byte[512];
+        TarHeader.WriteUstar(header, "../evil"u8, 0x1A4, 0, 0, 0, 0, TarHeader.TypeFlags.RegularFile, default, 0, 0);
+        ms.Write(header);
+        ms.Write(new byte[1024]);
+        using (var s = new TarArchiveSource(new MemoryStream(ms.ToArray())))
+        {
+            var ex = Assert.Throws<ImageFormatException>(() => s.Walk().ToList());
+            Assert.Contains("'..'", ex.Message);
+        }
+        header[148] ^= 1; // break the checksum
+        using (var s = new TarArchiveSource(new MemoryStream([.. header, .. new byte[1024]])))
+        {
+            var ex = Assert.Throws<ImageFormatException>(() => s.Walk().ToList());
+            Assert.Contains("checksum", ex.Message);
+        }
+        // A size running past the end is reported, not read.
+        TarHeader.WriteUstar(header, "big"u8, 0x1A4, 0, 0, 1 << 30, 0, TarHeader.TypeFlags.RegularFile, default, 0, 0);
+        using (var s = new TarArchiveSource(new MemoryStream([.. header, .. new byte[1024]])))
+        {
+            var ex = Assert.Throws<ImageFormatException>(() => s.Walk().ToList());
+            Assert.Contains("past the end", ex.Message);
+        }
+    }
+}

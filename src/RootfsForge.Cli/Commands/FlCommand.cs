@@ -1,0 +1,293 @@
+using System.CommandLine;
+using RootfsForge.Sinks;
+using RootfsForge.Sinks.Flist;
+using RootfsForge.Sources.Directories;
+using RootfsForge.Sources.Flist;
+using RootfsForge.Stores;
+using RootfsForge.Tree;
+
+namespace RootfsForge.Cli.Commands;
+
+/// <summary><c>rootfsforge fl pack|ls|cat|info|verify|extract</c>: rfs v2 <c>.fl</c> flists and their block stores.</summary>
+internal static class FlCommand
+{
+    public static Command Create()
+    {
+        var fl = new Command("fl", "Build and read rfs v2 .fl flists (the format ZOS mounts with rfs 2.x).");
+        fl.Subcommands.Add(Pack());
+        fl.Subcommands.Add(Ls());
+        fl.Subcommands.Add(Cat());
+        fl.Subcommands.Add(Info());
+        fl.Subcommands.Add(Verify());
+        fl.Subcommands.Add(Extract());
+        return fl;
+    }
+
+    private static Option<string[]> StoreOption(string description) => new("--store", "-s")
+    {
+        Description = description,
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static Command Pack()
+    {
+        var source = new Argument<string>("SOURCE") { Description = "A directory to pack." };
+        var output = new Option<string>("--output", "-o") { Description = "The .fl file to write.", Required = true };
+        var stores = StoreOption("Block store, repeatable: [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
+                                 "s3://KEY:SECRET@host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte.");
+        stores.Required = true;
+        var tags = new Option<string[]>("--tag") { Description = "A tag row KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var clamp = new Option<long?>("--mtime-clamp") { Description = "Clamp modification times to this Unix time (default: SOURCE_DATE_EPOCH when set)." };
+        var command = new Command("pack", "Pack a directory into a .fl, uploading its blocks.") { source, output, stores, tags, clamp };
+        command.SetAction(parse => CommandRunner.Run(ct =>
+        {
+            string src = parse.GetValue(source)!;
+            string outPath = parse.GetValue(output)!;
+            if (!outPath.EndsWith(".fl", StringComparison.Ordinal))
+                throw new UsageException($"the output '{outPath}' must end in .fl (ZOS chooses the reader by extension)");
+            ITreeSource tree = Directory.Exists(src)
+                ? new DirectorySource(src)
+                : throw new UsageException(File.Exists(src)
+                    ? $"'{src}': packing a tar archive needs the tar source (not available in this build); unpack it or use a directory"
+                    : $"'{src}' does not exist");
+            var routes = OpenStores(parse.GetValue(stores));
+            try
+            {
+                var options = new FlistSinkOptions
+                {
+                    Stores = routes,
+                    Tags = ParseTags(parse.GetValue(tags)),
+                    MtimeClamp = Clamp(parse.GetValue(clamp)),
+                };
+                FlistSink sink;
+                using (sink = new FlistSink(outPath, options))
+                {
+                    foreach (var entry in tree.Walk(ct)) sink.Add(entry, ct);
+                    sink.Complete(ct);
+                }
+                foreach (var w in tree.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
+                WarnUnreachable(routes);
+                var b = sink.Blocks;
+                double ratio = b.Blocks == 0 ? 0 : 1 - (double)b.BlocksUploaded / Math.Max(1, b.Blocks * 1.0);
+                Console.Error.WriteLine(
+                    $"rootfsforge: {outPath}: {sink.Statistics.Entries} entries, {b.Files} files, {b.Blocks} blocks, " +
+                    $"{b.BytesIn} bytes in, {b.BytesStored} bytes stored, {b.BlocksAlreadyPresent} block writes skipped (already present), " +
+                    $"{b.BlocksDuplicate} duplicate chunks, {sink.Statistics.SkippedSockets} sockets skipped, " +
+                    $"{sink.Statistics.DroppedAttributes} xattrs dropped, {b.Elapsed.TotalSeconds:F1} s" +
+                    (b.Elapsed.TotalSeconds > 0 ? $" ({b.BytesIn / b.Elapsed.TotalSeconds / 1e6:F0} MB/s)" : ""));
+                return ExitCodes.Ok;
+            }
+            finally
+            {
+                DisposeStores(routes);
+            }
+        }));
+        return command;
+    }
+
+    private static Command Ls()
+    {
+        var file = new Argument<string>("FILE") { Description = "The .fl file." };
+        var longFormat = new Option<bool>("--long", "-l") { Description = "Show mode, owner, size and time." };
+        var command = new Command("ls", "List the tree of a .fl.") { file, longFormat };
+        command.SetAction(parse => CommandRunner.Run(ct =>
+        {
+            using var source = FlistSource.Open(parse.GetValue(file)!);
+            bool l = parse.GetValue(longFormat);
+            using var stdout = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = false };
+            foreach (var e in source.Walk(ct))
+            {
+                string path = e.Path.Length == 0 ? "/" : "/" + e.Path;
+                if (!l)
+                {
+                    stdout.WriteLine(path);
+                    continue;
+                }
+                string size = e.Type is EntryType.CharacterDevice or EntryType.BlockDevice ? $"{e.DeviceMajor},{e.DeviceMinor}" : e.Size.ToString();
+                string target = e.Type == EntryType.SymbolicLink ? " -> " + e.LinkTarget : "";
+                stdout.WriteLine($"{ModeString(e)} {e.Uid,5} {e.Gid,5} {size,12} " +
+                                 $"{DateTimeOffset.FromUnixTimeSeconds(e.ModificationTime.Seconds):yyyy-MM-dd HH:mm} {path}{target}");
+            }
+            foreach (var w in source.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command Cat()
+    {
+        var file = new Argument<string>("FILE") { Description = "The .fl file." };
+        var path = new Argument<string>("PATH") { Description = "The file inside the flist." };
+        var stores = StoreOption("Read blocks from this store instead of the file's routes (repeatable, [xx-yy=]URL).");
+        var command = new Command("cat", "Write one file of a .fl to standard output.") { file, path, stores };
+        command.SetAction(parse => CommandRunner.Run(ct =>
+        {
+            var routes = OpenStores(parse.GetValue(stores), required: false);
+            try
+            {
+                using var source = FlistSource.Open(parse.GetValue(file)!, routes);
+                string wanted = parse.GetValue(path)!.Trim('/');
+                var entry = source.Walk(ct).FirstOrDefault(e => e.Path == wanted)
+                            ?? throw new UsageException($"'{wanted}' is not in the flist");
+                if (entry.OpenContent is null) throw new UsageException($"'{wanted}' is a {entry.Type}, not a regular file");
+                using var content = entry.OpenContent();
+                using var stream = content.OpenStream();
+                using var stdout = Console.OpenStandardOutput();
+                stream.CopyTo(stdout, 1 << 19);
+                return ExitCodes.Ok;
+            }
+            finally
+            {
+                DisposeStores(routes);
+            }
+        }));
+        return command;
+    }
+
+    private static Command Info()
+    {
+        var file = new Argument<string>("FILE") { Description = "The .fl file." };
+        var command = new Command("info", "Summarise a .fl: inode counts, blocks, routes, tags.") { file };
+        command.SetAction(parse => CommandRunner.Run(_ =>
+        {
+            string path = parse.GetValue(file)!;
+            using var source = FlistSource.Open(path);
+            var i = source.GetInfo();
+            Console.WriteLine($"file:        {path}");
+            Console.WriteLine($"inodes:      {i.Inodes} ({i.Directories} directories, {i.Files} files, {i.Symlinks} symlinks, {i.Other} other)");
+            Console.WriteLine($"content:     {i.ContentBytes} bytes in {i.BlockRows} block rows");
+            if (i.FilesWithWrongBlockCount > 0)
+                Console.WriteLine($"incomplete:  {i.FilesWithWrongBlockCount} files whose block rows do not cover their size");
+            foreach (var r in i.Routes) Console.WriteLine($"route:       {r.Start:x2}-{r.End:x2} {r.Url}");
+            foreach (var t in i.Tags) Console.WriteLine($"tag:         {t.Key}={t.Value}");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command Verify()
+    {
+        var file = new Argument<string>("FILE") { Description = "The .fl file." };
+        var stores = StoreOption("Check this store instead of the file's routes (repeatable, [xx-yy=]URL).");
+        var command = new Command("verify", "Check that every block is present, decrypts, decompresses and hashes to its key.") { file, stores };
+        command.SetAction(parse => CommandRunner.Run(ct =>
+        {
+            var routes = OpenStores(parse.GetValue(stores), required: false);
+            try
+            {
+                using var source = FlistSource.Open(parse.GetValue(file)!, routes);
+                var result = source.VerifyAsync(8, ct).GetAwaiter().GetResult();
+                foreach (var p in result.Problems) Console.Error.WriteLine($"rootfsforge: {p}");
+                Console.Error.WriteLine(result.Ok
+                    ? $"rootfsforge: ok: {result.DistinctBlocks} distinct blocks verified"
+                    : $"rootfsforge: {result.Problems.Count} problems in {result.DistinctBlocks} distinct blocks");
+                return result.Ok ? ExitCodes.Ok : ExitCodes.BadInput;
+            }
+            finally
+            {
+                DisposeStores(routes);
+            }
+        }));
+        return command;
+    }
+
+    private static Command Extract()
+    {
+        var file = new Argument<string>("FILE") { Description = "The .fl file." };
+        var output = new Option<string>("--output", "-o")
+        {
+            Description = "Output: a directory, X.tar, X.tar.gz, X.tar.zst or - (tar on standard output).", Required = true,
+        };
+        var stores = StoreOption("Read blocks from this store instead of the file's routes (repeatable, [xx-yy=]URL).");
+        var command = new Command("extract", "Recreate the tree of a .fl (content fetched from its stores).") { file, output, stores };
+        command.SetAction(parse => CommandRunner.Run(ct =>
+        {
+            var routes = OpenStores(parse.GetValue(stores), required: false);
+            try
+            {
+                using var source = FlistSource.Open(parse.GetValue(file)!, routes);
+                using var sink = SinkFactory.Create(parse.GetValue(output)!);
+                foreach (var entry in source.Walk(ct)) sink.Add(entry, ct);
+                sink.Complete(ct);
+                foreach (var w in source.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
+                Console.Error.WriteLine($"rootfsforge: {sink.Statistics.Entries} entries, {sink.Statistics.ContentBytes} bytes");
+                return ExitCodes.Ok;
+            }
+            finally
+            {
+                DisposeStores(routes);
+            }
+        }));
+        return command;
+    }
+
+    private static List<BlockStoreRoute> OpenStores(string[]? specs, bool required = true)
+    {
+        if ((specs is null || specs.Length == 0) && required) throw new UsageException("at least one --store is needed");
+        var routes = new List<BlockStoreRoute>();
+        try
+        {
+            foreach (var s in specs ?? []) routes.Add(BlockStoreRoute.Parse(s));
+        }
+        catch (ArgumentException e)
+        {
+            DisposeStores(routes);
+            throw new UsageException(StoreUrl.Redact(e.Message));
+        }
+        return routes;
+    }
+
+    private static void DisposeStores(List<BlockStoreRoute> routes)
+    {
+        foreach (var r in routes) r.Store.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
+
+    private static void WarnUnreachable(List<BlockStoreRoute> routes)
+    {
+        foreach (var r in routes)
+        {
+            string url = r.Store.Url;
+            if (url.StartsWith("dir://", StringComparison.Ordinal))
+                Console.Error.WriteLine($"rootfsforge: warning: route {url} is a local directory; ZOS cannot read it (use zdb:// or s3://)");
+            else if (url.Contains("://localhost", StringComparison.OrdinalIgnoreCase) || url.Contains("@localhost", StringComparison.OrdinalIgnoreCase)
+                     || url.Contains("127.0.0.1", StringComparison.Ordinal) || url.Contains("[::1]", StringComparison.Ordinal))
+                Console.Error.WriteLine($"rootfsforge: warning: route {url} points at loopback; ZOS nodes cannot reach it");
+        }
+    }
+
+    private static Dictionary<string, string> ParseTags(string[]? tags)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var t in tags ?? [])
+        {
+            int eq = t.IndexOf('=');
+            if (eq <= 0) throw new UsageException($"bad --tag '{t}': expected KEY=VALUE");
+            result[t[..eq]] = t[(eq + 1)..];
+        }
+        return result;
+    }
+
+    private static UnixTime? Clamp(long? option)
+    {
+        if (option is long v) return new UnixTime(v, 0);
+        string? env = Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
+        return long.TryParse(env, out long e) ? new UnixTime(e, 0) : null;
+    }
+
+    private static string ModeString(TreeEntry e)
+    {
+        char t = e.Type switch
+        {
+            EntryType.Directory => 'd', EntryType.SymbolicLink => 'l', EntryType.CharacterDevice => 'c',
+            EntryType.BlockDevice => 'b', EntryType.Fifo => 'p', EntryType.Socket => 's', _ => '-',
+        };
+        var c = new char[10];
+        c[0] = t;
+        const string rwx = "rwxrwxrwx";
+        for (int i = 0; i < 9; i++) c[i + 1] = (e.Permissions & (1 << (8 - i))) != 0 ? rwx[i] : '-';
+        if ((e.Permissions & 0x800) != 0) c[3] = c[3] == 'x' ? 's' : 'S';
+        if ((e.Permissions & 0x400) != 0) c[6] = c[6] == 'x' ? 's' : 'S';
+        if ((e.Permissions & 0x200) != 0) c[9] = c[9] == 'x' ? 't' : 'T';
+        return new string(c);
+    }
+}

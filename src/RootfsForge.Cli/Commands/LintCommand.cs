@@ -1,0 +1,42 @@
+using System.CommandLine;
+using RootfsForge.Lint;
+
+namespace RootfsForge.Cli.Commands;
+
+/// <summary><c>rootfsforge lint TREE|TAR</c>: the ZOS full-VM checks of zos-vm.md §7.</summary>
+internal static class LintCommand
+{
+    public static Command Create()
+    {
+        var target = new Argument<string>("TREE|TAR") { Description = "A directory tree or a tar (.tar, .tar.gz, .tar.zst) of a VM flist." };
+        var command = new Command("lint", "Check that a tree boots as a ZOS full VM (kernel, virtiofs initrd, /boot paths, cloud-init, hygiene).") { target };
+        command.SetAction(parse => CommandRunner.Run(ct =>
+        {
+            var path = parse.GetValue(target)!;
+            LintReport report;
+            if (Directory.Exists(path)) report = Linter.CheckDirectory(path, ct);
+            else if (File.Exists(path)) report = LintTar(path, ct);
+            else throw new UsageException($"{path}: no such file or directory");
+            foreach (var f in report.Findings) Console.WriteLine(f);
+            var errors = report.Errors.Count();
+            Console.WriteLine(errors == 0 ? "lint: passed" : $"lint: {errors} error(s)");
+            return errors == 0 ? ExitCodes.Ok : ExitCodes.Failure;
+        }));
+        return command;
+    }
+
+    /// <summary>A tar is unpacked (as root, numeric owners) into a private temporary directory and linted there.</summary>
+    private static LintReport LintTar(string path, CancellationToken ct)
+    {
+        var dir = Directory.CreateTempSubdirectory("rootfsforge-lint-");
+        try
+        {
+            Vm.VmInputs.ExtractFrom(path)(dir.FullName, ct);
+            return Linter.CheckDirectory(dir.FullName, ct);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}

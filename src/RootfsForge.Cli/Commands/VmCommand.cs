@@ -1,0 +1,72 @@
+using System.CommandLine;
+using RootfsForge.Steps;
+using RootfsForge.Vm;
+
+namespace RootfsForge.Cli.Commands;
+
+/// <summary><c>rootfsforge vm IMAGE</c>: builds a ZOS full-VM flist (issue 4).</summary>
+internal static class VmCommand
+{
+    public static Command Create()
+    {
+        var image = new Argument<string>("IMAGE") { Description = "The input: a directory tree or a tar (.tar, .tar.gz, .tar.zst, .tar.xz)." };
+        var output = new Option<string?>("--output", "-o") { Description = "Output: .tar, .tar.gz, .tar.zst or a new directory. Default: <image-name>.tar.zst in the current directory." };
+        var install = new Option<string[]>("--install") { Description = "Packages to install with the image's package manager (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true };
+        var remove = new Option<string[]>("--remove") { Description = "Packages to remove (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true };
+        var copy = new Option<string[]>("--copy") { Description = "Copy a host file or folder into the image: SRC:DST[:UID:GID[:MODE]] (MODE octal, e.g. ./motd:/etc/motd:0:0:0644). Repeatable." };
+        var run = new Option<string[]>("--run") { Description = "A shell command run in the image (sh -c, in a chroot). Repeatable; runs after --copy." };
+        var runScript = new Option<string[]>("--run-script") { Description = "A host script copied into the image, run in the chroot, removed. Repeatable." };
+        var kernel = new Option<string?>("--kernel") { Description = "image (default: keep the image's kernel, else install the distro's), a package name, or vmlinuz=PATH[,initrd=PATH]." };
+        var noLint = new Option<bool>("--no-lint") { Description = "Do not fail the build on lint errors (the checks are skipped)." };
+        var keepStaging = new Option<string?>("--keep-staging") { Description = "Build in this (new or empty) directory and keep the tree there." };
+        var uncompressed = new Option<bool>("--uncompressed-kernel") { Description = "Also extract the ELF kernel from the bzImage (for hypervisors without bzImage support) and point /boot/vmlinuz at it." };
+        var command = new Command("vm", "Build a ZOS full-VM flist: customise in a chroot, inject kernel and virtiofs initrd, make it ZOS-ready, lint.")
+        {
+            image, output, install, remove, copy, run, runScript, kernel, noLint, keepStaging, uncompressed,
+        };
+        command.SetAction(parse => CommandRunner.Run(ct =>
+        {
+            var input = parse.GetValue(image)!;
+            var outPath = parse.GetValue(output) ?? VmInputs.DefaultOutput(input);
+            VmBuildOptions options;
+            try
+            {
+                options = new VmBuildOptions
+                {
+                    Install = SplitList(parse.GetValue(install)),
+                    Remove = SplitList(parse.GetValue(remove)),
+                    Copies = (parse.GetValue(copy) ?? []).Select(CopySpec.Parse).ToList(),
+                    Runs = parse.GetValue(run) ?? [],
+                    RunScripts = (parse.GetValue(runScript) ?? []).Select(s => File.Exists(s) ? s : throw new UsageException($"--run-script {s}: no such file")).ToList(),
+                    Kernel = KernelChoice.Parse(parse.GetValue(kernel) ?? "image"),
+                    UncompressedKernel = parse.GetValue(uncompressed),
+                    Lint = !parse.GetValue(noLint),
+                    KeepStaging = parse.GetValue(keepStaging),
+                    Progress = Console.Error.WriteLine,
+                    CommandOutput = Console.Error.WriteLine,
+                };
+            }
+            catch (FormatException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            foreach (var c in options.Copies)
+                if (!File.Exists(c.Source) && !Directory.Exists(c.Source)) throw new UsageException($"--copy {c.Source}: no such file or folder");
+            var result = VmBuild.Run(VmInputs.ExtractFrom(input), VmInputs.WriteTo(outPath), options, ct);
+            Console.Error.WriteLine();
+            Console.Error.WriteLine("summary:");
+            foreach (var (step, duration) in result.Steps) Console.Error.WriteLine($"  {duration.TotalSeconds,8:F1} s  {step}");
+            Console.Error.WriteLine($"  size: {result.SizeBefore / 1048576.0:F1} MiB before, {result.SizeAfter / 1048576.0:F1} MiB after");
+            if (result.Kernel is { } k) Console.Error.WriteLine($"  kernel: /boot/vmlinuz -> /{k.Kernel}{(k.Initrd is null ? "" : $", /boot/initrd.img -> /{k.Initrd}")}");
+            if (result.Lint is { } l)
+                Console.Error.WriteLine($"  lint: passed ({l.Findings.Count(f => !f.Passed && f.Severity == Lint.LintSeverity.Warning)} warning(s))");
+            Console.Error.WriteLine($"  output: {Path.GetFullPath(outPath)}");
+            Console.Error.WriteLine($"  total: {result.Elapsed.TotalSeconds:F1} s");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static IReadOnlyList<string> SplitList(string[]? values) =>
+        (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+}

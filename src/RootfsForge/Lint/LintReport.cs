@@ -1,0 +1,43 @@
+namespace RootfsForge.Lint;
+
+/// <summary>How much a failed check matters (zos-vm.md §7).</summary>
+public enum LintSeverity
+{
+    /// <summary>Information only (sizes, xattrs).</summary>
+    Info,
+    /// <summary>Probably a problem, but the flist may still boot.</summary>
+    Warning,
+    /// <summary>The flist will not boot correctly on ZOS.</summary>
+    Error,
+}
+
+/// <summary>The outcome of one check.</summary>
+/// <param name="Id">The check id of zos-vm.md §7 (V1…V15).</param>
+/// <param name="Severity">Severity when it fails.</param>
+/// <param name="Passed">True when the check passed.</param>
+/// <param name="Message">What was found, and why it passed or failed.</param>
+public sealed record LintFinding(string Id, LintSeverity Severity, bool Passed, string Message)
+{
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"{Id,-4} {(Passed ? "pass" : Severity switch { LintSeverity.Error => "FAIL", LintSeverity.Warning => "warn", _ => "info" })}  {Message}";
+}
+
+/// <summary>All findings of a lint run.</summary>
+public sealed class LintReport
+{
+    /// <summary>Creates a report.</summary>
+    public LintReport(IReadOnlyList<LintFinding> findings) => Findings = findings;
+
+    /// <summary>Every finding, in check order.</summary>
+    public IReadOnlyList<LintFinding> Findings { get; }
+
+    /// <summary>Failed checks of severity <see cref="LintSeverity.Error"/>.</summary>
+    public IEnumerable<LintFinding> Errors => Findings.Where(f => !f.Passed && f.Severity == LintSeverity.Error);
+
+    /// <summary>True when no error-level check failed.</summary>
+    public bool Passed => !Errors.Any();
+
+    /// <summary>The finding of a check id (the first, if a check reports several).</summary>
+    public LintFinding? this[string id] => Findings.FirstOrDefault(f => f.Id == id);
+}

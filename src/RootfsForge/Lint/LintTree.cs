@@ -1,0 +1,167 @@
+using RootfsForge.Steps;
+using RootfsForge.Tree;
+
+namespace RootfsForge.Lint;
+
+/// <summary>One entry as the linter sees it (lstat view).</summary>
+internal sealed record LintEntry(string Path, EntryType Type, int Permissions, long Size, string? LinkTarget, int XattrCount);
+
+/// <summary>
+/// A read-only view of a tree for the linter: a directory (through <see cref="StagingRoot"/>, so nothing is followed
+/// outside it) or any <see cref="ITreeSource"/> (tar, image), indexed in memory (metadata only).
+/// </summary>
+internal abstract class LintTree : IDisposable
+{
+    /// <summary>The entry at a normalized path ("" = root), not following a final symlink; null if absent.</summary>
+    public abstract LintEntry? Get(string path);
+
+    /// <summary>Names directly inside a directory.</summary>
+    public abstract IEnumerable<string> List(string path);
+
+    /// <summary>Opens a regular file's content (the path must name a regular file or hard link, not a symlink).</summary>
+    public abstract Stream Open(string path);
+
+    /// <summary>Every entry (for the device, xattr and size checks).</summary>
+    public abstract IEnumerable<LintEntry> All(CancellationToken cancellationToken);
+
+    public virtual void Dispose()
+    {
+    }
+
+    /// <summary>
+    /// Resolves symlinks chroot-style (absolute targets from the tree root, ".." stops at the root), as the guest sees
+    /// them; returns the final path and entry, or null when dangling or looping.
+    /// </summary>
+    public (string Path, LintEntry Entry)? Resolve(string path)
+    {
+        var pending = new Stack<string>(Split(path).Reverse());
+        var current = new List<string>();
+        int links = 0;
+        while (pending.Count > 0)
+        {
+            var part = pending.Pop();
+            if (part == "..") { if (current.Count > 0) current.RemoveAt(current.Count - 1); continue; }
+            var candidate = string.Join('/', current.Append(part));
+            var entry = Get(candidate);
+            if (entry is null) return null;
+            if (entry.Type == EntryType.SymbolicLink)
+            {
+                if (++links > 40) return null;
+                var target = entry.LinkTarget ?? "";
+                if (target.StartsWith('/')) current.Clear();
+                foreach (var p in Split(target).Reverse()) pending.Push(p);
+                continue;
+            }
+            if (pending.Count > 0 && entry.Type != EntryType.Directory) return null;
+            current.Add(part);
+        }
+        var final = string.Join('/', current);
+        var e = Get(final);
+        return e is null ? null : (final, e);
+    }
+
+    public static IEnumerable<string> Split(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".");
+
+    public static string Normalize(string path) => string.Join('/', Split(path));
+}
+
+/// <summary>A directory on disk.</summary>
+internal sealed class DirectoryLintTree(string root) : LintTree
+{
+    private readonly StagingRoot _tree = new(root);
+
+    public override LintEntry? Get(string path)
+    {
+        path = Normalize(path);
+        var st = _tree.Lstat(path);
+        if (st is not { } s) return null;
+        var type = (s.Mode & Posix.S_IFMT) switch
+        {
+            Posix.S_IFDIR => EntryType.Directory,
+            Posix.S_IFREG => EntryType.RegularFile,
+            Posix.S_IFLNK => EntryType.SymbolicLink,
+            Posix.S_IFCHR => EntryType.CharacterDevice,
+            0x6000 => EntryType.BlockDevice,
+            0x1000 => EntryType.Fifo,
+            _ => EntryType.Socket,
+        };
+        return new LintEntry(path, type, s.Mode & 0xFFF, s.Size, type == EntryType.SymbolicLink ? _tree.ReadLink(path) : null, 0);
+    }
+
+    public override IEnumerable<string> List(string path) => _tree.List(Normalize(path));
+
+    public override Stream Open(string path) =>
+        _tree.OpenRead(Normalize(path)) ?? throw new FileNotFoundException($"/{path} is not a regular file");
+
+    public override IEnumerable<LintEntry> All(CancellationToken cancellationToken)
+    {
+        var stack = new Stack<string>();
+        stack.Push("");
+        while (stack.Count > 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var dir = stack.Pop();
+            foreach (var name in List(dir))
+            {
+                var path = dir.Length == 0 ? name : dir + "/" + name;
+                var e = Get(path);
+                if (e is null) continue;
+                var xattrs = Posix.ListXattrCount(System.IO.Path.Combine(root, path));
+                yield return xattrs == 0 ? e : e with { XattrCount = xattrs };
+                if (e.Type == EntryType.Directory) stack.Push(path);
+            }
+        }
+    }
+
+    public override void Dispose() => _tree.Dispose();
+}
+
+/// <summary>Any tree source, indexed by path (contents opened on demand through the entries).</summary>
+internal sealed class SourceLintTree : LintTree
+{
+    private readonly Dictionary<string, TreeEntry> _entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string>> _children = new(StringComparer.Ordinal);
+    private readonly List<FileContent> _opened = [];
+
+    public SourceLintTree(ITreeSource source, CancellationToken cancellationToken)
+    {
+        foreach (var e in source.Walk(cancellationToken))
+        {
+            _entries[e.Path] = e;
+            if (e.Path.Length == 0) continue;
+            int slash = e.Path.LastIndexOf('/');
+            var parent = slash < 0 ? "" : e.Path[..slash];
+            if (!_children.TryGetValue(parent, out var list)) _children[parent] = list = [];
+            list.Add(e.Name);
+        }
+    }
+
+    public override LintEntry? Get(string path)
+    {
+        if (!_entries.TryGetValue(Normalize(path), out var e)) return null;
+        if (e.Type == EntryType.HardLink && _entries.TryGetValue(e.LinkTarget ?? "", out var t))
+            return new LintEntry(e.Path, EntryType.RegularFile, t.Permissions, t.Size, null, t.ExtendedAttributes.Count);
+        return new LintEntry(e.Path, e.Type, e.Permissions, e.Size, e.LinkTarget, e.ExtendedAttributes.Count);
+    }
+
+    public override IEnumerable<string> List(string path) =>
+        _children.TryGetValue(Normalize(path), out var list) ? list : [];
+
+    public override Stream Open(string path)
+    {
+        var e = _entries[Normalize(path)];
+        if (e.OpenContent is null && e.Type == EntryType.HardLink) e = _entries[e.LinkTarget ?? ""];
+        var content = e.OpenContent?.Invoke() ?? throw new FileNotFoundException($"/{path} has no content");
+        _opened.Add(content);
+        return content.OpenStream();
+    }
+
+    public override void Dispose()
+    {
+        foreach (var c in _opened) c.Dispose();
+        _opened.Clear();
+    }
+
+    public override IEnumerable<LintEntry> All(CancellationToken cancellationToken) =>
+        _entries.Keys.Where(k => k.Length > 0).Select(k => Get(k)!);
+}

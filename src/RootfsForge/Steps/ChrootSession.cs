@@ -1,0 +1,341 @@
+using System.Diagnostics;
+
+namespace RootfsForge.Steps;
+
+/// <summary>
+/// Prepares a staging root for running commands in it with <c>chroot</c> (zos-vm.md §6 step 2): mounts /proc, /sys, a
+/// fresh /dev (tmpfs with the minimal nodes), /dev/pts, /dev/shm and /run; installs a temporary /etc/resolv.conf and a
+/// policy-rc.d that stops services from starting. <see cref="Dispose"/> always undoes all of it: it kills every process
+/// still running inside the root, unmounts everything below it (lazily as the last resort) and restores the files.
+/// </summary>
+/// <remarks>
+/// Mount points are opened with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS) and mounted through their
+/// /proc/self/fd path, so a symlinked <c>/proc</c> or <c>/dev</c> in a hostile image is refused rather than followed.
+/// </remarks>
+public sealed class ChrootSession : IDisposable
+{
+    private const string SavedSuffix = ".rootfsforge-saved";
+    private const string ResolvConf = "etc/resolv.conf";
+    private const string PolicyRcD = "usr/sbin/policy-rc.d";
+    private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    // (path in the tree, fstype, flags, data), mounted in this order and unmounted in reverse.
+    private static readonly (string Path, string Type, ulong Flags, string? Data)[] Mounts =
+    [
+        ("proc", "proc", Posix.MS_NOSUID | Posix.MS_NODEV | Posix.MS_NOEXEC, null),
+        ("sys", "sysfs", Posix.MS_NOSUID | Posix.MS_NODEV | Posix.MS_NOEXEC | Posix.MS_RDONLY, null),
+        ("dev", "tmpfs", Posix.MS_NOSUID | Posix.MS_NOEXEC, "mode=0755,size=4m"),
+        ("dev/pts", "devpts", Posix.MS_NOSUID | Posix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        ("dev/shm", "tmpfs", Posix.MS_NOSUID | Posix.MS_NODEV, "mode=1777,size=64m"),
+        ("run", "tmpfs", Posix.MS_NOSUID | Posix.MS_NODEV, "mode=0755,size=64m"),
+    ];
+
+    private readonly StagingRoot _tree;
+    private readonly ChrootOptions _options;
+    private readonly List<string> _restoreFiles = []; // tree paths we replaced (saved under path + SavedSuffix)
+    private readonly List<string> _createdFiles = []; // tree paths we created (removed at the end)
+    private readonly object _outputLock = new();
+    private bool _disposed;
+
+    private ChrootSession(StagingRoot tree, ChrootOptions options)
+    {
+        _tree = tree;
+        _options = options;
+    }
+
+    /// <summary>The staging root.</summary>
+    public string Root => _tree.Path;
+
+    /// <summary>
+    /// Checks that <paramref name="root"/> is a private directory owned by root that nothing is mounted on or below,
+    /// then mounts the pseudo filesystems and installs the temporary files. On any failure everything is undone.
+    /// </summary>
+    public static ChrootSession Enter(string root, ChrootOptions? options = null)
+    {
+        options ??= new ChrootOptions();
+        if (Posix.GetEuid() != 0) throw new InvalidOperationException("the chroot steps need root");
+        CheckFreshRoot(root);
+        var session = new ChrootSession(new StagingRoot(root), options);
+        try
+        {
+            session.MountAll();
+            session.InstallResolvConf();
+            if (options.BlockServiceStarts && session._tree.Exists("var/lib/dpkg")) session.InstallPolicyRcD();
+            return session;
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Refuses a staging root that is not a real directory owned by root, is writable by others, or has mounts.</summary>
+    public static void CheckFreshRoot(string root)
+    {
+        var full = Path.GetFullPath(root).TrimEnd('/');
+        if (full.Length == 0) throw new InvalidOperationException("refusing to use / as a staging root");
+        var st = Posix.StatAt(null, full) ?? throw new DirectoryNotFoundException($"staging root {full} does not exist");
+        if (!st.IsDirectory) throw new InvalidOperationException($"staging root {full} is not a directory (or is a symlink)");
+        if (st.Uid != 0) throw new InvalidOperationException($"staging root {full} is owned by uid {st.Uid}, not root");
+        if ((st.Mode & 0x12) != 0) throw new InvalidOperationException($"staging root {full} is writable by group or others");
+        if (st.IsMountRoot) throw new InvalidOperationException($"staging root {full} is a mount point");
+        var mounts = MountTable.MountsUnder(full);
+        if (mounts.Count > 0)
+            throw new InvalidOperationException($"staging root {full} already has mounts below it: {string.Join(", ", mounts)}");
+    }
+
+    /// <summary>Runs <c>sh -c <paramref name="command"/></c> in the chroot; throws <see cref="ChrootCommandException"/> on failure.</summary>
+    public void RunShell(string command, string prefix, CancellationToken cancellationToken) =>
+        Run(["/bin/sh", "-c", command], prefix, cancellationToken);
+
+    /// <summary>
+    /// Runs a program inside the chroot with a clean environment (PATH, HOME=/root, LANG=C.UTF-8,
+    /// DEBIAN_FRONTEND=noninteractive), in its own session, stdin from /dev/null, streaming every output line behind
+    /// <paramref name="prefix"/>. Cancelling kills its whole process group and every process left inside the root.
+    /// </summary>
+    public void Run(IReadOnlyList<string> argv, string prefix, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? environment = null)
+    {
+        int code = RunUnchecked(argv, prefix, cancellationToken, environment);
+        if (code != 0) throw new ChrootCommandException(string.Join(' ', argv), code);
+    }
+
+    /// <summary>Like <see cref="Run"/> but returns the exit code instead of throwing on failure.</summary>
+    public int RunUnchecked(IReadOnlyList<string> argv, string prefix, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? environment = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        // setsid: the child (not a group leader) becomes the leader of a new session, so its pid is also its process group.
+        var psi = new ProcessStartInfo(FindHostTool("setsid"))
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = "/",
+        };
+        psi.ArgumentList.Add(FindHostTool("chroot"));
+        psi.ArgumentList.Add(_tree.Path);
+        foreach (var a in argv) psi.ArgumentList.Add(a);
+        psi.Environment.Clear();
+        psi.Environment["PATH"] = DefaultPath;
+        psi.Environment["HOME"] = "/root";
+        psi.Environment["LANG"] = "C.UTF-8";
+        psi.Environment["LC_ALL"] = "C.UTF-8";
+        psi.Environment["DEBIAN_FRONTEND"] = "noninteractive";
+        psi.Environment["DEBCONF_NONINTERACTIVE_SEEN"] = "true";
+        psi.Environment["TERM"] = "dumb";
+        if (environment is not null)
+            foreach (var (k, v) in environment) psi.Environment[k] = v;
+
+        _options.Log?.Invoke($"{prefix}$ {string.Join(' ', argv)}");
+        using var process = new Process { StartInfo = psi };
+        var streamsClosed = new CountdownEvent(2); // not disposed: late callbacks may still signal it
+        DataReceivedEventHandler handler = (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                streamsClosed.Signal();
+                return;
+            }
+            lock (_outputLock) _options.Output?.Invoke(prefix + e.Data);
+        };
+        process.OutputDataReceived += handler;
+        process.ErrorDataReceived += handler;
+        process.Start();
+        process.StandardInput.Close();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using (cancellationToken.Register(() => KillGroup(process.Id)))
+        {
+            while (!process.WaitForExit(250)) { }
+            // A background process the command left behind may hold the pipes open: do not wait for it forever.
+            if (!streamsClosed.Wait(TimeSpan.FromSeconds(5)))
+                _options.Log?.Invoke($"{prefix}output still open after exit (a background process?); not waiting for it");
+        }
+        if (cancellationToken.IsCancellationRequested)
+        {
+            KillProcessesInRoot();
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+        return process.ExitCode;
+    }
+
+    /// <summary>Kills what still runs inside the root, unmounts everything below it, restores the replaced files.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        var problems = new List<string>();
+        try { KillProcessesInRoot(); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { problems.Add(e.Message); }
+        UnmountAll(problems);
+        foreach (var path in _createdFiles)
+            try { _tree.Delete(path); } catch (IOException e) { problems.Add($"removing /{path}: {e.Message}"); }
+        foreach (var path in _restoreFiles)
+            try
+            {
+                _tree.Delete(path);
+                _tree.Rename(path + SavedSuffix, path);
+            }
+            catch (IOException e) { problems.Add($"restoring /{path}: {e.Message}"); }
+        _tree.Dispose();
+        foreach (var p in problems) _options.Log?.Invoke("chroot cleanup: " + p);
+        var left = MountTable.MountsUnder(Root);
+        if (left.Count > 0)
+            throw new IOException($"could not unmount everything below {Root}: {string.Join(", ", left)}");
+    }
+
+    private void MountAll()
+    {
+        foreach (var (path, type, flags, data) in Mounts)
+        {
+            using var target = OpenOrCreateMountPoint(path);
+            _options.Log?.Invoke($"mount {type} on /{path}");
+            Posix.Mount(type, Posix.FdPath(target), type, flags, data);
+            // Keep our mounts out of any shared peer group so nothing propagates to or from the host.
+            Posix.Mount(null, Path.Combine(_tree.Path, path), null, Posix.MS_PRIVATE, null);
+            if (path == "dev") PopulateDev();
+        }
+    }
+
+    private Microsoft.Win32.SafeHandles.SafeFileHandle OpenOrCreateMountPoint(string path)
+    {
+        try
+        {
+            return _tree.OpenMountPoint(path);
+        }
+        catch (IOException e) when (Posix.Errno(e) == Posix.ENOENT)
+        {
+            var (parent, name) = StagingRoot.Split(path);
+            using (var p = _tree.OpenMountPoint(parent)) Posix.MkdirAt(p, name, 0x1ED);
+            return _tree.OpenMountPoint(path);
+        }
+        catch (IOException e) when (Posix.Errno(e) is Posix.ELOOP or Posix.ENOTDIR)
+        {
+            throw new InvalidOperationException(
+                $"refusing to mount on /{path} in {_tree.Path}: it is a symlink or not a directory in the image", e);
+        }
+    }
+
+    private void PopulateDev()
+    {
+        using var dev = _tree.OpenMountPoint("dev");
+        foreach (var (name, major, minor) in new[] { ("null", 1u, 3u), ("zero", 1u, 5u), ("full", 1u, 7u),
+                     ("random", 1u, 8u), ("urandom", 1u, 9u), ("tty", 5u, 0u) })
+            Posix.MknodAt(dev, name, (uint)Posix.S_IFCHR | 0x1B6, major, minor);
+        foreach (var dir in new[] { "pts", "shm" }) Posix.MkdirAt(dev, dir, 0x1ED);
+        foreach (var (name, target) in new[] { ("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                     ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2") })
+            Posix.SymlinkAt(target, dev, name);
+    }
+
+    private void InstallResolvConf()
+    {
+        var content = HostResolvConf(_options.ResolvConf);
+        ReplaceFile(ResolvConf, content, 0x1A4);
+    }
+
+    private void InstallPolicyRcD() => ReplaceFile(PolicyRcD, "#!/bin/sh\n# rootfsforge: no service starts while building\nexit 101\n", 0x1ED);
+
+    /// <summary>Installs a temporary file, saving (by rename, never following it) whatever entry the image had there.</summary>
+    private void ReplaceFile(string path, string content, uint mode)
+    {
+        if (_tree.Exists(path + SavedSuffix))
+        {
+            // A previous run died before restoring: the saved entry is the image's original; keep it.
+            _restoreFiles.Add(path);
+        }
+        else if (_tree.Lstat(path) is { } st)
+        {
+            if (st.IsDirectory) throw new InvalidOperationException($"/{path} is a directory in the image");
+            _tree.Rename(path, path + SavedSuffix);
+            _restoreFiles.Add(path);
+        }
+        else
+        {
+            _createdFiles.Add(path);
+        }
+        _tree.WriteAllText(path, content, mode);
+    }
+
+    private static string HostResolvConf(string? path)
+    {
+        string? text = null;
+        foreach (var candidate in path is null ? new[] { "/etc/resolv.conf", "/run/systemd/resolve/resolv.conf" } : [path])
+        {
+            if (!File.Exists(candidate)) continue;
+            var t = File.ReadAllText(candidate);
+            // systemd-resolved's stub (127.0.0.53) is unreachable from a chroot without the host's resolved: try the upstream list.
+            if (path is null && t.Contains("127.0.0.53") && !t.Split('\n').Any(l => l.StartsWith("nameserver") && !l.Contains("127.0.0.53")))
+            {
+                text ??= t;
+                continue;
+            }
+            return t;
+        }
+        return text ?? "nameserver 1.1.1.1\nnameserver 8.8.8.8\n";
+    }
+
+    private void UnmountAll(List<string> problems)
+    {
+        for (int attempt = 0; attempt < 5; attempt++)
+        {
+            var mounts = MountTable.MountsUnder(Root).Where(m => m != Root.TrimEnd('/')).ToList();
+            if (mounts.Count == 0) return;
+            foreach (var m in mounts)
+            {
+                int errno = Posix.Umount(m, attempt < 3 ? 0 : Posix.MNT_DETACH);
+                if (errno == 0) _options.Log?.Invoke($"unmounted {m}{(attempt < 3 ? "" : " (lazily)")}");
+                else if (errno == Posix.EBUSY) KillProcessesInRoot();
+            }
+            if (attempt >= 1) Thread.Sleep(200);
+        }
+        var left = MountTable.MountsUnder(Root);
+        if (left.Count > 0) problems.Add("still mounted: " + string.Join(", ", left));
+    }
+
+    private static void KillGroup(int pid)
+    {
+        Posix.Kill(-pid, 15);
+        Thread.Sleep(500);
+        Posix.Kill(-pid, 9);
+        Posix.Kill(pid, 9);
+    }
+
+    /// <summary>SIGKILLs every process whose root directory is the staging root or below it (daemons that slipped out).</summary>
+    private void KillProcessesInRoot()
+    {
+        var root = Root.TrimEnd('/');
+        for (int round = 0; round < 10; round++)
+        {
+            int killed = 0;
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                if (!int.TryParse(Path.GetFileName(dir), out int pid) || pid == Environment.ProcessId) continue;
+                string? procRoot;
+                try { procRoot = Posix.ReadLinkAt(null, $"/proc/{pid}/root"); }
+                catch (IOException) { continue; }
+                if (procRoot == root || procRoot.StartsWith(root + "/", StringComparison.Ordinal))
+                {
+                    Posix.Kill(pid, 9);
+                    killed++;
+                }
+            }
+            if (killed == 0) return;
+            _options.Log?.Invoke($"killed {killed} process(es) left inside {root}");
+            Thread.Sleep(200);
+        }
+    }
+
+    private static string FindHostTool(string name)
+    {
+        foreach (var dir in new[] { "/usr/sbin", "/usr/bin", "/sbin", "/bin" })
+        {
+            var p = Path.Combine(dir, name);
+            if (File.Exists(p)) return p;
+        }
+        throw new InvalidOperationException($"'{name}' not found on the host (coreutils/util-linux)");
+    }
+}

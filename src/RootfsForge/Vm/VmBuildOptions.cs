@@ -1,0 +1,61 @@
+using RootfsForge.Steps;
+
+namespace RootfsForge.Vm;
+
+/// <summary>What <see cref="VmBuild"/> does to the tree between extraction and output.</summary>
+public sealed class VmBuildOptions
+{
+    /// <summary>Packages to install with the image's package manager.</summary>
+    public IReadOnlyList<string> Install { get; init; } = [];
+
+    /// <summary>Packages to remove (purge).</summary>
+    public IReadOnlyList<string> Remove { get; init; } = [];
+
+    /// <summary>Host files or folders copied in (after packages).</summary>
+    public IReadOnlyList<CopySpec> Copies { get; init; } = [];
+
+    /// <summary>Shell commands run in the chroot (after copies), in order.</summary>
+    public IReadOnlyList<string> Runs { get; init; } = [];
+
+    /// <summary>Host scripts run in the chroot (after the commands), in order.</summary>
+    public IReadOnlyList<string> RunScripts { get; init; } = [];
+
+    /// <summary>The kernel choice (default: the image's own).</summary>
+    public KernelChoice Kernel { get; init; } = KernelChoice.Image;
+
+    /// <summary>Also write the decompressed ELF kernel and point /boot/vmlinuz at it.</summary>
+    public bool UncompressedKernel { get; init; }
+
+    /// <summary>Run the linter and fail the build on errors (default true).</summary>
+    public bool Lint { get; init; } = true;
+
+    /// <summary>Build in this directory (created 0700, must be empty) and keep the tree there afterwards.</summary>
+    public string? KeepStaging { get; init; }
+
+    /// <summary>Where the private staging directory is created (default /var/tmp).</summary>
+    public string StagingParent { get; init; } = "/var/tmp";
+
+    /// <summary>Progress lines (one per step and sub-step).</summary>
+    public Action<string>? Progress { get; init; }
+
+    /// <summary>Output of the commands run in the chroot, prefixed per tool.</summary>
+    public Action<string>? CommandOutput { get; init; }
+}
+
+/// <summary>What a build did.</summary>
+/// <param name="Steps">Each step with its duration.</param>
+/// <param name="SizeBefore">Bytes in regular files after extraction.</param>
+/// <param name="SizeAfter">Bytes in regular files before output.</param>
+/// <param name="Elapsed">Total time.</param>
+/// <param name="Kernel">The kernel step's result.</param>
+/// <param name="Lint">The lint report (null with <see cref="VmBuildOptions.Lint"/> off).</param>
+public sealed record VmBuildResult(IReadOnlyList<(string Step, TimeSpan Duration)> Steps, long SizeBefore, long SizeAfter,
+    TimeSpan Elapsed, KernelResult? Kernel, Lint.LintReport? Lint);
+
+/// <summary>The lint found errors; the build wrote no output.</summary>
+public sealed class LintFailedException(Lint.LintReport report)
+    : InvalidOperationException("lint failed: " + string.Join("; ", report.Errors.Select(e => $"{e.Id} {e.Message}")))
+{
+    /// <summary>The report.</summary>
+    public Lint.LintReport Report { get; } = report;
+}
