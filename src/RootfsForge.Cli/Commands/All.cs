@@ -5,5 +5,11 @@ namespace RootfsForge.Cli.Commands;
 /// <summary>Every top-level command, in the order `--help` lists them.</summary>
 internal static class All
 {
-    public static IEnumerable<Command> Create() => [];
+    public static IEnumerable<Command> Create() =>
+    [
+        InspectCommand.Create(),
+        LsCommand.Create(),
+        CatCommand.Create(),
+        ExtractCommand.Create(),
+    ];
 }

@@ -1,0 +1,136 @@
+using System.CommandLine;
+using System.Text.Json;
+using RootfsForge.Sources.Disks;
+using RootfsForge.Tree;
+
+namespace RootfsForge.Cli.Commands;
+
+/// <summary><c>rootfsforge inspect IMAGE [--json]</c>: format, backing chain, partitions, chosen root, filesystem facts.</summary>
+internal static class InspectCommand
+{
+    public static Command Create()
+    {
+        var image = CommonOptions.Image();
+        var json = new Option<bool>("--json") { Description = "Machine-readable output." };
+        var partition = CommonOptions.Partition();
+        var command = new Command("inspect", "Describe a disk image: format, backing chain, partitions, root filesystem.")
+        {
+            image, json, partition,
+        };
+        command.SetAction(parse => CommandRunner.Run(ct =>
+        {
+            using var img = CommonOptions.Open(parse, image, partition, quiet: parse.GetValue(json));
+            var counts = CountEntries(img, ct);
+            if (parse.GetValue(json)) WriteJson(img, counts);
+            else WriteText(img, counts);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Dictionary<EntryType, long> CountEntries(CloudImage img, CancellationToken ct)
+    {
+        var counts = Enum.GetValues<EntryType>().ToDictionary(t => t, _ => 0L);
+        foreach (var e in img.FileSystem.Walk(ct)) counts[e.Type]++;
+        return counts;
+    }
+
+    private static IEnumerable<DiskImage> Chain(DiskImage disk)
+    {
+        for (DiskImage? d = disk; d is not null; d = d.Backing) yield return d;
+    }
+
+    private static void WriteText(CloudImage img, Dictionary<EntryType, long> counts)
+    {
+        var o = Console.Out;
+        o.WriteLine($"image:        {img.Disk.Path}");
+        o.WriteLine($"format:       {img.Disk.Format}");
+        o.WriteLine($"virtual size: {img.Disk.Length} bytes ({Format.Bytes(img.Disk.Length)})");
+        foreach (var d in Chain(img.Disk).Skip(1)) o.WriteLine($"backing:      {d.Path} ({d.Format})");
+        o.WriteLine($"partitions:   {img.PartitionTable.Scheme}");
+        foreach (var p in img.PartitionTable.Partitions)
+        {
+            string mark = p.Number == img.RootPartition.Number ? "*" : " ";
+            o.WriteLine($"  {mark}{p.Number,3}  {p.TypeName,-24} {Format.Bytes(p.Length),10}  offset {p.Offset,-12} " +
+                        $"name={p.Name ?? "-"} fs={p.FileSystem} label={p.FileSystemLabel ?? "-"}");
+        }
+        var info = img.FileSystem.Info;
+        o.WriteLine($"root:         partition {img.RootPartition.Number}");
+        o.WriteLine($"filesystem:   {info.Kind}, label '{info.Label}', uuid {info.Uuid}");
+        o.WriteLine($"block size:   {info.BlockSize}");
+        o.WriteLine($"features:     {string.Join(' ', info.CompatibleFeatures.Concat(info.IncompatibleFeatures).Concat(info.ReadOnlyCompatibleFeatures))}");
+        o.WriteLine($"inodes:       {info.InodesCount - info.FreeInodesCount} used of {info.InodesCount}");
+        o.WriteLine($"entries:      {counts.Values.Sum()} ({counts[EntryType.RegularFile]} files, {counts[EntryType.Directory]} directories, " +
+                    $"{counts[EntryType.SymbolicLink]} symlinks, {counts[EntryType.HardLink]} hard links, " +
+                    $"{counts[EntryType.CharacterDevice] + counts[EntryType.BlockDevice]} devices, {counts[EntryType.Fifo]} fifos, {counts[EntryType.Socket]} sockets)");
+        foreach (var w in img.Warnings.Concat(img.FileSystem.Warnings)) o.WriteLine($"warning:      {w}");
+    }
+
+    private static void WriteJson(CloudImage img, Dictionary<EntryType, long> counts)
+    {
+        using var stdout = Console.OpenStandardOutput();
+        using var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true });
+        w.WriteStartObject();
+        w.WriteString("image", img.Disk.Path);
+        w.WriteString("format", img.Disk.Format);
+        w.WriteNumber("virtualSize", img.Disk.Length);
+        w.WriteStartArray("backingChain");
+        foreach (var d in Chain(img.Disk).Skip(1))
+        {
+            w.WriteStartObject();
+            w.WriteString("path", d.Path);
+            w.WriteString("format", d.Format);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteString("partitionScheme", img.PartitionTable.Scheme.ToString().ToLowerInvariant());
+        w.WriteStartArray("partitions");
+        foreach (var p in img.PartitionTable.Partitions)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("number", p.Number);
+            w.WriteString("type", p.TypeName);
+            if (p.TypeGuid is Guid g) w.WriteString("typeGuid", g.ToString());
+            if (p.MbrType is byte b) w.WriteNumber("mbrType", b);
+            if (p.Name is not null) w.WriteString("name", p.Name);
+            w.WriteNumber("offset", p.Offset);
+            w.WriteNumber("size", p.Length);
+            w.WriteString("filesystem", p.FileSystem.ToString().ToLowerInvariant());
+            if (p.FileSystemLabel is not null) w.WriteString("label", p.FileSystemLabel);
+            w.WriteBoolean("root", p.Number == img.RootPartition.Number);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        var info = img.FileSystem.Info;
+        w.WriteNumber("rootPartition", img.RootPartition.Number);
+        w.WriteStartObject("filesystem");
+        w.WriteString("type", info.Kind.ToString().ToLowerInvariant());
+        w.WriteString("label", info.Label);
+        w.WriteString("uuid", info.Uuid.ToString());
+        w.WriteNumber("blockSize", info.BlockSize);
+        w.WriteNumber("blocksCount", info.BlocksCount);
+        w.WriteNumber("freeBlocks", info.FreeBlocksCount);
+        w.WriteNumber("inodesCount", info.InodesCount);
+        w.WriteNumber("freeInodes", info.FreeInodesCount);
+        w.WriteBoolean("needsRecovery", info.NeedsRecovery);
+        WriteArray(w, "compatFeatures", info.CompatibleFeatures);
+        WriteArray(w, "incompatFeatures", info.IncompatibleFeatures);
+        WriteArray(w, "roCompatFeatures", info.ReadOnlyCompatibleFeatures);
+        w.WriteEndObject();
+        w.WriteStartObject("entries");
+        foreach (var (type, n) in counts) w.WriteNumber(JsonNamingPolicy.CamelCase.ConvertName(type.ToString()), n);
+        w.WriteNumber("total", counts.Values.Sum());
+        w.WriteEndObject();
+        WriteArray(w, "warnings", img.Warnings.Concat(img.FileSystem.Warnings));
+        w.WriteEndObject();
+        w.Flush();
+        stdout.WriteByte((byte)'\n');
+    }
+
+    private static void WriteArray(Utf8JsonWriter w, string name, IEnumerable<string> values)
+    {
+        w.WriteStartArray(name);
+        foreach (var v in values) w.WriteStringValue(v);
+        w.WriteEndArray();
+    }
+}

@@ -1,0 +1,68 @@
+using System.CommandLine;
+using System.Globalization;
+using RootfsForge.Tree;
+
+namespace RootfsForge.Cli.Commands;
+
+/// <summary><c>rootfsforge ls IMAGE [PATH] [-l]</c>.</summary>
+internal static class LsCommand
+{
+    public static Command Create()
+    {
+        var image = CommonOptions.Image();
+        var path = new Argument<string>("PATH") { Description = "Directory (or file) inside the image.", DefaultValueFactory = _ => "/" };
+        var longFormat = new Option<bool>("-l") { Description = "Long listing: mode, owner, size, mtime, link target." };
+        var partition = CommonOptions.Partition();
+        var command = new Command("ls", "List a directory of the image's root filesystem.") { image, path, longFormat, partition };
+        command.SetAction(parse => CommandRunner.Run(ct =>
+        {
+            using var img = CommonOptions.Open(parse, image, partition, quiet: true);
+            string p = parse.GetValue(path)!;
+            var entry = PathResolver.Resolve(img.FileSystem, p, followFinal: true)
+                ?? throw new UsageException($"{p}: no such file or directory in the image");
+            var entries = entry.Type == EntryType.Directory ? img.FileSystem.ListDirectory(entry.Path) : [entry];
+            var output = Console.Out;
+            foreach (var e in entries)
+            {
+                ct.ThrowIfCancellationRequested();
+                string name = entry.Type == EntryType.Directory ? e.Name : p;
+                output.WriteLine(parse.GetValue(longFormat) ? LongLine(e, name) : name);
+            }
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    internal static string LongLine(TreeEntry e, string name)
+    {
+        string size = e.Type is EntryType.CharacterDevice or EntryType.BlockDevice
+            ? $"{e.DeviceMajor},{e.DeviceMinor}"
+            : e.Size.ToString(CultureInfo.InvariantCulture);
+        string time = e.ModificationTime.ToString();
+        string link = e.Type == EntryType.SymbolicLink ? $" -> {e.LinkTarget}" : "";
+        return $"{ModeString(e)} {e.Uid,6} {e.Gid,6} {size,12} {time} {name}{link}";
+    }
+
+    internal static string ModeString(TreeEntry e)
+    {
+        char type = e.Type switch
+        {
+            EntryType.Directory => 'd',
+            EntryType.SymbolicLink => 'l',
+            EntryType.CharacterDevice => 'c',
+            EntryType.BlockDevice => 'b',
+            EntryType.Fifo => 'p',
+            EntryType.Socket => 's',
+            _ => '-',
+        };
+        int m = e.Permissions;
+        Span<char> s = stackalloc char[10];
+        s[0] = type;
+        const string rwx = "rwxrwxrwx";
+        for (int i = 0; i < 9; i++) s[i + 1] = (m & (1 << (8 - i))) != 0 ? rwx[i] : '-';
+        if ((m & 0x800) != 0) s[3] = (m & 0x40) != 0 ? 's' : 'S';
+        if ((m & 0x400) != 0) s[6] = (m & 0x8) != 0 ? 's' : 'S';
+        if ((m & 0x200) != 0) s[9] = (m & 0x1) != 0 ? 't' : 'T';
+        return new string(s);
+    }
+}
