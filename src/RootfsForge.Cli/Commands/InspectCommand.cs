@@ -58,7 +58,7 @@ internal static class InspectCommand
         o.WriteLine($"root:         partition {img.RootPartition.Number}");
         o.WriteLine($"filesystem:   {info.Kind}, label '{info.Label}', uuid {info.Uuid}");
         o.WriteLine($"block size:   {info.BlockSize}");
-        o.WriteLine($"features:     {string.Join(' ', info.CompatibleFeatures.Concat(info.IncompatibleFeatures).Concat(info.ReadOnlyCompatibleFeatures))}");
+        o.WriteLine($"features:     {string.Join(' ', info.CompatFeatures.Concat(info.IncompatFeatures).Concat(info.RoCompatFeatures))}");
         o.WriteLine($"inodes:       {info.InodesCount - info.FreeInodesCount} used of {info.InodesCount}");
         o.WriteLine($"entries:      {counts.Values.Sum()} ({counts[EntryType.RegularFile]} files, {counts[EntryType.Directory]} directories, " +
                     $"{counts[EntryType.SymbolicLink]} symlinks, {counts[EntryType.HardLink]} hard links, " +
@@ -104,7 +104,7 @@ internal static class InspectCommand
         var info = img.FileSystem.Info;
         w.WriteNumber("rootPartition", img.RootPartition.Number);
         w.WriteStartObject("filesystem");
-        w.WriteString("type", info.Kind.ToString().ToLowerInvariant());
+        w.WriteString("type", info.Kind);
         w.WriteString("label", info.Label);
         w.WriteString("uuid", info.Uuid.ToString());
         w.WriteNumber("blockSize", info.BlockSize);
@@ -113,9 +113,9 @@ internal static class InspectCommand
         w.WriteNumber("inodesCount", info.InodesCount);
         w.WriteNumber("freeInodes", info.FreeInodesCount);
         w.WriteBoolean("needsRecovery", info.NeedsRecovery);
-        WriteArray(w, "compatFeatures", info.CompatibleFeatures);
-        WriteArray(w, "incompatFeatures", info.IncompatibleFeatures);
-        WriteArray(w, "roCompatFeatures", info.ReadOnlyCompatibleFeatures);
+        WriteArray(w, "compatFeatures", info.CompatFeatures);
+        WriteArray(w, "incompatFeatures", info.IncompatFeatures);
+        WriteArray(w, "roCompatFeatures", info.RoCompatFeatures);
         w.WriteEndObject();
         w.WriteStartObject("entries");
         foreach (var (type, n) in counts) w.WriteNumber(JsonNamingPolicy.CamelCase.ConvertName(type.ToString()), n);

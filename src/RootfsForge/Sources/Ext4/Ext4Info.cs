@@ -51,6 +51,9 @@ public sealed class Ext4Info
     /// <summary>Read-only-compatible feature names (<c>metadata_csum</c>, <c>huge_file</c>, ...).</summary>
     public required IReadOnlyList<string> RoCompatFeatures { get; init; }
 
+    /// <summary>Bytes in use (blocks minus free blocks): what an extraction reads, for progress estimates.</summary>
+    public long UsedBytes => (long)Math.Min(long.MaxValue, (BlocksCount - Math.Min(FreeBlocksCount, BlocksCount)) * (ulong)BlockSize);
+
     /// <summary>True when the journal holds writes not yet applied (incompat RECOVER).</summary>
     public required bool NeedsRecovery { get; init; }
 
