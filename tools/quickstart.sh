@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 dotnet build src/RootfsForge.Cli -c Release -nologo -v q
-RFF=(dotnet "$PWD/src/RootfsForge.Cli/bin/Release/net10.0/rootfsforge.dll")
+RFF=("$PWD/src/RootfsForge.Cli/bin/Release/net10.0/rootfsforge")
 
 out=${1:-$PWD/sample}
 mkdir -p "$out"
