@@ -24,8 +24,9 @@ chown -R 1000:1000 "$tree/home/user"
 rm -f "$out/sample.raw" "$out/rootfs.ext4"
 mke2fs -q -t ext4 -L cloudimg-rootfs -d "$tree" "$out/rootfs.ext4" 64M
 truncate -s 80M "$out/sample.raw"
-sgdisk -q -n 15:2048:+8M -t 15:EF00 -n 1:0:0 -t 1:8300 -c 1:cloudimg-rootfs "$out/sample.raw"
+sgdisk -n 15:2048:+8M -t 15:EF00 -n 1:0:0 -t 1:8300 -c 1:cloudimg-rootfs "$out/sample.raw" >/dev/null
 start=$(sgdisk -i 1 "$out/sample.raw" | awk '/First sector/ {print $3}')
+[ -n "$start" ] || { echo "quickstart: sgdisk did not create the root partition" >&2; exit 1; }
 dd if="$out/rootfs.ext4" of="$out/sample.raw" bs=1M seek=$((start * 512)) oflag=seek_bytes conv=notrunc,sparse status=none
 qemu-img convert -c -f raw -O qcow2 -o compression_type=zstd "$out/sample.raw" "$out/sample.qcow2"
 rm -f "$out/sample.raw" "$out/rootfs.ext4"

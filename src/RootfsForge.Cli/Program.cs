@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 
 namespace RootfsForge.Cli;
 
@@ -6,7 +7,12 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
-        var root = new RootCommand("RootfsForge: read cloud images in-process and build ThreeFold Grid flists.");
+        // Not RootCommand: its name comes from the entry assembly (RootfsForge.Cli), and help must say "rootfsforge".
+        var root = new Command("rootfsforge", "RootfsForge: read cloud images in-process and build ThreeFold Grid flists.")
+        {
+            new HelpOption(),
+            new VersionOption(),
+        };
         foreach (var command in Commands.All.Create()) root.Subcommands.Add(command);
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -11,5 +11,10 @@ internal static class All
         LsCommand.Create(),
         CatCommand.Create(),
         ExtractCommand.Create(),
+        VmCommand.Create(),
+        LintCommand.Create(),
+        BootCommand.Create(),
+        FlCommand.Create(),
+        PushCommand.Create(),
     ];
 }

@@ -13,7 +13,7 @@ internal static class ExtractCommand
         var image = CommonOptions.Image();
         var output = new Option<string>("--output", "-o")
         {
-            Description = "Where to write: X.tar, X.tar.gz, X.tar.zst, - (tar to stdout), or a directory (created; must be empty).",
+            Description = "Where to write: X.tar, X.tar.gz, X.tar.zst, - (tar to stdout), X.fl (with --store), hub:NAME (with --hub), or a directory (created; must be empty).",
             Required = true,
         };
         var partition = CommonOptions.Partition();
@@ -28,19 +28,26 @@ internal static class ExtractCommand
         {
             image, output, partition, quiet, verify, noReplay, clamp,
         };
+        var targets = new OutputOptions();
+        targets.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(ct =>
         {
             bool q = parse.GetValue(quiet);
             string outPath = parse.GetValue(output)!;
             var clampTime = ParseClamp(parse.GetValue(clamp) ?? Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH"));
+            using var outputs = targets.Open(parse, outPath);
             using var img = CommonOptions.Open(parse, image, partition, verify, noReplay, q);
-            using var sink = SinkFactory.Create(outPath, new SinkOptions { MtimeClamp = clampTime });
+            using var sink = SinkFactory.Create(outPath, outputs.Apply(new SinkOptions { MtimeClamp = clampTime }));
             var info = img.FileSystem.Info;
             using (var progress = new ProgressReporter(sink.Statistics, info.UsedBytes, enabled: !q))
             {
                 TreeCopy.Run(img.FileSystem, sink, ct);
                 progress.Dispose();
-                if (!q) PrintSummary(sink.Statistics, img.FileSystem.Warnings, progress.Elapsed, outPath);
+                if (!q)
+                {
+                    PrintSummary(sink.Statistics, img.FileSystem.Warnings, progress.Elapsed, outPath);
+                    outputs.Report(sink, outPath);
+                }
             }
             return ExitCodes.Ok;
         }));

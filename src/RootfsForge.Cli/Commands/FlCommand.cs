@@ -24,17 +24,11 @@ internal static class FlCommand
         return fl;
     }
 
-    private static Option<string[]> StoreOption(string description) => new("--store", "-s")
-    {
-        Description = description,
-        AllowMultipleArgumentsPerToken = false,
-    };
-
     private static Command Pack()
     {
         var source = new Argument<string>("SOURCE") { Description = "A directory or a tar archive (.tar, .tar.gz, .tar.zst, ...) to pack." };
         var output = new Option<string>("--output", "-o") { Description = "The .fl file to write.", Required = true };
-        var stores = StoreOption("Block store, repeatable: [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
+        var stores = OutputOptions.StoreOption("Block store, repeatable: [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
                                  "s3://KEY:SECRET@host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte.");
         stores.Required = true;
         var tags = new Option<string[]>("--tag") { Description = "A tag row KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = false };
@@ -53,7 +47,7 @@ internal static class FlCommand
             ITreeSource tree = Directory.Exists(src) ? new DirectorySource(src)
                 : File.Exists(src) ? new TarArchiveSource(src)
                 : throw new UsageException($"'{src}' does not exist");
-            var routes = OpenStores(parse.GetValue(stores));
+            var routes = OutputOptions.OpenStores(parse.GetValue(stores));
             using var ownedTree = tree as IDisposable;
             try
             {
@@ -70,21 +64,14 @@ internal static class FlCommand
                     sink.Complete(ct);
                 }
                 foreach (var w in tree.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
-                WarnUnreachable(routes);
+                OutputOptions.WarnUnreachable(routes);
                 if (parse.GetValue(publish) is { } publishDir) Publish(outPath, publishDir);
-                var b = sink.Blocks;
-                double ratio = b.Blocks == 0 ? 0 : 1 - (double)b.BlocksUploaded / Math.Max(1, b.Blocks * 1.0);
-                Console.Error.WriteLine(
-                    $"rootfsforge: {outPath}: {sink.Statistics.Entries} entries, {b.Files} files, {b.Blocks} blocks, " +
-                    $"{b.BytesIn} bytes in, {b.BytesStored} bytes stored, {b.BlocksAlreadyPresent} block writes skipped (already present), " +
-                    $"{b.BlocksDuplicate} duplicate chunks, {sink.Statistics.SkippedSockets} sockets skipped, " +
-                    $"{sink.Statistics.DroppedAttributes} xattrs dropped, {b.Elapsed.TotalSeconds:F1} s" +
-                    (b.Elapsed.TotalSeconds > 0 ? $" ({b.BytesIn / b.Elapsed.TotalSeconds / 1e6:F0} MB/s)" : ""));
+                Console.Error.WriteLine(OutputOptions.FlistSummary(outPath, sink));
                 return ExitCodes.Ok;
             }
             finally
             {
-                DisposeStores(routes);
+                OutputOptions.DisposeStores(routes);
             }
         }));
         return command;
@@ -123,11 +110,11 @@ internal static class FlCommand
     {
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
         var path = new Argument<string>("PATH") { Description = "The file inside the flist." };
-        var stores = StoreOption("Read blocks from this store instead of the file's routes (repeatable, [xx-yy=]URL).");
+        var stores = OutputOptions.StoreOption("Read blocks from this store instead of the file's routes (repeatable, [xx-yy=]URL).");
         var command = new Command("cat", "Write one file of a .fl to standard output.") { file, path, stores };
         command.SetAction(parse => CommandRunner.Run(ct =>
         {
-            var routes = OpenStores(parse.GetValue(stores), required: false);
+            var routes = OutputOptions.OpenStores(parse.GetValue(stores), required: false);
             try
             {
                 using var source = FlistSource.Open(parse.GetValue(file)!, routes);
@@ -143,7 +130,7 @@ internal static class FlCommand
             }
             finally
             {
-                DisposeStores(routes);
+                OutputOptions.DisposeStores(routes);
             }
         }));
         return command;
@@ -179,11 +166,11 @@ internal static class FlCommand
     private static Command Verify()
     {
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
-        var stores = StoreOption("Check this store instead of the file's routes (repeatable, [xx-yy=]URL).");
+        var stores = OutputOptions.StoreOption("Check this store instead of the file's routes (repeatable, [xx-yy=]URL).");
         var command = new Command("verify", "Check that every block is present, decrypts, decompresses and hashes to its key.") { file, stores };
         command.SetAction(parse => CommandRunner.Run(ct =>
         {
-            var routes = OpenStores(parse.GetValue(stores), required: false);
+            var routes = OutputOptions.OpenStores(parse.GetValue(stores), required: false);
             try
             {
                 using var source = FlistSource.Open(parse.GetValue(file)!, routes);
@@ -196,7 +183,7 @@ internal static class FlCommand
             }
             finally
             {
-                DisposeStores(routes);
+                OutputOptions.DisposeStores(routes);
             }
         }));
         return command;
@@ -209,11 +196,11 @@ internal static class FlCommand
         {
             Description = "Output: a directory, X.tar, X.tar.gz, X.tar.zst or - (tar on standard output).", Required = true,
         };
-        var stores = StoreOption("Read blocks from this store instead of the file's routes (repeatable, [xx-yy=]URL).");
+        var stores = OutputOptions.StoreOption("Read blocks from this store instead of the file's routes (repeatable, [xx-yy=]URL).");
         var command = new Command("extract", "Recreate the tree of a .fl (content fetched from its stores).") { file, output, stores };
         command.SetAction(parse => CommandRunner.Run(ct =>
         {
-            var routes = OpenStores(parse.GetValue(stores), required: false);
+            var routes = OutputOptions.OpenStores(parse.GetValue(stores), required: false);
             try
             {
                 using var source = FlistSource.Open(parse.GetValue(file)!, routes);
@@ -226,44 +213,10 @@ internal static class FlCommand
             }
             finally
             {
-                DisposeStores(routes);
+                OutputOptions.DisposeStores(routes);
             }
         }));
         return command;
-    }
-
-    private static List<BlockStoreRoute> OpenStores(string[]? specs, bool required = true)
-    {
-        if ((specs is null || specs.Length == 0) && required) throw new UsageException("at least one --store is needed");
-        var routes = new List<BlockStoreRoute>();
-        try
-        {
-            foreach (var s in specs ?? []) routes.Add(BlockStoreRoute.Parse(s));
-        }
-        catch (ArgumentException e)
-        {
-            DisposeStores(routes);
-            throw new UsageException(StoreUrl.Redact(e.Message));
-        }
-        return routes;
-    }
-
-    private static void DisposeStores(List<BlockStoreRoute> routes)
-    {
-        foreach (var r in routes) r.Store.DisposeAsync().AsTask().GetAwaiter().GetResult();
-    }
-
-    private static void WarnUnreachable(List<BlockStoreRoute> routes)
-    {
-        foreach (var r in routes)
-        {
-            string url = r.Store.Url;
-            if (url.StartsWith("dir://", StringComparison.Ordinal))
-                Console.Error.WriteLine($"rootfsforge: warning: route {url} is a local directory; ZOS cannot read it (use zdb:// or s3://)");
-            else if (url.Contains("://localhost", StringComparison.OrdinalIgnoreCase) || url.Contains("@localhost", StringComparison.OrdinalIgnoreCase)
-                     || url.Contains("127.0.0.1", StringComparison.Ordinal) || url.Contains("[::1]", StringComparison.Ordinal))
-                Console.Error.WriteLine($"rootfsforge: warning: route {url} points at loopback; ZOS nodes cannot reach it");
-        }
     }
 
     /// <summary>Copies the finished .fl into <paramref name="dir"/> under a temporary name, then renames it into place.</summary>

@@ -10,37 +10,22 @@ internal static class PushCommand
     {
         var file = new Argument<string>("FILE") { Description = "The rootfs .tar.gz to upload (- for standard input)." };
         var hub = new Option<string>("--hub") { Description = "The hub's base URL, e.g. https://hub.grid.tf.", Required = true };
-        var tokenFile = new Option<string>("--token-file")
-        {
-            Description = $"A file holding the hub token (else the {HubClient.TokenVariable} environment variable). Tokens are never taken from the command line.",
-        };
+        var tokenFile = OutputOptions.TokenFileOption();
         var name = new Option<string>("--name") { Description = "The flist name (default: the file name without .tar.gz)." };
         var command = new Command("push", "Upload a rootfs .tar.gz to the 0-hub (POST /api/flist/me/upload).") { file, hub, tokenFile, name };
         command.SetAction(parse => CommandRunner.Run(ct =>
         {
             string path = parse.GetValue(file)!;
-            if (!Uri.TryCreate(parse.GetValue(hub), UriKind.Absolute, out var hubUri) || hubUri.Scheme is not ("http" or "https"))
-                throw new UsageException("--hub must be an http(s) URL");
-            if (!hubUri.AbsolutePath.EndsWith('/')) hubUri = new Uri(hubUri + "/");
             string flistName = parse.GetValue(name) ?? (path == "-"
                 ? throw new UsageException("--name is needed when reading standard input")
                 : Path.GetFileName(path).EndsWith(".tar.gz", StringComparison.Ordinal)
                     ? Path.GetFileName(path)[..^".tar.gz".Length]
                     : throw new UsageException($"'{path}' must end in .tar.gz (the hub accepts only gzip tarballs)"));
-            string token;
-            try
-            {
-                token = HubClient.ResolveToken(parse.GetValue(tokenFile));
-            }
-            catch (Exception e) when (e is InvalidOperationException or InvalidDataException)
-            {
-                throw new UsageException(e.Message);
-            }
-            using var client = new HubClient(hubUri, token);
+            using var client = OutputOptions.OpenHub(parse.GetValue(hub)!, parse.GetValue(tokenFile));
             using var stream = path == "-" ? Console.OpenStandardInput() : File.OpenRead(path);
             var result = client.PushAsync(stream, flistName, ct).GetAwaiter().GetResult();
             Console.WriteLine(result.Name);
-            Console.Error.WriteLine($"rootfsforge: uploaded {flistName}.tar.gz to {hubUri}; the hub made {result.Name}");
+            Console.Error.WriteLine($"rootfsforge: uploaded {flistName}.tar.gz to {parse.GetValue(hub)}; the hub made {result.Name}");
             return ExitCodes.Ok;
         }));
         return command;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using RootfsForge.Sinks;
 using RootfsForge.Steps;
 using RootfsForge.Vm;
 
@@ -10,7 +11,7 @@ internal static class VmCommand
     public static Command Create()
     {
         var image = new Argument<string>("IMAGE") { Description = "The input: a qcow2/raw cloud image (read in-process), a directory tree, or a tar (.tar, .tar.gz, .tar.zst)." };
-        var output = new Option<string?>("--output", "-o") { Description = "Output: .tar, .tar.gz, .tar.zst or a new directory (written atomically; nothing on failure). Default: <image-name>.tar.zst in the current directory." };
+        var output = new Option<string?>("--output", "-o") { Description = "Output: .tar, .tar.gz, .tar.zst, X.fl (with --store), hub:NAME (with --hub) or a new directory (written atomically; nothing on failure). Default: <image-name>.tar.zst in the current directory." };
         var install = new Option<string[]>("--install") { Description = "Packages to install with the image's package manager (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true };
         var remove = new Option<string[]>("--remove") { Description = "Packages to remove (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true };
         var copy = new Option<string[]>("--copy") { Description = "Copy a host file or folder into the image: SRC:DST[:UID:GID[:MODE]] (MODE octal, e.g. ./motd:/etc/motd:0:0:0644). Repeatable." };
@@ -24,10 +25,13 @@ internal static class VmCommand
         {
             image, output, install, remove, copy, run, runScript, kernel, noLint, keepStaging, uncompressed,
         };
+        var targets = new OutputOptions();
+        targets.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(ct =>
         {
             var input = parse.GetValue(image)!;
             var outPath = parse.GetValue(output) ?? VmInputs.DefaultOutput(input);
+            using var outputs = targets.Open(parse, outPath);
             VmBuildOptions options;
             try
             {
@@ -54,7 +58,13 @@ internal static class VmCommand
                 if (f is not null && !File.Exists(f)) throw new UsageException($"--kernel: {f}: no such file");
             foreach (var c in options.Copies)
                 if (!File.Exists(c.Source) && !Directory.Exists(c.Source)) throw new UsageException($"--copy {c.Source}: no such file or folder");
-            var result = VmBuild.Run(VmInputs.ExtractFrom(input, Console.Error.WriteLine), VmInputs.WriteTo(outPath), options, ct);
+            var sinkOptions = outputs.Apply(new SinkOptions { MtimeClamp = ExtractCommand.ParseClamp(Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH")) });
+            var result = VmBuild.Run(VmInputs.ExtractFrom(input, Console.Error.WriteLine),
+                VmInputs.WriteTo(outPath, sinkOptions, sink =>
+                {
+                    foreach (var w in sink.Statistics.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
+                    outputs.Report(sink, outPath);
+                }), options, ct);
             Console.Error.WriteLine();
             Console.Error.WriteLine("summary:");
             foreach (var (step, duration) in result.Steps) Console.Error.WriteLine($"  {duration.TotalSeconds,8:F1} s  {step}");
@@ -62,7 +72,7 @@ internal static class VmCommand
             if (result.Kernel is { } k) Console.Error.WriteLine($"  kernel: /boot/vmlinuz -> /{k.Kernel}{(k.Initrd is null ? "" : $", /boot/initrd.img -> /{k.Initrd}")}");
             if (result.Lint is { } l)
                 Console.Error.WriteLine($"  lint: passed ({l.Findings.Count(f => !f.Passed && f.Severity == Lint.LintSeverity.Warning)} warning(s))");
-            Console.Error.WriteLine($"  output: {Path.GetFullPath(outPath)}");
+            Console.Error.WriteLine($"  output: {(SinkFactory.IsHub(outPath) ? outPath : Path.GetFullPath(outPath))}");
             Console.Error.WriteLine($"  total: {result.Elapsed.TotalSeconds:F1} s");
             return ExitCodes.Ok;
         }));

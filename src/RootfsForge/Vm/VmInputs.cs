@@ -49,12 +49,17 @@ public static class VmInputs
     /// <c>*.tar.zst</c> (written under a temporary name and renamed into place), else a new directory. The staging tree is
     /// read with <see cref="DirectorySource"/> (not crossing mount points).
     /// </summary>
-    public static Action<string, CancellationToken> WriteTo(string output, SinkOptions? options = null) => (root, ct) =>
-    {
-        var source = new DirectorySource(root);
-        using var sink = SinkFactory.Create(output, options);
-        TreeCopy.Run(source, sink, ct);
-    };
+    /// <param name="output">The output name (see <see cref="SinkFactory.Create"/>).</param>
+    /// <param name="options">Sink options (stores for <c>.fl</c>, the hub client for <c>hub:NAME</c>).</param>
+    /// <param name="completed">Called with the finished sink, e.g. to report its statistics and warnings.</param>
+    public static Action<string, CancellationToken> WriteTo(string output, SinkOptions? options = null, Action<TreeSink>? completed = null) =>
+        (root, ct) =>
+        {
+            var source = new DirectorySource(root);
+            using var sink = SinkFactory.Create(output, options);
+            TreeCopy.Run(source, sink, ct);
+            completed?.Invoke(sink);
+        };
 
     /// <summary>The default output name for an input: <c>&lt;image-name&gt;.tar.zst</c> in the current directory.</summary>
     public static string DefaultOutput(string input)
