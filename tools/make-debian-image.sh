@@ -9,6 +9,8 @@
 set -euo pipefail
 CACHE=${ROOTFSFORGE_CACHE:-/var/cache/rootfsforge}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# shellcheck source=../images/debian12-cloud.conf
+. "$(dirname "$0")/../images/debian12-cloud.conf"
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"; flock 9   # one builder at a time; others wait and then reuse the cache
 
@@ -18,11 +20,7 @@ need debootstrap debootstrap; need mke2fs e2fsprogs; need sgdisk gdisk; need qem
 ROOT="$CACHE/debian12-rootfs"
 if [ ! -f "$ROOT/.complete" ]; then
   rm -rf "$ROOT" "$ROOT.tmp"
-  # python3-cffi-backend is listed explicitly: debootstrap does not resolve the virtual python3-cffi-backend-api-*
-  # packages that python3-cryptography (pulled in by cloud-init) depends on.
-  debootstrap --variant=minbase \
-    --include=systemd-sysv,openssh-server,linux-image-amd64,cloud-init,python3-cffi-backend,initramfs-tools,ca-certificates \
-    bookworm "$ROOT.tmp" "$MIRROR"
+  debootstrap --variant="$VARIANT" --include="$INCLUDE" "$SUITE" "$ROOT.tmp" "$MIRROR"
   # An unmounted, quiescent tree: no leftover mounts from debootstrap.
   rm -f "$ROOT.tmp/var/cache/apt/archives/"*.deb
   mv "$ROOT.tmp" "$ROOT"
@@ -43,22 +41,25 @@ make_disk() {
   local fsmb=$(( kb / 1024 * 13 / 10 + 256 ))
   local fs="$CACHE/$name.ext4.tmp"
   rm -f "$fs"
-  mke2fs -q -t ext4 -b 4096 -O metadata_csum,64bit -L cloudimg-rootfs -E root_owner=0:0 -d "$stage" "$fs" "${fsmb}M"
+  mke2fs -q -t "$FS_TYPE" -b "$FS_BLOCK_SIZE" -O "$FS_FEATURES" -L "$FS_LABEL" -E root_owner=0:0 -d "$stage" "$fs" "${fsmb}M"
   [ "$stage" = "$1" ] || rm -rf "$stage"
   local fssectors=$(( fsmb * 2048 ))
-  local total=$(( 2048 + 8192 + 217088 + fssectors + 2048 ))   # 1 MiB gap, BIOS 4 MiB, EFI 106 MiB, root, GPT backup
+  local bios=$(( $(numfmt --from=iec "$BIOS_PARTITION_SIZE") / 512 )) efi=$(( $(numfmt --from=iec "$EFI_PARTITION_SIZE") / 512 ))
+  local total=$(( 2048 + bios + efi + fssectors + 2048 ))   # 1 MiB gap, BIOS boot, EFI, root, GPT backup
   rm -f "$raw.tmp"; truncate -s $(( total * 512 )) "$raw.tmp"
   sgdisk -q -Z "$raw.tmp" >/dev/null 2>&1 || true
   # sgdisk -q exits 0 even when it refuses a partition, so check the result explicitly.
-  sgdisk -n 14:2048:+4M -t 14:EF02 -n 15:0:+106M -t 15:EF00 -n 1:0:0 -t 1:8300 -c 1:cloudimg-rootfs "$raw.tmp" >/dev/null
+  sgdisk -n 14:2048:+"$BIOS_PARTITION_SIZE" -t 14:EF02 -n 15:0:+"$EFI_PARTITION_SIZE" -t 15:EF00 -n 1:0:0 -t 1:8300 \
+    -c 1:"$FS_LABEL" "$raw.tmp" >/dev/null
   local start; start=$(sgdisk -i 1 "$raw.tmp" | awk '/First sector/ {print $3}')
   [ -n "$start" ] || { echo "make-debian-image: sgdisk did not create the root partition" >&2; exit 1; }
   dd if="$fs" of="$raw.tmp" bs=1M seek=$(( start * 512 )) oflag=seek_bytes conv=notrunc,sparse status=none
   rm -f "$fs"
-  qemu-img convert -c -f raw -O qcow2 -o compression_type=zlib,cluster_size=65536 "$raw.tmp" "$CACHE/$name-deflate.qcow2.tmp"
-  qemu-img convert -c -f raw -O qcow2 -o compression_type=zstd,cluster_size=65536 "$raw.tmp" "$CACHE/$name-zstd.qcow2.tmp"
-  mv "$CACHE/$name-deflate.qcow2.tmp" "$CACHE/$name-deflate.qcow2"
-  mv "$CACHE/$name-zstd.qcow2.tmp" "$CACHE/$name-zstd.qcow2"
+  local c
+  for c in $QCOW2_COMPRESSION; do   # qemu's compression_type:our file suffix
+    qemu-img convert -c -f raw -O qcow2 -o "compression_type=${c%%:*},cluster_size=$QCOW2_CLUSTER_SIZE" "$raw.tmp" "$CACHE/$name-${c##*:}.qcow2.tmp"
+    mv "$CACHE/$name-${c##*:}.qcow2.tmp" "$CACHE/$name-${c##*:}.qcow2"
+  done
   mv "$raw.tmp" "$raw"
 }
 

@@ -43,11 +43,8 @@ internal static class ExtractCommand
             {
                 TreeCopy.Run(img.FileSystem, sink, ct);
                 progress.Dispose();
-                if (!q)
-                {
-                    PrintSummary(sink.Statistics, img.FileSystem.Warnings, progress.Elapsed, outPath);
-                    outputs.Report(sink, outPath);
-                }
+                if (!q) PrintSummary(sink.Statistics, img.FileSystem.Warnings, progress.Elapsed, outPath);
+                outputs.Finish(sink, outPath, q);
             }
             return ExitCodes.Ok;
         }));

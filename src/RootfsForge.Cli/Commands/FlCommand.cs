@@ -33,10 +33,7 @@ internal static class FlCommand
         stores.Required = true;
         var tags = new Option<string[]>("--tag") { Description = "A tag row KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = false };
         var clamp = new Option<long?>("--mtime-clamp") { Description = "Clamp modification times to this Unix time (default: SOURCE_DATE_EPOCH when set)." };
-        var publish = new Option<string>("--publish")
-        {
-            Description = "After packing, copy the .fl into this directory (served by a web server ZOS fetches from).",
-        };
+        var publish = OutputOptions.PublishOption();
         var command = new Command("pack", "Pack a directory or tar archive into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish };
         command.SetAction(parse => CommandRunner.Run(ct =>
         {
@@ -65,7 +62,7 @@ internal static class FlCommand
                 }
                 foreach (var w in tree.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
                 OutputOptions.WarnUnreachable(routes);
-                if (parse.GetValue(publish) is { } publishDir) Publish(outPath, publishDir);
+                if (parse.GetValue(publish) is { } publishDir) OutputOptions.Publish(outPath, publishDir);
                 Console.Error.WriteLine(OutputOptions.FlistSummary(outPath, sink));
                 return ExitCodes.Ok;
             }
@@ -217,18 +214,6 @@ internal static class FlCommand
             }
         }));
         return command;
-    }
-
-    /// <summary>Copies the finished .fl into <paramref name="dir"/> under a temporary name, then renames it into place.</summary>
-    private static void Publish(string fl, string dir)
-    {
-        if (!Directory.Exists(dir)) throw new UsageException($"--publish directory '{dir}' does not exist");
-        using (var target = new RootfsForge.IO.AtomicFile(Path.Combine(dir, Path.GetFileName(fl))))
-        {
-            using (var src = File.OpenRead(fl)) src.CopyTo(target.Stream);
-            target.Commit();
-        }
-        Console.Error.WriteLine($"rootfsforge: published {Path.Combine(dir, Path.GetFileName(fl))}");
     }
 
     private static Dictionary<string, string> ParseTags(string[]? tags)

@@ -21,9 +21,12 @@ internal sealed class OutputOptions
 
     public Option<string?> TokenFile { get; } = TokenFileOption();
 
+    public Option<string?> PublishDir { get; } = PublishOption();
+
     public void AddTo(Command command)
     {
         command.Options.Add(Stores);
+        command.Options.Add(PublishDir);
         command.Options.Add(Hub);
         command.Options.Add(TokenFile);
     }
@@ -36,12 +39,32 @@ internal sealed class OutputOptions
         bool isFlist = SinkFactory.IsFlist(output), isHub = SinkFactory.IsHub(output);
         if (isFlist && stores.Length == 0) throw new UsageException($"the output '{output}' is a .fl flist: give at least one --store");
         if (!isFlist && stores.Length > 0) throw new UsageException("--store applies only to a .fl output");
+        string? publish = parse.GetValue(PublishDir);
+        if (publish is not null && !isFlist) throw new UsageException("--publish applies only to a .fl output");
+        if (publish is not null && !Directory.Exists(publish)) throw new UsageException($"--publish directory '{publish}' does not exist");
         if (isHub && hub is null) throw new UsageException($"the output '{output}' uploads to the hub: give --hub URL");
         if (!isHub && hub is not null) throw new UsageException("--hub applies only to a hub:NAME output");
         if (isHub && output.Length == SinkFactory.HubPrefix.Length) throw new UsageException("hub: needs a flist name (hub:NAME)");
         var routes = OpenStores(stores, required: false);
         HubClient? client = isHub ? OpenHub(hub!, parse.GetValue(TokenFile)) : null;
-        return new OutputTargets(routes, client);
+        return new OutputTargets(routes, client, publish);
+    }
+
+    public static Option<string?> PublishOption() => new("--publish")
+    {
+        Description = "After writing a .fl, copy it into this directory (served by a web server ZOS fetches from).",
+    };
+
+    /// <summary>Copies the finished .fl into <paramref name="dir"/> under a temporary name, then renames it into place.</summary>
+    public static void Publish(string fl, string dir, bool quiet = false)
+    {
+        if (!Directory.Exists(dir)) throw new UsageException($"--publish directory '{dir}' does not exist");
+        using (var target = new RootfsForge.IO.AtomicFile(Path.Combine(dir, Path.GetFileName(fl))))
+        {
+            using (var src = File.OpenRead(fl)) src.CopyTo(target.Stream);
+            target.Commit();
+        }
+        if (!quiet) Console.Error.WriteLine($"rootfsforge: published {Path.Combine(dir, Path.GetFileName(fl))}");
     }
 
     public static Option<string[]> StoreOption(string description) => new("--store", "-s")
@@ -118,7 +141,7 @@ internal sealed class OutputOptions
 }
 
 /// <summary>The stores or hub client one output needs; disposed after the sink.</summary>
-internal sealed class OutputTargets(List<BlockStoreRoute> routes, HubClient? hub) : IDisposable
+internal sealed class OutputTargets(List<BlockStoreRoute> routes, HubClient? hub, string? publishDir) : IDisposable
 {
     public IReadOnlyList<BlockStoreRoute> Routes => routes;
 
@@ -137,9 +160,14 @@ internal sealed class OutputTargets(List<BlockStoreRoute> routes, HubClient? hub
         Hub = hub,
     };
 
-    /// <summary>Prints what the finished sink did beyond the common summary: blocks and dedup, or the hub's answer.</summary>
-    public void Report(TreeSink sink, string output)
+    /// <summary>
+    /// Prints what the finished sink did beyond the common summary (blocks and dedup, or the hub's answer) and publishes a
+    /// finished <c>.fl</c> when asked.
+    /// </summary>
+    public void Finish(TreeSink sink, string output, bool quiet = false)
     {
+        if (sink is FlistSink && publishDir is not null) OutputOptions.Publish(output, publishDir, quiet);
+        if (quiet) return;
         switch (sink)
         {
             case FlistSink fl:

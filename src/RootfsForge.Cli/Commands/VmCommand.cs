@@ -63,7 +63,7 @@ internal static class VmCommand
                 VmInputs.WriteTo(outPath, sinkOptions, sink =>
                 {
                     foreach (var w in sink.Statistics.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
-                    outputs.Report(sink, outPath);
+                    outputs.Finish(sink, outPath);
                 }), options, ct);
             Console.Error.WriteLine();
             Console.Error.WriteLine("summary:");
