@@ -295,6 +295,8 @@ public sealed partial class Ext4FileSystem
         try
         {
             uint seed = _verify ? InodeSeed(dir) : 0;
+            // Htree internal blocks carry a dx_tail, not the leaf's dirent tail (DxNode); only indexed directories have them.
+            bool indexed = dir.HasFlag(Inode.Flag.Index) && (Superblock.Compat & CompatFeatures.DirIndex) != 0;
             foreach (var run in map.Runs)
             {
                 for (long b = 0; b < run.Count; b += chunkBlocks)
@@ -305,17 +307,11 @@ public sealed partial class Ext4FileSystem
                     for (int i = 0; i < n; i++)
                     {
                         var block = span.Slice(i * bs, bs);
-                        if (_verify && DirectoryEntry.HasTail(block))
-                        {
-                            uint stored = BinaryPrimitives.ReadUInt32LittleEndian(block[(bs - DirectoryEntry.Tail.Size + DirectoryEntry.Tail.Checksum)..]);
-                            uint computed = Crc32C.Compute(seed, block[..(bs - DirectoryEntry.Tail.Size)]);
-                            if (stored != computed)
-                                throw new Ext4ChecksumException($"checksum mismatch (stored 0x{stored:x8}, computed 0x{computed:x8})",
-                                    $"ext4 inode {dir.Number} directory block {run.Logical + b + i}", (run.Physical + b + i) * bs);
-                        }
+                        long logical = run.Logical + b + i;
+                        if (_verify) VerifyDirectoryBlock(dir, seed, indexed, block, logical, (run.Physical + b + i) * bs);
                         string? problem = DirectoryEntry.ParseBlock(block, bs, fileType, list, MaxDirectoryEntries);
                         if (problem is not null)
-                            Warn($"{Display(path)}: directory block {run.Logical + b + i}: {problem}; rest of the block skipped");
+                            Warn($"{Display(path)}: directory block {logical}: {problem}; rest of the block skipped");
                     }
                 }
             }
@@ -325,6 +321,29 @@ public sealed partial class Ext4FileSystem
             ArrayPool<byte>.Shared.Return(buf);
         }
         return list;
+    }
+
+    /// <summary>
+    /// Checks one directory block's metadata_csum the way the kernel classifies it: an htree root or node (indexed directory,
+    /// <see cref="DxNode.IsIndexBlock"/>) by its dx_tail, a leaf by its 12-byte dirent tail (§3.7) when it has one.
+    /// </summary>
+    private static void VerifyDirectoryBlock(Inode dir, uint seed, bool indexed, ReadOnlySpan<byte> block, long logical, long offset)
+    {
+        string what = $"ext4 inode {dir.Number} directory block {logical}";
+        if (indexed && DxNode.IsIndexBlock(block, logical))
+        {
+            var (dxStored, dxComputed, problem) = DxNode.Checksums(seed, block);
+            if (problem is not null) throw new Ext4ChecksumException($"no htree checksum: {problem}", what, offset);
+            if (dxStored != dxComputed)
+                throw new Ext4ChecksumException($"htree checksum mismatch (stored 0x{dxStored:x8}, computed 0x{dxComputed:x8})", what, offset);
+            return;
+        }
+        if (!DirectoryEntry.HasTail(block)) return;
+        int bs = block.Length;
+        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(block[(bs - DirectoryEntry.Tail.Size + DirectoryEntry.Tail.Checksum)..]);
+        uint computed = Crc32C.Compute(seed, block[..(bs - DirectoryEntry.Tail.Size)]);
+        if (stored != computed)
+            throw new Ext4ChecksumException($"checksum mismatch (stored 0x{stored:x8}, computed 0x{computed:x8})", what, offset);
     }
 
     private TreeEntry? TryBuildEntry(string path, Inode inode, bool mapContent = false)
@@ -422,7 +441,7 @@ public sealed partial class Ext4FileSystem
         {
             if (inode.HasFlag(Inode.Flag.InlineData))
             {
-                _inline ??= fs.ReadInlineData(inode);
+                _inline ??= fs.ReadInlineData(inode, sizeMayExceed: true);
                 return;
             }
             _map ??= fs.GetDataMap(inode);
@@ -437,7 +456,7 @@ public sealed partial class Ext4FileSystem
         public FileContent Open()
         {
             if (inode.HasFlag(Inode.Flag.InlineData))
-                return FileContent.FromBytes(_inline ??= fs.ReadInlineData(inode));
+                return new Ext4InlineContent(_inline ??= fs.ReadInlineData(inode, sizeMayExceed: true), (long)inode.Size);
             _map ??= fs.GetDataMap(inode);
             return new Ext4FileContent(fs.Device, _map, fs.BlockSize, fs.Superblock.BlocksCount);
         }
@@ -473,15 +492,19 @@ public sealed partial class Ext4FileSystem
         return bytes;
     }
 
-    /// <summary>Inline data (§3.6): i_block up to 60 bytes, then the system.data value, up to i_size.</summary>
-    internal byte[] ReadInlineData(Inode inode)
+    /// <summary>
+    /// Inline data (§3.6): i_block up to 60 bytes, then the system.data value, up to i_size. An i_size past that area is an
+    /// error unless <paramref name="sizeMayExceed"/> (regular files: the rest reads as zeros, see
+    /// <see cref="Ext4InlineContent"/>); then only the inline bytes are returned.
+    /// </summary>
+    internal byte[] ReadInlineData(Inode inode, bool sizeMayExceed = false)
     {
         string what = $"ext4 inode {inode.Number} inline data";
         var (_, systemData) = ReadInlineXattrs(inode, exportOnly: false);
         int room = Inode.BlockAreaSize + (systemData?.Length ?? 0);
-        if (inode.Size > (ulong)room)
+        if (inode.Size > (ulong)room && !sizeMayExceed)
             throw new ImageFormatException($"i_size {inode.Size} exceeds the {room} bytes of inline data", what);
-        int size = (int)inode.Size;
+        int size = (int)Math.Min(inode.Size, (ulong)room);
         var result = new byte[size];
         int first = Math.Min(size, Inode.BlockAreaSize);
         inode.BlockArea[..first].CopyTo(result);
