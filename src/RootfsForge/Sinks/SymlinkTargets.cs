@@ -1,0 +1,17 @@
+namespace RootfsForge.Sinks;
+
+/// <summary>How the sinks treat a symlink target read raw from an image.</summary>
+internal static class SymlinkTargets
+{
+    /// <summary>
+    /// The target as the kernel reads it: a C string, so it ends at the first NUL (ext4 stores <c>i_size</c> bytes, and
+    /// corrupt images have NULs in them; readlink(2) on a mount returns the part before the first one).
+    /// </summary>
+    public static string AsKernelReadsIt(string? target, out bool truncated)
+    {
+        target ??= "";
+        int nul = target.IndexOf('\0');
+        truncated = nul >= 0;
+        return truncated ? target[..nul] : target;
+    }
+}
