@@ -19,17 +19,20 @@ namespace RootfsForge.Sinks.Directory;
 /// clears setuid bits) and xattrs after both (chown clears <c>security.capability</c>); directory modes, xattrs (default
 /// ACLs would otherwise be inherited by the children) and times are applied by <see cref="Complete"/>, deepest first.</para>
 /// <para>What the target cannot hold is skipped with a warning in <see cref="SinkStatistics.Warnings"/> instead of failing
-/// the whole tree: symlinks with an empty target (<c>symlink(2)</c> refuses them with ENOENT; corrupt images have them)
-/// and hard links to such skipped entries; xattrs the target refuses as too large (ENOSPC, E2BIG) or unsupported
-/// (EOPNOTSUPP), or, like before, refuses for lack of privilege, are counted in
-/// <see cref="SinkStatistics.DroppedAttributes"/>. Every dropped <c>security.*</c>, <c>trusted.*</c> and
-/// <c>system.*</c> attribute (capabilities, ACLs, labels) gets its own warning. Any other failure (EIO, EACCES when
+/// the whole tree. Symlink targets end at their first NUL, as the kernel reads them; symlinks whose target is then empty
+/// (<c>symlink(2)</c> refuses them with ENOENT; corrupt images have them) or longer than the target filesystem allows
+/// (ENAMETOOLONG) are skipped, and so are hard links to skipped entries (<see cref="SkippedEntries"/>). Xattrs the target
+/// refuses as too large (ENOSPC, E2BIG), unsupported (EOPNOTSUPP), not allowed on that kind of node (EPERM) or, without
+/// privileges, not allowed to us (EACCES, EINVAL) are dropped and counted in <see cref="SinkStatistics.DroppedAttributes"/>;
+/// the first ten are named, then only counted, except that every dropped <c>security.*</c>, <c>trusted.*</c> and
+/// <c>system.*</c> attribute (capabilities, ACLs, labels) is always named. Any other failure (EIO, EACCES or EINVAL when
 /// privileged, ENOSPC on a full target, ...) fails the sink.</para>
 /// </remarks>
 public sealed class DirectorySink : TreeSink
 {
     private const int CopyBufferSize = 1 << 20;
     private const int AT_REMOVEDIR = 0x200;
+    private const int NameMax = 255; // NAME_MAX of Linux
 
     /// <summary>Dropped xattrs outside the security-relevant namespaces that get a warning of their own.</summary>
     private const int MaxDetailedAttributeWarnings = 10;
@@ -359,8 +362,9 @@ public sealed class DirectorySink : TreeSink
             if (Posix.symlinkat(t, parentFd, n) != 0)
             {
                 int e = Posix.LastError;
-                // Longer than PATH_MAX or than the target filesystem allows (ext4: one block).
-                if (e != Posix.ENAMETOOLONG) throw Failure("symlink", entry.Path, e);
+                // The target is longer than PATH_MAX or than the target filesystem allows (ext4: one block); a name
+                // longer than NAME_MAX is the tree's fault, not the target's.
+                if (e != Posix.ENAMETOOLONG || name.Length > NameMax) throw Failure("symlink", entry.Path, e);
                 Skip(entry, $"symlink target of {FileNameEncoding.GetBytes(target).Length} bytes is too long for the target filesystem; skipped");
                 return false;
             }
