@@ -266,7 +266,9 @@ public sealed class TarSink : TreeSink
                 var xattr = xattrs[i];
                 if (xattr.Name.Contains('=') || xattr.Name.Length == 0)
                 {
+                    // A pax record is "key=value": the key cannot hold '=' (and an empty name is no attribute).
                     Statistics.AddDroppedAttributes(1);
+                    Statistics.Warnings.Add($"'{entry.Path}': xattr '{xattr.Name}' not stored: a pax record name cannot hold '=' or be empty");
                     continue;
                 }
                 _pax.Add("SCHILY.xattr." + xattr.Name, xattr.Value);
