@@ -165,6 +165,27 @@ public class DirectorySinkTests : TempDirectories
     }
 
     [Fact]
+    public void EmptySymlinksAndHardLinksToThemAreSkippedAndTheRestIsWritten()
+    {
+        var parent = Temp();
+        var target = Path.Combine(parent, "out");
+        var tree = new List<TreeEntry>
+        {
+            SampleTrees.Dir(""), SampleTrees.Dir("d"), SampleTrees.Symlink("d/empty", ""), SampleTrees.HardLink("d/hard", "d/empty"),
+            SampleTrees.Symlink("d/ok", "target"), SampleTrees.File("z-after", [1, 2]),
+        };
+        using var sink = new DirectorySink(target);
+        Write(sink, tree);
+        Assert.Equal(2, sink.SkippedEntries);
+        Assert.Equal(4, sink.Statistics.Entries); // the root, d, d/ok, z-after
+        Assert.Contains(sink.Statistics.Warnings, w => w.Contains("'d/empty'") && w.Contains("symlink with empty target skipped"));
+        Assert.Contains(sink.Statistics.Warnings, w => w.Contains("'d/hard'") && w.Contains("'d/empty'"));
+        Assert.Equal(["ok"], Directory.GetFileSystemEntries(Path.Combine(target, "d")).Select(Path.GetFileName));
+        Assert.Equal("target", new FileInfo(Path.Combine(target, "d", "ok")).LinkTarget);
+        Assert.Equal([1, 2], File.ReadAllBytes(Path.Combine(target, "z-after")));
+    }
+
+    [Fact]
     public void RefusesANonEmptyTarget()
     {
         var target = Temp();

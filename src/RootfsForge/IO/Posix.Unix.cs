@@ -43,6 +43,9 @@ internal static unsafe partial class Posix
     public const int ELOOP = 40;
     public const int ENOTDIR = 20;
     public const int EINVAL = 22;
+    public const int E2BIG = 7;
+    public const int ENOSPC = 28;
+    public const int ENAMETOOLONG = 36;
 
     public const uint S_IFMT = 0xF000;
     public const uint S_IFSOCK = 0xC000;
@@ -144,6 +147,20 @@ internal static unsafe partial class Posix
 
     [LibraryImport(Libc)]
     public static partial uint geteuid();
+
+    [LibraryImport(Libc, SetLastError = true)]
+    public static partial int fstatvfs(int fd, Statvfs* buf);
+
+    /// <summary>struct statvfs of glibc on 64-bit Linux (every field before the spare words is 8 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 112)]
+    public struct Statvfs
+    {
+        public ulong BlockSize;
+        public ulong FragmentSize;
+        public ulong Blocks;
+        public ulong FreeBlocks;
+        public ulong AvailableBlocks;
+    }
 
     /// <summary>struct timespec (64-bit Linux).</summary>
     [StructLayout(LayoutKind.Sequential)]

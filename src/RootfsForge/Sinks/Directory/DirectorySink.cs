@@ -18,11 +18,27 @@ namespace RootfsForge.Sinks.Directory;
 /// <see cref="Complete"/>; disposing an incomplete sink removes what it wrote. Owners are applied before modes (chown
 /// clears setuid bits) and xattrs after both (chown clears <c>security.capability</c>); directory modes, xattrs (default
 /// ACLs would otherwise be inherited by the children) and times are applied by <see cref="Complete"/>, deepest first.</para>
+/// <para>What the target cannot hold is skipped with a warning in <see cref="SinkStatistics.Warnings"/> instead of failing
+/// the whole tree. Symlink targets end at their first NUL, as the kernel reads them; symlinks whose target is then empty
+/// (<c>symlink(2)</c> refuses them with ENOENT; corrupt images have them) or longer than the target filesystem allows
+/// (ENAMETOOLONG) are skipped, and so are hard links to skipped entries (<see cref="SkippedEntries"/>). Xattrs the target
+/// refuses as too large (ENOSPC, E2BIG), unsupported (EOPNOTSUPP), not allowed on that kind of node (EPERM) or, without
+/// privileges, not allowed to us (EACCES, EINVAL) are dropped and counted in <see cref="SinkStatistics.DroppedAttributes"/>;
+/// the first ten are named, then only counted, except that every dropped <c>security.*</c>, <c>trusted.*</c> and
+/// <c>system.*</c> attribute (capabilities, ACLs, labels) is always named. Any other failure (EIO, EACCES or EINVAL when
+/// privileged, ENOSPC on a full target, ...) fails the sink.</para>
 /// </remarks>
 public sealed class DirectorySink : TreeSink
 {
     private const int CopyBufferSize = 1 << 20;
     private const int AT_REMOVEDIR = 0x200;
+    private const int NameMax = 255; // NAME_MAX of Linux
+
+    /// <summary>Dropped xattrs outside the security-relevant namespaces that get a warning of their own.</summary>
+    private const int MaxDetailedAttributeWarnings = 10;
+
+    /// <summary>An ENOSPC from setxattr with less free space than this on the target is a full target, not a too-large value.</summary>
+    private const long FullTargetFreeBytes = 1 << 20;
 
     private readonly string _target;
     private readonly string _buildPath;
@@ -38,6 +54,10 @@ public sealed class DirectorySink : TreeSink
     private bool _disposed;
     private long _skippedDevices;
     private long _skippedOwners;
+    private long _skippedEntries;
+    private long _detailedAttributeWarnings;
+    private long _unreportedAttributes;
+    private readonly HashSet<string> _skippedPaths = new(StringComparer.Ordinal);
 
     /// <summary>Prepares writing into <paramref name="target"/>, which must not exist or be an empty directory.</summary>
     /// <exception cref="IOException">The target is not empty (and the options do not allow it) or cannot be created.</exception>
@@ -75,6 +95,12 @@ public sealed class DirectorySink : TreeSink
     /// <summary>Entries whose owner was not restored because the sink is not privileged.</summary>
     public long SkippedOwners => _skippedOwners;
 
+    /// <summary>
+    /// Entries not created because a directory cannot hold them: symlinks with an empty target and hard links to
+    /// entries that were not created. Each is named in <see cref="SinkStatistics.Warnings"/>.
+    /// </summary>
+    public long SkippedEntries => _skippedEntries;
+
     /// <inheritdoc />
     public override void Add(TreeEntry entry, CancellationToken cancellationToken = default)
     {
@@ -100,16 +126,23 @@ public sealed class DirectorySink : TreeSink
                 CreateFile(parentFd, name, entry, cancellationToken);
                 break;
             case EntryType.HardLink:
+                if (entry.LinkTarget is not null && _skippedPaths.Contains(entry.LinkTarget))
+                {
+                    Skip(entry, $"hard link to '{entry.LinkTarget}', which was not created, skipped");
+                    return;
+                }
                 CreateHardLink(parentFd, name, entry);
                 break;
             case EntryType.SymbolicLink:
-                CreateSymlink(parentFd, name, entry);
+                if (!CreateSymlink(parentFd, name, entry)) return;
                 break;
             case EntryType.CharacterDevice:
             case EntryType.BlockDevice:
                 if (!_privileged)
                 {
+                    // Counted and reported in one line by Complete; remembered so hard links to it are skipped too.
                     _skippedDevices++;
+                    _skippedPaths.Add(entry.Path);
                     return;
                 }
                 CreateNode(parentFd, name, entry,
@@ -163,6 +196,8 @@ public sealed class DirectorySink : TreeSink
         }
         if (_skippedDevices > 0) Statistics.Warnings.Add($"{_skippedDevices} device nodes not created (needs root)");
         if (_skippedOwners > 0) Statistics.Warnings.Add($"owners of {_skippedOwners} entries not restored (needs root)");
+        if (_unreportedAttributes > 0)
+            Statistics.Warnings.Add($"{_unreportedAttributes} more xattrs not restored ({Statistics.DroppedAttributes} in total)");
         _completed = true;
         ReturnBuffer();
     }
@@ -311,14 +346,33 @@ public sealed class DirectorySink : TreeSink
         }
     }
 
-    private unsafe void CreateSymlink(int parentFd, byte[] name, TreeEntry entry)
+    /// <summary>Creates the symlink, or skips it with a warning when no directory can hold it; false when skipped.</summary>
+    private unsafe bool CreateSymlink(int parentFd, byte[] name, TreeEntry entry)
     {
-        fixed (byte* t = Posix.CString(entry.LinkTarget ?? ""))
+        var target = SymlinkTargets.AsKernelReadsIt(entry.LinkTarget, out bool truncated);
+        if (target.Length == 0)
+        {
+            // symlink(2) refuses an empty target with ENOENT (POSIX leaves it open; Linux never creates one).
+            Skip(entry, truncated ? "symlink with empty target (it starts with NUL) skipped" : "symlink with empty target skipped");
+            return false;
+        }
+        fixed (byte* t = Posix.CString(target))
         fixed (byte* n = Posix.CString(name))
         {
-            if (Posix.symlinkat(t, parentFd, n) != 0) throw Failure("symlink", entry.Path, Posix.LastError);
+            if (Posix.symlinkat(t, parentFd, n) != 0)
+            {
+                int e = Posix.LastError;
+                // The target is longer than PATH_MAX or than the target filesystem allows (ext4: one block); a name
+                // longer than NAME_MAX is the tree's fault, not the target's.
+                if (e != Posix.ENAMETOOLONG || name.Length > NameMax) throw Failure("symlink", entry.Path, e);
+                Skip(entry, $"symlink target of {FileNameEncoding.GetBytes(target).Length} bytes is too long for the target filesystem; skipped");
+                return false;
+            }
         }
+        if (truncated)
+            Statistics.Warnings.Add($"'{entry.Path}': symlink target cut at its first NUL, as the kernel reads it");
         ApplyAt(parentFd, name, entry, isSymlink: true);
+        return true;
     }
 
     private unsafe void CreateNode(int parentFd, byte[] name, TreeEntry entry, uint mode, ulong dev)
@@ -347,7 +401,7 @@ public sealed class DirectorySink : TreeSink
             fixed (byte* k = Posix.CString(x.Name))
             fixed (byte* v = x.Value)
             {
-                if (Posix.fsetxattr(fd, k, v, (nuint)x.Value.Length, 0) != 0) XattrFailed(x, entry, Posix.LastError);
+                if (Posix.fsetxattr(fd, k, v, (nuint)x.Value.Length, 0) != 0) XattrFailed(x, entry, Posix.LastError, fd);
             }
         }
         var times = stackalloc Posix.Timespec[2];
@@ -385,7 +439,7 @@ public sealed class DirectorySink : TreeSink
                         fixed (byte* k = Posix.CString(x.Name))
                         fixed (byte* v = x.Value)
                         {
-                            if (Posix.lsetxattr(p, k, v, (nuint)x.Value.Length, 0) != 0) XattrFailed(x, entry, Posix.LastError);
+                            if (Posix.lsetxattr(p, k, v, (nuint)x.Value.Length, 0) != 0) XattrFailed(x, entry, Posix.LastError, parentFd);
                         }
                     }
                 }
@@ -397,16 +451,53 @@ public sealed class DirectorySink : TreeSink
         }
     }
 
-    private void XattrFailed(ExtendedAttribute x, TreeEntry entry, int errno)
+    private void Skip(TreeEntry entry, string why)
     {
-        if (errno is Posix.EPERM or Posix.ENOTSUP or Posix.EACCES || (!_privileged && errno == Posix.EINVAL))
+        _skippedEntries++;
+        _skippedPaths.Add(entry.Path);
+        Statistics.Warnings.Add($"'{entry.Path}': {why}");
+    }
+
+    /// <summary>
+    /// Drops an xattr the target cannot hold (counted, with a warning) or throws. <paramref name="fd"/> is a descriptor
+    /// on the target filesystem, to tell a full target from a value too large for the inode.
+    /// </summary>
+    private void XattrFailed(ExtendedAttribute x, TreeEntry entry, int errno, int fd)
+    {
+        bool droppable = errno switch
         {
-            Statistics.AddDroppedAttributes(1);
-            if (Statistics.DroppedAttributes <= 10)
-                Statistics.Warnings.Add($"xattr {x.Name} on '{entry.Path}' not restored (errno {errno})");
+            // The target cannot hold it: too large for the inode's xattr space (ENOSPC), above the VFS's 64 KiB limit
+            // (E2BIG), namespace or xattrs not supported (EOPNOTSUPP), or not allowed on this kind of node (EPERM:
+            // user.* on a symlink or device, trusted.* without CAP_SYS_ADMIN).
+            Posix.ENOSPC => !IsTargetFull(fd),
+            Posix.E2BIG or Posix.ENOTSUP or Posix.EPERM => true,
+            // Without privileges the target's permission checks refuse what root could set.
+            Posix.EACCES or Posix.EINVAL => !_privileged,
+            _ => false,
+        };
+        if (!droppable) throw Failure($"setxattr {x.Name}", entry.Path, errno);
+        Statistics.AddDroppedAttributes(1);
+        // Capabilities, ACLs and labels are never dropped without their own warning.
+        bool securityRelevant = x.Name.StartsWith("security.", StringComparison.Ordinal)
+            || x.Name.StartsWith("trusted.", StringComparison.Ordinal) || x.Name.StartsWith("system.", StringComparison.Ordinal);
+        if (!securityRelevant && _detailedAttributeWarnings >= MaxDetailedAttributeWarnings)
+        {
+            _unreportedAttributes++;
             return;
         }
-        throw Failure($"setxattr {x.Name}", entry.Path, errno);
+        if (!securityRelevant) _detailedAttributeWarnings++;
+        Statistics.Warnings.Add(
+            $"'{entry.Path}': xattr {x.Name} ({x.Value.Length} bytes) not restored: "
+            + $"{System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+    }
+
+    /// <summary>Whether the filesystem of <paramref name="fd"/> has (almost) no space left for us.</summary>
+    private static unsafe bool IsTargetFull(int fd)
+    {
+        Posix.Statvfs st = default;
+        if (Posix.fstatvfs(fd, &st) != 0) return true; // cannot tell: do not guess the error away
+        ulong blocks = Posix.geteuid() == 0 ? st.FreeBlocks : st.AvailableBlocks;
+        return blocks * st.FragmentSize < FullTargetFreeBytes;
     }
 
     private static unsafe void SetTimes(Posix.Timespec* times, TreeEntry entry)

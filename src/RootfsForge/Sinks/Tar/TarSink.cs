@@ -10,7 +10,8 @@ namespace RootfsForge.Sinks.Tar;
 /// entries in the order given, names <c>./etc/passwd</c> (the root as <c>./</c>), numeric ids with empty user/group
 /// names, no atime/ctime records, pax header names derived from the entry name only. Long or non-UTF-8 names, large
 /// ids/sizes and sub-second mtimes go to pax records; xattrs to <c>SCHILY.xattr.*</c>; files with holes to GNU sparse 1.0.
-/// Sockets are skipped and counted.
+/// Sockets are skipped and counted. Symlink targets end at their first NUL, as the kernel reads them; an empty target
+/// is kept with a warning (extractors cannot create it; the directory sink skips it).
 /// </summary>
 public sealed class TarSink : TreeSink
 {
@@ -204,7 +205,15 @@ public sealed class TarSink : TreeSink
                 break;
             case EntryType.SymbolicLink:
                 typeFlag = TarHeader.TypeFlags.SymbolicLink;
-                _link.SetRaw(entry.LinkTarget ?? "");
+                // The target as the kernel reads it (up to the first NUL), like the directory sink. An empty one is kept:
+                // tar holds an empty linkname and the archive stays faithful to the image, but extractors cannot create
+                // such a link (symlink(2) fails with ENOENT), so say so; the directory sink skips it with a warning.
+                var linkTarget = SymlinkTargets.AsKernelReadsIt(entry.LinkTarget, out bool truncated);
+                if (linkTarget.Length == 0)
+                    Statistics.Warnings.Add($"'{entry.Path}': symlink with empty target kept; extracting it will fail");
+                else if (truncated)
+                    Statistics.Warnings.Add($"'{entry.Path}': symlink target cut at its first NUL, as the kernel reads it");
+                _link.SetRaw(linkTarget);
                 break;
             case EntryType.CharacterDevice:
                 typeFlag = TarHeader.TypeFlags.CharacterDevice;
@@ -257,7 +266,9 @@ public sealed class TarSink : TreeSink
                 var xattr = xattrs[i];
                 if (xattr.Name.Contains('=') || xattr.Name.Length == 0)
                 {
+                    // A pax record is "key=value": the key cannot hold '=' (and an empty name is no attribute).
                     Statistics.AddDroppedAttributes(1);
+                    Statistics.Warnings.Add($"'{entry.Path}': xattr '{xattr.Name}' not stored: a pax record name cannot hold '=' or be empty");
                     continue;
                 }
                 _pax.Add("SCHILY.xattr." + xattr.Name, xattr.Value);
