@@ -4,8 +4,10 @@ using System.Runtime.ExceptionServices;
 namespace RootfsForge.Sources.Disks.Qcow2;
 
 /// <summary>
-/// A bounded, thread-safe LRU cache of decompressed clusters, keyed by the compressed cluster's host offset. Buffers come
-/// from <see cref="ArrayPool{T}"/> and go back once evicted and no reader holds them. Background decoding
+/// A bounded, thread-safe LRU cache of decompressed clusters, keyed by the compressed cluster's host offset. Buffers are
+/// recycled through the cache's own free list (never more than the byte budget allocated): the shared
+/// <see cref="ArrayPool{T}"/> keeps only a few arrays per size, so a cache of hundreds of clusters churning through it
+/// allocated a fresh cluster buffer for most decodes. Background decoding
 /// (<see cref="TrySchedule"/>) goes through a queue bounded to half the byte budget, drained by at most
 /// <c>maxInFlight</c> thread-pool workers; it never blocks a reader: a reader that needs a cluster still queued decodes
 /// it itself.
@@ -38,6 +40,7 @@ internal sealed class DecodedClusterCache : IDisposable
     private readonly int _maxInFlight;
     private readonly int _maxQueued;
     private readonly Queue<Entry> _queue = new();
+    private readonly Stack<byte[]> _free = new();
     private readonly Decoder _decode;
     private long _bytes;
     private int _workers;
@@ -159,12 +162,12 @@ internal sealed class DecodedClusterCache : IDisposable
         byte[]? buffer = null;
         try
         {
-            buffer = ArrayPool<byte>.Shared.Rent(_clusterSize);
+            buffer = RentBuffer();
             _decode(e.Descriptor, buffer);
         }
         catch (Exception ex)
         {
-            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null) lock (_lock) _free.Push(buffer);
             buffer = null;
             e.Error = ex;
         }
@@ -235,12 +238,23 @@ internal sealed class DecodedClusterCache : IDisposable
         }
     }
 
-    private static void ReturnBuffer(Entry e)
+    private byte[] RentBuffer()
+    {
+        lock (_lock)
+        {
+            if (_free.TryPop(out var b)) return b;
+        }
+        return GC.AllocateUninitializedArray<byte>(_clusterSize);
+    }
+
+    /// <summary>Puts an unreferenced entry's buffer on the free list. Caller holds the lock.</summary>
+    private void ReturnBuffer(Entry e)
     {
         if (e.Buffer is { } b)
         {
             e.Buffer = null;
-            ArrayPool<byte>.Shared.Return(b);
+            // Live buffers never exceed the budget (plus those being decoded), so neither does the free list.
+            if (!_disposed) _free.Push(b);
         }
         e.Done?.Dispose();
         e.Done = null;
@@ -259,6 +273,7 @@ internal sealed class DecodedClusterCache : IDisposable
             }
             foreach (var e in _map.Values.ToList())
                 if (e.State == State.Done) Remove(e);
+            _free.Clear();
         }
     }
 }
