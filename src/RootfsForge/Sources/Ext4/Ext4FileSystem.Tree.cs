@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Runtime.ExceptionServices;
 using RootfsForge.Tree;
 
 namespace RootfsForge.Sources.Ext4;
@@ -16,14 +15,6 @@ public sealed partial class Ext4FileSystem
     /// <summary>The longest symlink target read (PATH_MAX is 4096; ext4 allows up to a block).</summary>
     internal const int MaxSymlinkLength = 65536;
 
-    /// <summary>How much file content the walk holds ahead of its consumer (see <see cref="Walk"/>).</summary>
-    internal const long LookaheadBytes = 16L << 20;
-
-    /// <summary>The most entries the walk holds ahead of its consumer.</summary>
-    internal const int LookaheadEntries = 1024;
-
-    /// <summary>Set once any content of this filesystem was opened: from then on the walk prefetches content.</summary>
-    private bool _contentOpened;
 
     private readonly record struct Child(string Name, byte[] NameBytes, uint Number, Inode? Inode);
 
@@ -37,60 +28,17 @@ public sealed partial class Ext4FileSystem
 
     /// <inheritdoc />
     /// <remarks>
-    /// The walk runs ahead of its consumer by up to <see cref="LookaheadBytes"/> of file content (at most
-    /// <see cref="LookaheadEntries"/> entries). Once the consumer opens a file's content, the walk hints the device to
-    /// decode the content of the entries it holds ahead (a qcow2 image decodes those clusters on the thread pool), so
-    /// decompressing the next files overlaps with the consumer writing this one. A consumer that never opens contents
-    /// (inspect, ls) causes no decoding. An error of the walk itself surfaces after the entries before it.
+    /// The walk itself (directories, inodes, extent maps: metadata that a qcow2 image must decompress too) runs on its
+    /// own thread, up to <see cref="LookaheadBytes"/> of file content (at most <see cref="LookaheadEntries"/> entries)
+    /// ahead of the consumer. Once the consumer opens a file's content, the walk also hints the device to decode the
+    /// content of the entries it holds (a qcow2 image decodes those clusters on the thread pool), so reading metadata,
+    /// decompressing the next files and the consumer writing this one overlap. A consumer that never opens contents
+    /// (inspect, ls) causes no content decoding. An error of the walk surfaces after the entries before it.
     /// </remarks>
     public IEnumerable<TreeEntry> Walk(CancellationToken cancellationToken = default)
     {
-        var pending = new Queue<(TreeEntry Entry, ContentOpener? Content, long Bytes)>();
-        long pendingBytes = 0;
-        bool prefetching = Volatile.Read(ref _contentOpened);
-        ExceptionDispatchInfo? failure = null;
-        using var walk = WalkInOrder(cancellationToken).GetEnumerator();
-        while (true)
-        {
-            bool more;
-            try
-            {
-                more = walk.MoveNext();
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                failure = ExceptionDispatchInfo.Capture(e);
-                break;
-            }
-            if (!more) break;
-            var (entry, content) = walk.Current;
-            long bytes = content?.ContentBytes(LookaheadBytes) ?? 0;
-            if (prefetching) content?.Prefetch(LookaheadBytes);
-            pending.Enqueue((entry, content, bytes));
-            pendingBytes += bytes;
-            while (pending.Count >= LookaheadEntries || (pendingBytes > LookaheadBytes && pending.Count > 1))
-            {
-                var next = pending.Dequeue();
-                pendingBytes -= next.Bytes;
-                yield return next.Entry;
-                if (!prefetching && Volatile.Read(ref _contentOpened))
-                {
-                    prefetching = true;
-                    foreach (var p in pending) p.Content?.Prefetch(LookaheadBytes);
-                }
-            }
-        }
-        while (pending.Count > 0)
-        {
-            var next = pending.Dequeue();
-            if (!prefetching && Volatile.Read(ref _contentOpened))
-            {
-                prefetching = true;
-                foreach (var p in pending) p.Content?.Prefetch(LookaheadBytes);
-            }
-            yield return next.Entry;
-        }
-        failure?.Throw();
+        using var ahead = new WalkAhead(this, cancellationToken);
+        while (ahead.Take() is { } entry) yield return entry;
     }
 
     /// <summary>The walk proper, in <see cref="ITreeSource.Walk"/> order, with each regular file's content opener.</summary>
