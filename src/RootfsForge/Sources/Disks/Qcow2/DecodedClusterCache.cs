@@ -27,6 +27,7 @@ internal sealed class DecodedClusterCache : IDisposable
         public byte[]? Buffer;
         public int Refs;
         public bool Removed;
+        public bool Read; // a reader has used it; until then it is a prefetched cluster still ahead of the readers
         public Exception? Error;
         public ManualResetEventSlim? Done;
         public LinkedListNode<Entry>? Node;
@@ -76,6 +77,7 @@ internal sealed class DecodedClusterCache : IDisposable
             {
                 e = found;
                 e.Refs++;
+                e.Read = true;
                 Touch(e);
                 if (e.State == State.Queued)
                 {
@@ -91,6 +93,7 @@ internal sealed class DecodedClusterCache : IDisposable
             {
                 e = Insert(key, descriptor);
                 e.Refs = 1;
+                e.Read = true;
                 e.State = State.Running;
                 decodeHere = true;
             }
@@ -119,7 +122,9 @@ internal sealed class DecodedClusterCache : IDisposable
             if (_disposed) return false;
             if (_map.ContainsKey(key)) return true;
             if (_queue.Count >= _maxQueued) return false;
-            if (_bytes + _clusterSize > _budget && !EvictOne()) return false;
+            // Prefetching only ever replaces clusters readers are done with, never prefetched ones not yet read: a
+            // read-ahead larger than the budget then stops instead of evicting the clusters it is about to need.
+            if (_bytes + _clusterSize > _budget && !EvictOne(readOnly: true)) return false;
             var e = Insert(key, descriptor);
             e.Refs = 1; // held by the queue until a worker has handled it
             e.State = State.Queued;
@@ -188,7 +193,7 @@ internal sealed class DecodedClusterCache : IDisposable
         e.Node = _lru.AddFirst(e);
         _map[key] = e;
         _bytes += _clusterSize;
-        while (_bytes > _budget && EvictOne())
+        while (_bytes > _budget && (EvictOne(readOnly: true) || EvictOne(readOnly: false)))
         {
         }
         return e;
@@ -203,13 +208,16 @@ internal sealed class DecodedClusterCache : IDisposable
         }
     }
 
-    /// <summary>Evicts the least recently used decoded cluster nobody holds. Caller holds the lock.</summary>
-    private bool EvictOne()
+    /// <summary>
+    /// Evicts the least recently used decoded cluster nobody holds (with <paramref name="readOnly"/>, only one a reader
+    /// has used). Caller holds the lock.
+    /// </summary>
+    private bool EvictOne(bool readOnly)
     {
         for (var node = _lru.Last; node is not null; node = node.Previous)
         {
             var e = node.Value;
-            if (e.Refs == 0 && e.State == State.Done)
+            if (e.Refs == 0 && e.State == State.Done && (e.Read || !readOnly))
             {
                 Remove(e);
                 return true;
