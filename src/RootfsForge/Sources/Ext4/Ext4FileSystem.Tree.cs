@@ -15,6 +15,7 @@ public sealed partial class Ext4FileSystem
     /// <summary>The longest symlink target read (PATH_MAX is 4096; ext4 allows up to a block).</summary>
     internal const int MaxSymlinkLength = 65536;
 
+
     private readonly record struct Child(string Name, byte[] NameBytes, uint Number, Inode? Inode);
 
     private sealed class Frame(string path, List<Child> children, int depth)
@@ -26,14 +27,29 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The walk itself (directories, inodes, extent maps: metadata that a qcow2 image must decompress too) runs on its
+    /// own thread, up to <see cref="LookaheadBytes"/> of file content (at most <see cref="LookaheadEntries"/> entries)
+    /// ahead of the consumer. Once the consumer opens a file's content, the walk also hints the device to decode the
+    /// content of the entries it holds (a qcow2 image decodes those clusters on the thread pool), so reading metadata,
+    /// decompressing the next files and the consumer writing this one overlap. A consumer that never opens contents
+    /// (inspect, ls) causes no content decoding. An error of the walk surfaces after the entries before it.
+    /// </remarks>
     public IEnumerable<TreeEntry> Walk(CancellationToken cancellationToken = default)
+    {
+        using var ahead = new WalkAhead(this, cancellationToken);
+        while (ahead.Take() is { } entry) yield return entry;
+    }
+
+    /// <summary>The walk proper, in <see cref="ITreeSource.Walk"/> order, with each regular file's content opener.</summary>
+    private IEnumerable<(TreeEntry Entry, ContentOpener? Content)> WalkInOrder(CancellationToken cancellationToken)
     {
         var root = ReadInode(RootInode);
         if (!root.IsDirectory)
             throw new ImageFormatException($"the root inode is not a directory (mode 0x{root.Mode:x4})", "ext4 inode 2");
         var visited = new HashSet<uint> { RootInode };
         var firstPath = new Dictionary<uint, string>();
-        if (BuildEntry("", root) is { } rootEntry) yield return rootEntry;
+        if (BuildEntry("", root, out _) is { } rootEntry) yield return (rootEntry, null);
         var stack = new Stack<Frame>();
         stack.Push(new Frame("", LoadChildrenSafe(root, ""), 0));
         while (stack.Count > 0)
@@ -48,7 +64,6 @@ public sealed partial class Ext4FileSystem
             var child = frame.Children[frame.Index++];
             if (child.Inode is not { } inode) continue;
             string path = frame.Path.Length == 0 ? child.Name : frame.Path + "/" + child.Name;
-            PrefetchNext(frame);
 
             if (inode.IsDirectory)
             {
@@ -57,9 +72,9 @@ public sealed partial class Ext4FileSystem
                     Warn($"{Display(path)}: directory inode {child.Number} was already visited (a directory hard link or cycle); skipped");
                     continue;
                 }
-                var entry = TryBuildEntry(path, inode);
+                var entry = TryBuildEntry(path, inode, out _);
                 if (entry is null) continue;
-                yield return entry;
+                yield return (entry, null);
                 if (frame.Depth + 1 >= _options.MaxDepth)
                 {
                     Warn($"{Display(path)}: deeper than {_options.MaxDepth} levels; its contents are skipped");
@@ -71,9 +86,9 @@ public sealed partial class Ext4FileSystem
 
             if (inode.LinksCount > 1 && firstPath.TryGetValue(child.Number, out var first))
             {
-                var original = TryBuildEntry(path, inode);
+                var original = TryBuildEntry(path, inode, out _);
                 if (original is null) continue;
-                yield return new TreeEntry
+                yield return (new TreeEntry
                 {
                     Path = path,
                     Type = EntryType.HardLink,
@@ -88,13 +103,13 @@ public sealed partial class Ext4FileSystem
                     InodeId = original.InodeId,
                     ExtendedAttributes = original.ExtendedAttributes,
                     OpenContent = original.OpenContent,
-                };
+                }, null);
                 continue;
             }
-            var e = TryBuildEntry(path, inode, mapContent: true);
+            var e = TryBuildEntry(path, inode, out var content, mapContent: true);
             if (e is null) continue;
             if (inode.LinksCount > 1) firstPath[child.Number] = path;
-            yield return e;
+            yield return (e, content);
         }
     }
 
@@ -106,7 +121,7 @@ public sealed partial class Ext4FileSystem
     {
         ArgumentNullException.ThrowIfNull(path);
         var (inode, normalized) = Resolve(path);
-        return inode is null ? null : BuildEntry(normalized, inode);
+        return inode is null ? null : BuildEntry(normalized, inode, out _);
     }
 
     /// <summary>The entries of the directory at <paramref name="path"/>, sorted by name bytes (not recursive).</summary>
@@ -120,7 +135,7 @@ public sealed partial class Ext4FileSystem
         foreach (var child in LoadChildren(inode, normalized))
         {
             if (child.Inode is null) continue;
-            var e = TryBuildEntry(normalized.Length == 0 ? child.Name : normalized + "/" + child.Name, child.Inode);
+            var e = TryBuildEntry(normalized.Length == 0 ? child.Name : normalized + "/" + child.Name, child.Inode, out _);
             if (e is not null) list.Add(e);
         }
         return list;
@@ -146,21 +161,6 @@ public sealed partial class Ext4FileSystem
             current = current.Length == 0 ? part : current + "/" + part;
         }
         return (inode, current);
-    }
-
-    private void PrefetchNext(Frame frame)
-    {
-        // Start decoding the next regular file's first extent while this entry is consumed (qcow2 sources decode ahead).
-        for (int i = frame.Index; i < frame.Children.Count && i < frame.Index + 2; i++)
-        {
-            if (frame.Children[i].Inode is not { } next || next.Type != Inode.ModeType.Reg) continue;
-            if (!next.HasFlag(Inode.Flag.Extents) || next.Size == 0) continue;
-            if (ExtentTree.FirstRootExtent(next.BlockArea) is not var (physical, count)) continue;
-            if (physical <= 0 || (ulong)(physical + count) > Superblock.BlocksCount) continue;
-            long bytes = Math.Min(Math.Min(count * BlockSize, (long)Math.Min(next.Size, long.MaxValue)), 4L << 20);
-            Device.Prefetch(physical * BlockSize, bytes);
-            return;
-        }
     }
 
     private List<Child> LoadChildrenSafe(Inode dir, string path)
@@ -346,11 +346,12 @@ public sealed partial class Ext4FileSystem
             throw new Ext4ChecksumException($"checksum mismatch (stored 0x{stored:x8}, computed 0x{computed:x8})", what, offset);
     }
 
-    private TreeEntry? TryBuildEntry(string path, Inode inode, bool mapContent = false)
+    private TreeEntry? TryBuildEntry(string path, Inode inode, out ContentOpener? content, bool mapContent = false)
     {
+        content = null;
         try
         {
-            return BuildEntry(path, inode, mapContent);
+            return BuildEntry(path, inode, out content, mapContent);
         }
         catch (Ext4ChecksumException)
         {
@@ -365,12 +366,14 @@ public sealed partial class Ext4FileSystem
 
     /// <param name="path">The entry's path.</param>
     /// <param name="inode">Its inode.</param>
+    /// <param name="content">A regular file's content opener (null for other types).</param>
     /// <param name="mapContent">
     /// Map a regular file's blocks now (the walk does, so one damaged file is skipped with a warning instead of failing
-    /// the consumer mid-stream, and the first data run can be prefetched); lookups map lazily.
+    /// the consumer mid-stream, and its content can be prefetched); lookups map lazily.
     /// </param>
-    private TreeEntry? BuildEntry(string path, Inode inode, bool mapContent = false)
+    private TreeEntry? BuildEntry(string path, Inode inode, out ContentOpener? content, bool mapContent = false)
     {
+        content = null;
         if (inode.HasFlag(Inode.Flag.Encrypt))
         {
             Warn($"{Display(path)}: encrypted inode {inode.Number} skipped (contents and names are ciphertext)");
@@ -401,6 +404,7 @@ public sealed partial class Ext4FileSystem
                 var opener = new ContentOpener(this, inode);
                 if (mapContent) opener.Prepare();
                 open = opener.Open;
+                content = opener;
                 break;
             case EntryType.SymbolicLink:
                 target = FileNameEncoding.GetString(ReadSymlink(inode));
@@ -436,25 +440,48 @@ public sealed partial class Ext4FileSystem
         private DataMap? _map;
         private byte[]? _inline;
 
-        /// <summary>Maps the blocks (or reads the inline data) now, and starts reading the first data run.</summary>
+        /// <summary>Maps the blocks (or reads the inline data) now.</summary>
         public void Prepare()
         {
-            if (inode.HasFlag(Inode.Flag.InlineData))
+            if (inode.HasFlag(Inode.Flag.InlineData)) _inline ??= fs.ReadInlineData(inode, sizeMayExceed: true);
+            else _map ??= fs.GetDataMap(inode);
+        }
+
+        /// <summary>The bytes of written blocks a reader will fetch from the device, at most <paramref name="limit"/>.</summary>
+        public long ContentBytes(long limit)
+        {
+            if (_map is null) return 0;
+            long total = 0;
+            foreach (var run in _map.Runs)
             {
-                _inline ??= fs.ReadInlineData(inode, sizeMayExceed: true);
-                return;
+                total += RunBytes(run);
+                if (total >= limit) return limit;
             }
-            _map ??= fs.GetDataMap(inode);
-            if (_map.Runs.Length > 0)
+            return total;
+        }
+
+        /// <summary>Hints the device to decode the first <paramref name="limit"/> bytes of written blocks.</summary>
+        public void Prefetch(long limit)
+        {
+            if (_map is null) return;
+            long left = limit;
+            foreach (var run in _map.Runs)
             {
-                var first = _map.Runs[0];
-                long bytes = Math.Min(Math.Min(first.Count * fs.BlockSize, _map.Size - first.Logical * fs.BlockSize), 4L << 20);
-                if (bytes > 0) fs.Device.Prefetch(first.Physical * fs.BlockSize, bytes);
+                if (left <= 0) return;
+                if ((ulong)(run.Physical + run.Count) > fs.Superblock.BlocksCount) return; // the reader will warn
+                long bytes = Math.Min(RunBytes(run), left);
+                if (bytes <= 0) continue;
+                fs.Device.Prefetch(run.Physical * fs.BlockSize, bytes);
+                left -= bytes;
             }
         }
 
+        private long RunBytes(BlockRun run) =>
+            Math.Min(run.Count * fs.BlockSize, _map!.Size - run.Logical * fs.BlockSize);
+
         public FileContent Open()
         {
+            Volatile.Write(ref fs._contentOpened, true);
             if (inode.HasFlag(Inode.Flag.InlineData))
                 return new Ext4InlineContent(_inline ??= fs.ReadInlineData(inode, sizeMayExceed: true), (long)inode.Size);
             _map ??= fs.GetDataMap(inode);

@@ -15,7 +15,10 @@ public sealed class Ext4Options
     /// </summary>
     public bool ReplayJournal { get; init; } = true;
 
-    /// <summary>Called for each warning as it happens (warnings are also collected in <see cref="Ext4FileSystem.Warnings"/>).</summary>
+    /// <summary>
+    /// Called for each warning as it happens (warnings are also collected in <see cref="Ext4FileSystem.Warnings"/>); during
+    /// <see cref="Ext4FileSystem.Walk"/> it is called from the walk's own thread.
+    /// </summary>
     public Action<string>? OnWarning { get; init; }
 
     /// <summary>The deepest directory level entered; deeper directories are emitted without their contents, with a warning.</summary>

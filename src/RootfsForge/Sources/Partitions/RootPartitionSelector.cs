@@ -49,12 +49,17 @@ public static class RootPartitionSelector
         }
         if (ext.Count == 1) return ext[0];
 
-        return ext
-            .OrderByDescending(p => looksLikeRoot?.Invoke(p) ?? false)
-            .ThenByDescending(p => p.IsLinuxDataType)
+        // The first partition, in order of type, size and number, that looks like a root; else the first of them. Probing
+        // (which opens a filesystem) stops at the first hit, so the usual single Linux root costs one probe.
+        var ordered = ext
+            .OrderByDescending(p => p.IsLinuxDataType)
             .ThenByDescending(p => p.Length)
             .ThenBy(p => p.Number)
-            .First();
+            .ToList();
+        if (looksLikeRoot is not null)
+            foreach (var p in ordered)
+                if (looksLikeRoot(p)) return p;
+        return ordered[0];
     }
 
     private static bool IsRootName(string? name) =>

@@ -4,8 +4,10 @@ using System.Runtime.ExceptionServices;
 namespace RootfsForge.Sources.Disks.Qcow2;
 
 /// <summary>
-/// A bounded, thread-safe LRU cache of decompressed clusters, keyed by the compressed cluster's host offset. Buffers come
-/// from <see cref="ArrayPool{T}"/> and go back once evicted and no reader holds them. Background decoding
+/// A bounded, thread-safe LRU cache of decompressed clusters, keyed by the compressed cluster's host offset. Buffers are
+/// recycled through the cache's own free list (never more than the byte budget allocated): the shared
+/// <see cref="ArrayPool{T}"/> keeps only a few arrays per size, so a cache of hundreds of clusters churning through it
+/// allocated a fresh cluster buffer for most decodes. Background decoding
 /// (<see cref="TrySchedule"/>) goes through a queue bounded to half the byte budget, drained by at most
 /// <c>maxInFlight</c> thread-pool workers; it never blocks a reader: a reader that needs a cluster still queued decodes
 /// it itself.
@@ -25,6 +27,7 @@ internal sealed class DecodedClusterCache : IDisposable
         public byte[]? Buffer;
         public int Refs;
         public bool Removed;
+        public bool Read; // a reader has used it; until then it is a prefetched cluster still ahead of the readers
         public Exception? Error;
         public ManualResetEventSlim? Done;
         public LinkedListNode<Entry>? Node;
@@ -38,6 +41,7 @@ internal sealed class DecodedClusterCache : IDisposable
     private readonly int _maxInFlight;
     private readonly int _maxQueued;
     private readonly Queue<Entry> _queue = new();
+    private readonly Stack<byte[]> _free = new();
     private readonly Decoder _decode;
     private long _bytes;
     private int _workers;
@@ -73,6 +77,7 @@ internal sealed class DecodedClusterCache : IDisposable
             {
                 e = found;
                 e.Refs++;
+                e.Read = true;
                 Touch(e);
                 if (e.State == State.Queued)
                 {
@@ -88,6 +93,7 @@ internal sealed class DecodedClusterCache : IDisposable
             {
                 e = Insert(key, descriptor);
                 e.Refs = 1;
+                e.Read = true;
                 e.State = State.Running;
                 decodeHere = true;
             }
@@ -116,7 +122,9 @@ internal sealed class DecodedClusterCache : IDisposable
             if (_disposed) return false;
             if (_map.ContainsKey(key)) return true;
             if (_queue.Count >= _maxQueued) return false;
-            if (_bytes + _clusterSize > _budget && !EvictOne()) return false;
+            // Prefetching only ever replaces clusters readers are done with, never prefetched ones not yet read: a
+            // read-ahead larger than the budget then stops instead of evicting the clusters it is about to need.
+            if (_bytes + _clusterSize > _budget && !EvictOne(readOnly: true)) return false;
             var e = Insert(key, descriptor);
             e.Refs = 1; // held by the queue until a worker has handled it
             e.State = State.Queued;
@@ -159,12 +167,12 @@ internal sealed class DecodedClusterCache : IDisposable
         byte[]? buffer = null;
         try
         {
-            buffer = ArrayPool<byte>.Shared.Rent(_clusterSize);
+            buffer = RentBuffer();
             _decode(e.Descriptor, buffer);
         }
         catch (Exception ex)
         {
-            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null) lock (_lock) _free.Push(buffer);
             buffer = null;
             e.Error = ex;
         }
@@ -185,7 +193,7 @@ internal sealed class DecodedClusterCache : IDisposable
         e.Node = _lru.AddFirst(e);
         _map[key] = e;
         _bytes += _clusterSize;
-        while (_bytes > _budget && EvictOne())
+        while (_bytes > _budget && (EvictOne(readOnly: true) || EvictOne(readOnly: false)))
         {
         }
         return e;
@@ -200,13 +208,16 @@ internal sealed class DecodedClusterCache : IDisposable
         }
     }
 
-    /// <summary>Evicts the least recently used decoded cluster nobody holds. Caller holds the lock.</summary>
-    private bool EvictOne()
+    /// <summary>
+    /// Evicts the least recently used decoded cluster nobody holds (with <paramref name="readOnly"/>, only one a reader
+    /// has used). Caller holds the lock.
+    /// </summary>
+    private bool EvictOne(bool readOnly)
     {
         for (var node = _lru.Last; node is not null; node = node.Previous)
         {
             var e = node.Value;
-            if (e.Refs == 0 && e.State == State.Done)
+            if (e.Refs == 0 && e.State == State.Done && (e.Read || !readOnly))
             {
                 Remove(e);
                 return true;
@@ -235,12 +246,23 @@ internal sealed class DecodedClusterCache : IDisposable
         }
     }
 
-    private static void ReturnBuffer(Entry e)
+    private byte[] RentBuffer()
+    {
+        lock (_lock)
+        {
+            if (_free.TryPop(out var b)) return b;
+        }
+        return GC.AllocateUninitializedArray<byte>(_clusterSize);
+    }
+
+    /// <summary>Puts an unreferenced entry's buffer on the free list. Caller holds the lock.</summary>
+    private void ReturnBuffer(Entry e)
     {
         if (e.Buffer is { } b)
         {
             e.Buffer = null;
-            ArrayPool<byte>.Shared.Return(b);
+            // Live buffers never exceed the budget (plus those being decoded), so neither does the free list.
+            if (!_disposed) _free.Push(b);
         }
         e.Done?.Dispose();
         e.Done = null;
@@ -259,6 +281,7 @@ internal sealed class DecodedClusterCache : IDisposable
             }
             foreach (var e in _map.Values.ToList())
                 if (e.State == State.Done) Remove(e);
+            _free.Clear();
         }
     }
 }

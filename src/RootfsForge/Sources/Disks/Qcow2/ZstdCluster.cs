@@ -6,15 +6,28 @@ namespace RootfsForge.Sources.Disks.Qcow2;
 /// <summary>
 /// Decodes a zstd-compressed qcow2 cluster (compression type 1): one or more standard frames with no length prefix,
 /// streamed until the cluster is full, because the exact compressed length is unknown (§1.5). Keeps one decoder context
-/// per thread so clusters do not each pay for a new context.
+/// per thread so clusters do not each pay for a new context. Uses the system's libzstd when it loads, else ZstdSharp.
 /// </summary>
-internal static class ZstdCluster
+internal static partial class ZstdCluster
 {
     [ThreadStatic]
     private static Decompressor? t_decompressor;
 
+    [ThreadStatic]
+    private static Native.Context? t_native;
+
+    /// <summary>True when the system's libzstd loaded.</summary>
+    internal static bool NativeAvailable => Native.Available;
+
     /// <summary>Returns the number of bytes produced (less than the destination only if the input ran out).</summary>
     public static int Decode(ReadOnlySpan<byte> input, Span<byte> destination)
+    {
+        if (Native.Available) return (t_native ??= new Native.Context()).Decode(input, destination);
+        return DecodeManaged(input, destination);
+    }
+
+    /// <summary>The managed decoder (ZstdSharp), the fallback; tests compare it with the native one.</summary>
+    internal static int DecodeManaged(ReadOnlySpan<byte> input, Span<byte> destination)
     {
         var decompressor = t_decompressor ??= new Decompressor();
         decompressor.ResetStream();
