@@ -1,6 +1,6 @@
 using RootfsForge.NativeTests.Ext4;
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sinks.Directory;
+using RootfsForge.Sinks.Directories;
 using RootfsForge.Sources.Ext4;
 using RootfsForge.Tree;
 using Xunit;

@@ -1,6 +1,6 @@
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Sinks;
-using RootfsForge.Sinks.Directory;
+using RootfsForge.Sinks.Directories;
 using RootfsForge.Sources.Directories;
 using RootfsForge.Tree;
 using Xunit;

@@ -7,7 +7,7 @@ namespace RootfsForge.NativeTests.Vm;
 /// <summary>
 /// SLOW (TCG: login prompt after 187 s on an idle 2-core machine; 647 s to the cloud-init marker at load 30): boots the shared build's tree like ZOS (its own kernel and
 /// initrd, virtio-fs root tag vroot, ZOS's command line, a cidata disk) and waits for a login prompt or the cloud-init
-/// marker. Runs only with ROOTFSFORGE_BOOT_TEST=1.
+/// marker. Runs only with ROOTFSFORGE_BOOT_TEST=1, which tools/test.sh (the README's test command) sets by default.
 /// </summary>
 [Collection(PreparedDebianCollection.Name)]
 [Trait("Category", "Slow")]
@@ -18,7 +18,7 @@ public class BootTests(PreparedDebianFixture build)
     public void Prepared_tree_boots_to_login_or_cloud_init_marker()
     {
         Skip.IfNot(Environment.GetEnvironmentVariable("ROOTFSFORGE_BOOT_TEST") == "1",
-            "slow qemu TCG boot (several minutes): set ROOTFSFORGE_BOOT_TEST=1 to run it");
+            "slow qemu TCG boot (several minutes): set ROOTFSFORGE_BOOT_TEST=1 (tools/test.sh does) to run it");
         TestEnvironment.RequireTool("qemu-system-x86_64");
         TestEnvironment.RequireTool("mkfs.vfat");
         TestEnvironment.RequireTool("mcopy");

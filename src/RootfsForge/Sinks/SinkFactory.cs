@@ -1,5 +1,5 @@
 using RootfsForge.Hub;
-using RootfsForge.Sinks.Directory;
+using RootfsForge.Sinks.Directories;
 using RootfsForge.Sinks.Flist;
 using RootfsForge.Sinks.Tar;
 using RootfsForge.Tree;

@@ -1,5 +1,5 @@
 using RootfsForge.Sinks;
-using RootfsForge.Sinks.Directory;
+using RootfsForge.Sinks.Directories;
 using RootfsForge.Sources.Archives;
 using RootfsForge.Sources.Directories;
 using RootfsForge.Tree;

@@ -1,4 +1,4 @@
-namespace RootfsForge.Sinks.Directory;
+namespace RootfsForge.Sinks.Directories;
 
 /// <summary>Options of <see cref="DirectorySink"/>.</summary>
 public sealed class DirectorySinkOptions

@@ -2,7 +2,7 @@ using System.Buffers;
 using RootfsForge.IO;
 using RootfsForge.Tree;
 
-namespace RootfsForge.Sinks.Directory;
+namespace RootfsForge.Sinks.Directories;
 
 /// <summary>
 /// Recreates a tree under a target directory: content (holes kept as holes), owners, modes with setuid/setgid/sticky,
@@ -67,9 +67,9 @@ public sealed class DirectorySink : TreeSink
         _target = Path.GetFullPath(target);
         _privileged = options.Privileged ?? Posix.geteuid() == 0;
         _allowExisting = options.AllowNonEmptyTarget;
-        if (System.IO.Directory.Exists(_target))
+        if (Directory.Exists(_target))
         {
-            if (!_allowExisting && System.IO.Directory.EnumerateFileSystemEntries(_target).Any())
+            if (!_allowExisting && Directory.EnumerateFileSystemEntries(_target).Any())
                 throw new IOException($"output directory '{_target}' is not empty");
             _buildPath = _target;
         }
@@ -80,7 +80,7 @@ public sealed class DirectorySink : TreeSink
         else
         {
             var parent = Path.GetDirectoryName(_target) ?? throw new IOException($"output '{_target}' has no parent");
-            if (!System.IO.Directory.Exists(parent)) throw new IOException($"parent folder of output '{_target}' does not exist");
+            if (!Directory.Exists(parent)) throw new IOException($"parent folder of output '{_target}' does not exist");
             _buildPath = Path.Combine(parent, $".{Path.GetFileName(_target)}.tmp-{Guid.NewGuid():N}"[..^20]);
             MakeDirectory(_buildPath);
             _buildingInTemp = true;
@@ -187,7 +187,7 @@ public sealed class DirectorySink : TreeSink
         {
             try
             {
-                System.IO.Directory.Move(_buildPath, _target);
+                Directory.Move(_buildPath, _target);
             }
             catch (IOException e)
             {
