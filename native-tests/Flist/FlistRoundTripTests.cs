@@ -29,12 +29,15 @@ public class FlistRoundTripTests
         Assert.Contains(sink.Statistics.Warnings, w => w.Contains("usr/bin/ping") && w.Contains("security.capability"));
         Assert.Equal(Directory.GetFiles(dir).Select(Path.GetFileName), ["out.fl"]);
 
-        // Both store layouts, same bytes.
+        // Both store layouts, same bytes: on one filesystem the two-level name is a hard link to the flat file.
         var flat = Directory.GetFiles(Path.Combine(dir, "store")).Select(Path.GetFileName).ToList();
         Assert.NotEmpty(flat);
         foreach (var name in flat)
             Assert.Equal(File.ReadAllBytes(Path.Combine(dir, "store", name!)),
                 File.ReadAllBytes(Path.Combine(dir, "store", name![..2], name)));
+        var links = TestEnvironment.Run("stat", ["-c", "%h", .. flat.Select(n => Path.Combine(dir, "store", n!))]);
+        Assert.Equal(0, links.ExitCode);
+        Assert.All(links.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries), n => Assert.Equal("2", n));
         // The big file and its hard link share blocks; duplicate chunks stored once.
         long distinctBlocks = flat.Count;
         Assert.True(sink.Blocks.Blocks >= distinctBlocks);

@@ -3,6 +3,8 @@ namespace RootfsForge.Stores;
 /// <summary>
 /// <c>dir:///path</c>: one file per block named by the lowercase hex id. Writes both layouts, flat <c>{root}/{hex}</c> (what
 /// rfs 2.0.6 reads) and two-level <c>{root}/{hex[0..2]}/{hex}</c> (newer rfs); reads two-level, then flat (§6).
+/// The two-level name is a hard link to the flat file where the filesystem allows it, so the second layout costs
+/// neither space nor a second write.
 /// </summary>
 internal sealed class DirectoryBlockStore : IBlockStore
 {
@@ -42,12 +44,24 @@ internal sealed class DirectoryBlockStore : IBlockStore
         {
             Directory.CreateDirectory(Path.Combine(_root, hex[..2]));
             await WriteAtomicAsync(Flat(hex), data, cancellationToken).ConfigureAwait(false);
-            await WriteAtomicAsync(TwoLevel(hex), data, cancellationToken).ConfigureAwait(false);
+            if (!TryLink(Flat(hex), TwoLevel(hex)))
+                await WriteAtomicAsync(TwoLevel(hex), data, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new BlockStoreException($"{Url}: cannot write block {hex}: {e.Message}", e);
         }
+    }
+
+    /// <summary>Links <paramref name="path"/> to <paramref name="existing"/>; false when the filesystem cannot (then copy).</summary>
+    private static unsafe bool TryLink(string existing, string path)
+    {
+        fixed (byte* from = IO.Posix.CString(existing))
+        fixed (byte* to = IO.Posix.CString(path))
+        {
+            if (IO.Posix.linkat(IO.Posix.AT_FDCWD, from, IO.Posix.AT_FDCWD, to, 0) == 0) return true;
+        }
+        return IO.Posix.LastError == IO.Posix.EEXIST;
     }
 
     private static async Task WriteAtomicAsync(string path, ReadOnlyMemory<byte> data, CancellationToken ct)
