@@ -98,7 +98,7 @@ print(f"- sizes: `.fl` blocks in the store {stored / 1e6:.0f} MB (both layouts, 
 print(f"- median of {len(rows['fl-new'])} alternating runs after a warm-up, page cache warm\n")
 print("| variant | median wall | min | max | file data / wall | CPU (user+sys)/wall | peak RSS |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-names = {"fl-new": "`fl pack` into an empty `dir://` store", "fl-dedup": "`fl pack` again (every block present)", "tar-gz": "`tar -czf - . | wc -c`"}
+names = {"fl-new": "`fl pack` into an empty `dir://` store", "fl-dedup": "`fl pack` again (every block present)", "tar-gz": "`tar -czf - . \\| wc -c`"}
 for v in ("fl-new", "fl-dedup", "tar-gz"):
     w = statistics.median(x[0] for x in rows[v]); c = statistics.median(x[1] for x in rows[v])
     print(f"| {names[v]} | {w:.2f} s | {min(x[0] for x in rows[v]):.2f} s | {max(x[0] for x in rows[v]):.2f} s | "

@@ -34,7 +34,8 @@ internal static class FlCommand
         var tags = new Option<string[]>("--tag") { Description = "A tag row KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = false };
         var clamp = new Option<long?>("--mtime-clamp") { Description = "Clamp modification times to this Unix time (default: SOURCE_DATE_EPOCH when set)." };
         var publish = OutputOptions.PublishOption();
-        var command = new Command("pack", "Pack a directory or tar archive into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "No warnings or summary." };
+        var command = new Command("pack", "Pack a directory or tar archive into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish, quiet };
         command.SetAction(parse => CommandRunner.Run(ct =>
         {
             string src = parse.GetValue(source)!;
@@ -60,9 +61,11 @@ internal static class FlCommand
                     foreach (var entry in tree.Walk(ct)) sink.Add(entry, ct);
                     sink.Complete(ct);
                 }
+                bool q = parse.GetValue(quiet);
+                if (parse.GetValue(publish) is { } publishDir) OutputOptions.Publish(outPath, publishDir, q);
+                if (q) return ExitCodes.Ok;
                 foreach (var w in tree.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
                 OutputOptions.WarnUnreachable(routes);
-                if (parse.GetValue(publish) is { } publishDir) OutputOptions.Publish(outPath, publishDir);
                 Console.Error.WriteLine(OutputOptions.FlistSummary(outPath, sink));
                 return ExitCodes.Ok;
             }
