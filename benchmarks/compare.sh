@@ -17,8 +17,10 @@
 #               pipeline     convert + loop mount + `cp -a MNT/. DIR` + umount + rm tmp.raw
 #               debugfs      `debugfs -R 'rdump / DIR'` on an already converted raw disk (conversion not timed)
 # Tar output goes through `| wc -c`, never straight to /dev/null: GNU tar notices an archive on /dev/null and then skips
-# reading file contents, which would measure nothing. Both sides get the same pipe. Output directories are removed and
-# `sync`ed between runs (not timed). Wall time is measured with date +%s%N; user/sys/peak RSS with /usr/bin/time
+# reading file contents, which would measure nothing. Both sides get the same pipe. Output directories are set aside and
+# `sync`ed between runs (not timed), and deleted once per image followed by a BENCH_SETTLE (default 65) second pause:
+# ext4 without a journal skips recently deleted inodes slowly (see settle() below). Disk space: ~15 GB per image.
+# Wall time is measured with date +%s%N; user/sys/peak RSS with /usr/bin/time
 # (for the pipelines: all processes of the pipeline; the kernel's loop worker threads are not counted).
 # Finally rootfsforge runs once (after a warm-up) on debian12x2.* (the tree twice) to show peak RSS does not grow.
 #
@@ -39,6 +41,7 @@ DO_TAR=1
 DO_DOUBLE=1
 DO_BUILD=1
 NAME=latest
+SETTLE=${BENCH_SETTLE:-65}
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) RUNS=$2; shift 2 ;;
@@ -174,15 +177,27 @@ measure() {
   printf '%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n' "$label" "$group" "$variant" "$round" $(( (t1 - t0) / 1000000 )) \
     "$u" "$s" "$m" "$(cat "$WORK/bytes" 2>/dev/null || echo -)" >> "$RUNS_TSV"
   printf '  %-8s %-4s %-12s round %d: %6d ms\n' "$label" "$group" "$variant" "$round" $(( (t1 - t0) / 1000000 )) >&2
-  # Not timed: leave nothing behind for the next run, and flush written directories so their writeback does not land
-  # in someone else's measurement.
-  if [ -e "$WORK/out" ]; then rm -rf "$WORK/out"; sync; fi
+  # Not timed: set the output aside (deleted once per image, see settle) and flush written directories so their
+  # writeback does not land in someone else's measurement.
+  if [ -e "$WORK/out" ]; then mkdir -p "$WORK/trash"; mv "$WORK/out" "$WORK/trash/$label-$variant-$round"; sync; fi
   rm -f "$WORK/tmp.raw"
+}
+
+# settle: deletes the set-aside outputs, then waits out ext4's inode-reuse delay. ext4 without a journal (this machine's
+# root filesystem) will not reuse an inode deleted in the last 60 s (fs/ext4/ialloc.c, recently_deleted(): RECENTCY_MIN,
+# 300 s while the inode table block is dirty), and checking that reads the inode table for every skipped inode: right
+# after `rm -rf` of 19,000 files each file creation scans them, which added seconds of system time to whatever
+# extraction ran next (rootfsforge, cp -a and debugfs alike) and measured the previous run's deletion instead.
+settle() {
+  if [ -e "$WORK/trash" ]; then rm -rf "$WORK/trash"; fi
+  sync
+  if [ "$SETTLE" -gt 0 ]; then echo "  (waiting ${SETTLE}s for ext4's inode-reuse delay)" >&2; sleep "$SETTLE"; fi
 }
 
 # rotate ROUND WORDS...: the words rotated left by ROUND.
 rotate() { local r=$1; shift; local a=("$@") n=$#; local i; for ((i = 0; i < n; i++)); do echo "${a[$(( (i + r) % n ))]}"; done; }
 
+[ $DO_DIR = 1 ] && settle
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for kind in $IMAGES; do
   img=$(image_path "$kind")
@@ -210,6 +225,7 @@ for kind in $IMAGES; do
     done < <(rotate "$round" "${variants[@]}")
   done
   rm -f "$WORK/debugfs.raw"
+  [ $DO_DIR = 1 ] && settle
   if [ $HAVE_CLI = 1 ]; then
     check=$(bash -c 'set -eo pipefail; entry_check "$1"' _ "$img" </dev/null) || check="entry check failed"
     printf 'entries (%s)\t%s\n' "$kind" "$check" >> "$WORK/checks.tsv"

@@ -12,7 +12,8 @@
 #   fl-dedup   the same into the store the previous fl-new run filled (every block present: nothing uploaded)
 #   tar-gz     `tar -czf - -C TREE . | wc -c`
 # Throughput is the tree's regular-file data (each inode once) over the median wall time. The store and the .fl are
-# written to BENCH_TMP (default /var/tmp) and removed and `sync`ed between runs (not timed).
+# written to BENCH_TMP (default /var/tmp), set aside and `sync`ed between runs (not timed), and deleted at the end; the
+# run starts with a BENCH_SETTLE (default 65) second pause (see fl_new).
 # Writes benchmarks/results/NAME.md (default flist-pack) and NAME-runs.tsv.
 set -euo pipefail
 
@@ -62,16 +63,21 @@ run() {
   [ "$round" = warm ] || printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$variant" "$round" "$(( (t1 - t0) / 1000000 ))" "$user" "$sys" "$rss" >>"$RUNS_TSV"
 }
 
+# Stores are set aside, not deleted, between runs: ext4 without a journal skips inodes deleted in the last 60 s slowly
+# (fs/ext4/ialloc.c recently_deleted()), which would charge one run's deletion to the next run's block files
+# (see compare.sh). They are deleted at the end.
 fl_new() {
-  rm -rf "$WORK/store" "$WORK/x.fl"; sync
   run fl-new "$1" "$CLI" fl pack "$TREE" -o "$WORK/x.fl" --store "dir://$WORK/store" --quiet
   stored=$(du -sb "$WORK/store" | cut -f1)
-  rm -f "$WORK/x.fl"; sync
+  mv "$WORK/x.fl" "$WORK/trash/$1.fl"; sync
   run fl-dedup "$1" "$CLI" fl pack "$TREE" -o "$WORK/x.fl" --store "dir://$WORK/store" --quiet
+  mv "$WORK/store" "$WORK/trash/store-$1"; mv "$WORK/x.fl" "$WORK/trash/$1-dedup.fl"; sync
 }
 tar_gz() { run tar-gz "$1" sh -c 'tar -czf - -C "$1" . | wc -c' sh "$TREE"; }
 
 stored=0
+mkdir "$WORK/trash"
+sync; sleep "${BENCH_SETTLE:-65}" # earlier deletions (see fl_new)
 for round in warm $(seq 1 "$RUNS"); do
   tar -cf - -C "$TREE" . | wc -c >/dev/null
   if [ "$round" = warm ] || [ $((round % 2)) = 1 ]; then fl_new "$round"; tar_gz "$round"; else tar_gz "$round"; fl_new "$round"; fi
