@@ -12,6 +12,7 @@ internal static unsafe partial class Posix
 
     public const int AT_FDCWD = -100;
     public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int AT_SYMLINK_FOLLOW = 0x400;
     public const int AT_EMPTY_PATH = 0x1000;
     public const int AT_STATX_DONT_SYNC = 0x4000;
 
@@ -26,6 +27,7 @@ internal static unsafe partial class Posix
     public const int O_NOFOLLOW = 0x20000;
     public const int O_CLOEXEC = 0x80000;
     public const int O_PATH = 0x200000;
+    public const int O_TMPFILE = 0x400000 | O_DIRECTORY;
 
     public const int SEEK_SET = 0;
     public const int SEEK_DATA = 3;
@@ -40,6 +42,8 @@ internal static unsafe partial class Posix
     public const int ERANGE = 34;
     public const int ENODATA = 61;
     public const int ENOTSUP = 95;
+    public const int EOPNOTSUPP = ENOTSUP;
+    public const int EISDIR = 21;
     public const int ELOOP = 40;
     public const int ENOTDIR = 20;
     public const int EINVAL = 22;

@@ -1,3 +1,5 @@
+using RootfsForge.IO;
+
 namespace RootfsForge.Stores;
 
 /// <summary>
@@ -9,6 +11,8 @@ namespace RootfsForge.Stores;
 internal sealed class DirectoryBlockStore : IBlockStore
 {
     private readonly string _root;
+    private readonly bool[] _prefixCreated = new bool[256];
+    private bool _unnamedFiles = true;
 
     private DirectoryBlockStore(string root, string url)
     {
@@ -42,7 +46,13 @@ internal sealed class DirectoryBlockStore : IBlockStore
         string hex = Convert.ToHexStringLower(id.Span);
         try
         {
-            Directory.CreateDirectory(Path.Combine(_root, hex[..2]));
+            int prefix = id.Span[0];
+            if (!Volatile.Read(ref _prefixCreated[prefix]))
+            {
+                Directory.CreateDirectory(Path.Combine(_root, hex[..2]));
+                Volatile.Write(ref _prefixCreated[prefix], true);
+            }
+            if (TryWriteUnnamed(hex, data.Span)) return;
             await WriteAtomicAsync(Flat(hex), data, cancellationToken).ConfigureAwait(false);
             if (!TryLink(Flat(hex), TwoLevel(hex)))
                 await WriteAtomicAsync(TwoLevel(hex), data, cancellationToken).ConfigureAwait(false);
@@ -53,15 +63,77 @@ internal sealed class DirectoryBlockStore : IBlockStore
         }
     }
 
+    /// <summary>
+    /// Writes the block as an unnamed file (<c>O_TMPFILE</c>, open(2)) and links it under both names only once it is
+    /// complete: a reader or a crash never sees a partial block, and no temporary name is left behind. False, with
+    /// nothing written, where the filesystem has no <c>O_TMPFILE</c> or /proc is not mounted (then the caller writes
+    /// a temporary file and renames it).
+    /// </summary>
+    private unsafe bool TryWriteUnnamed(string hex, ReadOnlySpan<byte> data)
+    {
+        if (!Volatile.Read(ref _unnamedFiles)) return false;
+        int fd;
+        fixed (byte* dir = Posix.CString(_root))
+            fd = Posix.openat(Posix.AT_FDCWD, dir, Posix.O_TMPFILE | Posix.O_WRONLY | Posix.O_CLOEXEC, 0x1B6);
+        if (fd < 0)
+        {
+            int errno = Posix.LastError;
+            if (errno is Posix.EOPNOTSUPP or Posix.EISDIR or Posix.EINVAL)
+            {
+                Volatile.Write(ref _unnamedFiles, false);
+                return false;
+            }
+            throw Posix.Error("open O_TMPFILE in", _root, errno);
+        }
+        try
+        {
+            fixed (byte* p = data)
+            {
+                for (int done = 0; done < data.Length;)
+                {
+                    nint n = Posix.pwrite(fd, p + done, (nuint)(data.Length - done), done);
+                    if (n < 0 && Posix.LastError == Posix.EINTR) continue;
+                    if (n <= 0) throw Posix.Error("write", Flat(hex), n < 0 ? Posix.LastError : Posix.ENOSPC);
+                    done += (int)n;
+                }
+            }
+            // Named through /proc/self/fd with AT_SYMLINK_FOLLOW: linkat's AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH.
+            // EEXIST is success: a name is the hash of its content, so whoever wrote it first wrote the same bytes.
+            fixed (byte* self = Posix.CString($"/proc/self/fd/{fd}"))
+            {
+                foreach (string name in (string[])[Flat(hex), TwoLevel(hex)])
+                {
+                    fixed (byte* to = Posix.CString(name))
+                    {
+                        if (Posix.linkat(Posix.AT_FDCWD, self, Posix.AT_FDCWD, to, Posix.AT_SYMLINK_FOLLOW) == 0) continue;
+                    }
+                    int errno = Posix.LastError;
+                    if (errno == Posix.EEXIST) continue;
+                    if (errno == Posix.ENOENT && name == Flat(hex) && !File.Exists("/proc/self/fd/0"))
+                    {
+                        Volatile.Write(ref _unnamedFiles, false); // no /proc
+                        return false;
+                    }
+                    throw Posix.Error("link", name, errno);
+                }
+            }
+            return true;
+        }
+        finally
+        {
+            Posix.close(fd);
+        }
+    }
+
     /// <summary>Links <paramref name="path"/> to <paramref name="existing"/>; false when the filesystem cannot (then copy).</summary>
     private static unsafe bool TryLink(string existing, string path)
     {
-        fixed (byte* from = IO.Posix.CString(existing))
-        fixed (byte* to = IO.Posix.CString(path))
+        fixed (byte* from = Posix.CString(existing))
+        fixed (byte* to = Posix.CString(path))
         {
-            if (IO.Posix.linkat(IO.Posix.AT_FDCWD, from, IO.Posix.AT_FDCWD, to, 0) == 0) return true;
+            if (Posix.linkat(Posix.AT_FDCWD, from, Posix.AT_FDCWD, to, 0) == 0) return true;
         }
-        return IO.Posix.LastError == IO.Posix.EEXIST;
+        return Posix.LastError == Posix.EEXIST;
     }
 
     private static async Task WriteAtomicAsync(string path, ReadOnlyMemory<byte> data, CancellationToken ct)
