@@ -45,7 +45,7 @@ CLI=$REPO/src/RootfsForge.Cli/bin/Release/net10.0/rootfsforge
 [ -x "$CLI" ] || die "no built command at $CLI (drop --no-build)"
 
 WORK=$(mktemp -d "${BENCH_TMP:-/var/tmp}/rootfsforge-flbench.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+trap 'rm -rf "$WORK"; sync' EXIT
 RUNS_TSV=$WORK/runs.tsv
 : >"$RUNS_TSV"
 
