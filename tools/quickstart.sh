@@ -14,7 +14,7 @@ mkdir -p "$tree"/{etc,usr/bin,usr/sbin,var/log,home/user,tmp}
 printf 'PRETTY_NAME="RootfsForge sample"\nID=sample\n' > "$tree/etc/os-release"
 echo "sample" > "$tree/etc/hostname"
 printf '#!/bin/sh\necho hello\n' > "$tree/usr/bin/hello"; chmod 755 "$tree/usr/bin/hello"
-ln -s ../usr/bin/hello "$tree/usr/sbin/init"
+ln -s ../bin/hello "$tree/usr/sbin/init"
 ln "$tree/usr/bin/hello" "$tree/usr/bin/hello-again"
 chmod 1777 "$tree/tmp"
 truncate -s 1G "$tree/var/log/lastlog"; echo "last" | dd of="$tree/var/log/lastlog" bs=1 seek=4096 conv=notrunc status=none
