@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using RootfsForge.IO;
 using RootfsForge.Lint;
 using RootfsForge.Steps;
 

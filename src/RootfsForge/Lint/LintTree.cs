@@ -1,3 +1,4 @@
+using RootfsForge.IO;
 using RootfsForge.Steps;
 using RootfsForge.Tree;
 

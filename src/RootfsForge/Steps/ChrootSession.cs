@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using RootfsForge.IO;
 
 namespace RootfsForge.Steps;
 
@@ -53,7 +54,7 @@ public sealed class ChrootSession : IDisposable
     public static ChrootSession Enter(string root, ChrootOptions? options = null)
     {
         options ??= new ChrootOptions();
-        if (Posix.GetEuid() != 0) throw new InvalidOperationException("the chroot steps need root");
+        if (Posix.geteuid() != 0) throw new InvalidOperationException("the chroot steps need root");
         CheckFreshRoot(root);
         var session = new ChrootSession(new StagingRoot(root), options);
         try

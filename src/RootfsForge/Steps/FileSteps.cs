@@ -1,3 +1,5 @@
+using RootfsForge.IO;
+
 namespace RootfsForge.Steps;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using Microsoft.Win32.SafeHandles;
+using RootfsForge.IO;
 
 namespace RootfsForge.Steps;
 

@@ -31,7 +31,6 @@ namespace RootfsForge.Sinks.Directories;
 public sealed class DirectorySink : TreeSink
 {
     private const int CopyBufferSize = 1 << 20;
-    private const int AT_REMOVEDIR = 0x200;
     private const int NameMax = 255; // NAME_MAX of Linux
 
     /// <summary>Dropped xattrs outside the security-relevant namespaces that get a warning of their own.</summary>
@@ -637,7 +636,7 @@ public sealed class DirectorySink : TreeSink
             {
                 Posix.close(fd);
             }
-            if (Posix.unlinkat(dirfd, n, AT_REMOVEDIR) != 0)
+            if (Posix.unlinkat(dirfd, n, Posix.AT_REMOVEDIR) != 0)
                 throw Posix.Error("rmdir", FileNameEncoding.GetString(nameZ.AsSpan(0, nameZ.Length - 1)), Posix.LastError);
         }
     }

@@ -1,32 +1,31 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace RootfsForge.Steps;
+namespace RootfsForge.IO;
 
-/// <summary>The Linux system calls the build steps need (openat2, statx, mount, *at), with errno turned into IOException.</summary>
+/// <summary>
+/// The handle-based half of <see cref="Posix"/>: what the build steps need (openat2, statx, mount, *at on
+/// <see cref="SafeHandle"/>s, string names), with errno turned into IOException.
+/// </summary>
 internal static unsafe partial class Posix
 {
-    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_NOCTTY = 0x100,
-        O_TRUNC = 0x200, O_DIRECTORY = 0x10000, O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_PATH = 0x200000;
+    // The constants the handle-based calls add to those in Posix.Unix.cs.
+    public const int O_TRUNC = 0x200;
 
-    public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_REMOVEDIR = 0x200, AT_EMPTY_PATH = 0x1000;
+    public const int AT_REMOVEDIR = 0x200;
 
     // openat2(2) resolve flags.
     public const ulong RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04,
         RESOLVE_BENEATH = 0x08, RESOLVE_IN_ROOT = 0x10;
-
-    public const int S_IFMT = 0xF000, S_IFDIR = 0x4000, S_IFREG = 0x8000, S_IFLNK = 0xA000, S_IFCHR = 0x2000;
 
     public const ulong MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_BIND = 0x1000, MS_REC = 0x4000,
         MS_PRIVATE = 1 << 18;
 
     public const int MNT_DETACH = 2, UMOUNT_NOFOLLOW = 8;
 
-    public const int ENOENT = 2, EEXIST = 17, ENOTDIR = 20, EISDIR = 21, ENOTEMPTY = 39, ELOOP = 40, EXDEV = 18,
-        EINVAL = 22, EBUSY = 16, ESRCH = 3, EAGAIN = 11, EINTR = 4;
+    public const int ENOTEMPTY = 39, EXDEV = 18, EBUSY = 16, ESRCH = 3, EAGAIN = 11;
 
     private const long SYS_openat2 = 437;
-    private const int STATX_BASIC_STATS = 0x7FF;
     private const ulong STATX_ATTR_MOUNT_ROOT = 0x2000;
 
     [StructLayout(LayoutKind.Sequential)]
@@ -41,10 +40,10 @@ internal static unsafe partial class Posix
     public readonly record struct FileStatus(int Mode, uint Uid, uint Gid, long Size, ulong Inode, uint DevMajor,
         uint DevMinor, uint RdevMajor, uint RdevMinor, bool IsMountRoot)
     {
-        public int Type => Mode & S_IFMT;
-        public bool IsDirectory => Type == S_IFDIR;
-        public bool IsRegular => Type == S_IFREG;
-        public bool IsSymlink => Type == S_IFLNK;
+        public int Type => Mode & (int)S_IFMT;
+        public bool IsDirectory => Type == (int)S_IFDIR;
+        public bool IsRegular => Type == (int)S_IFREG;
+        public bool IsSymlink => Type == (int)S_IFLNK;
     }
 
     [LibraryImport("libc", SetLastError = true)]
@@ -74,12 +73,6 @@ internal static unsafe partial class Posix
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int fchownat(int dirfd, string path, uint owner, uint group, int flags);
 
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int fchmod(int fd, uint mode);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int fchown(int fd, uint owner, uint group);
-
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int mknodat(int dirfd, string path, uint mode, ulong dev);
 
@@ -107,9 +100,6 @@ internal static unsafe partial class Posix
         }
         return size <= 0 ? 0 : buf.AsSpan(0, (int)size).Count((byte)0);
     }
-
-    [LibraryImport("libc", EntryPoint = "geteuid")]
-    public static partial uint GetEuid();
 
     [LibraryImport("libc", EntryPoint = "umask")]
     public static partial uint Umask(uint mask);
