@@ -204,7 +204,7 @@ internal static unsafe partial class Posix
         fixed (byte* p = buf)
         {
             byte* q = p;
-            n = WithFdN(dirfd, d => readlinkat(d, name, q, (nuint)buf.Length));
+            n = WithFd(dirfd, d => readlinkat(d, name, q, (nuint)buf.Length));
         }
         if (n < 0) throw Error("readlink", name);
         return System.Text.Encoding.UTF8.GetString(buf, 0, (int)n);
@@ -251,22 +251,8 @@ internal static unsafe partial class Posix
     /// <summary>The /proc/self/fd path of an open handle (mount(2) resolves it to exactly that directory).</summary>
     public static string FdPath(SafeHandle fd) => $"/proc/self/fd/{fd.DangerousGetHandle()}";
 
-    private static int WithFd(SafeHandle? fd, Func<int, int> call)
-    {
-        if (fd is null) return call(AT_FDCWD);
-        bool added = false;
-        try
-        {
-            fd.DangerousAddRef(ref added);
-            return call((int)fd.DangerousGetHandle());
-        }
-        finally
-        {
-            if (added) fd.DangerousRelease();
-        }
-    }
-
-    private static nint WithFdN(SafeHandle? fd, Func<int, nint> call)
+    /// <summary>Calls <paramref name="call"/> with the handle's descriptor (AT_FDCWD when null), keeping the handle alive.</summary>
+    private static T WithFd<T>(SafeHandle? fd, Func<int, T> call)
     {
         if (fd is null) return call(AT_FDCWD);
         bool added = false;
