@@ -90,6 +90,20 @@ public class FlistRoundTripTests
     }
 
     [Fact]
+    public void SymlinkTarget_EndsAtFirstNul_WithWarning()
+    {
+        // Corrupt images hold NULs in symlink targets (e2fsprogs f_badsymlinks); the kernel reads up to the first one.
+        var dir = TestEnvironment.NewTempDir("rff-fl");
+        var fl = Path.Combine(dir, "out.fl");
+        var sink = Pack(fl, [TreeFixtures.Dir(""), TreeFixtures.Symlink("bad", "target\0garbage")],
+            BlockStoreRoute.Parse($"dir://{dir}/store"));
+        Assert.Contains(sink.Statistics.Warnings, w => w.Contains("'bad'") && w.Contains("first NUL"));
+        using var db = new SqliteConnection($"Data Source={fl};Mode=ReadOnly;Pooling=False");
+        db.Open();
+        Assert.Equal(["6|target"], Rows(db, "select size, cast(data as text) from inode join extra using (ino) where name = 'bad'"));
+    }
+
+    [Fact]
     public void Schema_MatchesRfsFixtures()
     {
         var dir = TestEnvironment.NewTempDir("rff-fl");

@@ -138,7 +138,13 @@ public sealed class FlistSink : TreeSink
                 return;
             case EntryType.SymbolicLink:
             {
-                byte[] target = FileNameEncoding.GetBytes(entry.LinkTarget ?? "");
+                // As the kernel reads it (up to the first NUL), like the tar and directory sinks.
+                var text = SymlinkTargets.AsKernelReadsIt(entry.LinkTarget, out bool truncated);
+                if (text.Length == 0)
+                    Statistics.Warnings.Add($"'{entry.Path}': symlink with empty target kept; a mount shows it as it is");
+                else if (truncated)
+                    Statistics.Warnings.Add($"'{entry.Path}': symlink target cut at its first NUL, as the kernel reads it");
+                byte[] target = FileNameEncoding.GetBytes(text);
                 long ino = InsertInode(parent, name, target.Length, entry.Uid, entry.Gid, FlistSchema.Symlink | 0x1FF, 0, mtime);
                 _insertExtra.Parameters[0].Value = ino;
                 _insertExtra.Parameters[1].Value = target;
