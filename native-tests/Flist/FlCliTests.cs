@@ -27,6 +27,21 @@ public class FlCliTests
     }
 
     [SkippableFact]
+    public void Pack_PublishDirectoryMissing_IsUsageErrorBeforeAnyWork()
+    {
+        RequireCommand("fl");
+        var dir = TestEnvironment.NewTempDir("rff-cli");
+        var src = MakeTree(dir);
+        var fl = Path.Combine(dir, "out.fl");
+        var (code, _, err) = TestEnvironment.RunCli("fl", "pack", src, "-o", fl, "--store", $"dir://{dir}/store",
+            "--publish", Path.Combine(dir, "no-such-dir"));
+        Assert.Equal(2, code);
+        Assert.Contains("--publish directory", err);
+        Assert.False(File.Exists(fl));
+        Assert.False(Directory.Exists(Path.Combine(dir, "store")), "no block was uploaded");
+    }
+
+    [SkippableFact]
     public void Pack_Verify_Extract_Cat()
     {
         RequireCommand("fl");

@@ -45,6 +45,9 @@ internal static class FlCommand
             ITreeSource tree = Directory.Exists(src) ? new DirectorySource(src)
                 : File.Exists(src) ? new TarArchiveSource(src)
                 : throw new UsageException($"'{src}' does not exist");
+            string? publishDir = parse.GetValue(publish);
+            if (publishDir is not null && !Directory.Exists(publishDir))
+                throw new UsageException($"--publish directory '{publishDir}' does not exist");
             var routes = OutputOptions.OpenStores(parse.GetValue(stores));
             using var ownedTree = tree as IDisposable;
             try
@@ -62,7 +65,7 @@ internal static class FlCommand
                     sink.Complete(ct);
                 }
                 bool q = parse.GetValue(quiet);
-                if (parse.GetValue(publish) is { } publishDir) OutputOptions.Publish(outPath, publishDir, q);
+                if (publishDir is not null) OutputOptions.Publish(outPath, publishDir, q);
                 if (q) return ExitCodes.Ok;
                 foreach (var w in tree.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
                 OutputOptions.WarnUnreachable(routes);

@@ -16,4 +16,7 @@ internal static class SymlinkTargets
         truncated = nul >= 0;
         return truncated ? target[..nul] : target;
     }
+
+    /// <summary>The warning every sink gives for a target <see cref="AsKernelReadsIt"/> cut short.</summary>
+    public static string TruncatedWarning(string path) => $"'{path}': symlink target cut at its first NUL, as the kernel reads it";
 }

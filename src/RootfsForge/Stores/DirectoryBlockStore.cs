@@ -98,31 +98,37 @@ internal sealed class DirectoryBlockStore : IBlockStore
                 }
             }
             // Named through /proc/self/fd with AT_SYMLINK_FOLLOW: linkat's AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH.
-            // EEXIST is success: a name is the hash of its content, so whoever wrote it first wrote the same bytes.
-            fixed (byte* self = Posix.CString($"/proc/self/fd/{fd}"))
+            byte[] self = Posix.CString($"/proc/self/fd/{fd}");
+            int first = Link(self, Flat(hex));
+            if (first == Posix.ENOENT && !Directory.Exists("/proc/self/fd"))
             {
-                foreach (string name in (string[])[Flat(hex), TwoLevel(hex)])
-                {
-                    fixed (byte* to = Posix.CString(name))
-                    {
-                        if (Posix.linkat(Posix.AT_FDCWD, self, Posix.AT_FDCWD, to, Posix.AT_SYMLINK_FOLLOW) == 0) continue;
-                    }
-                    int errno = Posix.LastError;
-                    if (errno == Posix.EEXIST) continue;
-                    if (errno == Posix.ENOENT && name == Flat(hex) && !File.Exists("/proc/self/fd/0"))
-                    {
-                        Volatile.Write(ref _unnamedFiles, false); // no /proc
-                        return false;
-                    }
-                    throw Posix.Error("link", name, errno);
-                }
+                Volatile.Write(ref _unnamedFiles, false); // no /proc: nothing was named
+                return false;
             }
+            if (first != 0) throw Posix.Error("link", Flat(hex), first);
+            int second = Link(self, TwoLevel(hex));
+            if (second != 0) throw Posix.Error("link", TwoLevel(hex), second);
             return true;
         }
         finally
         {
             Posix.close(fd);
         }
+    }
+
+    /// <summary>
+    /// Names the file behind <paramref name="procFd"/> (a /proc/self/fd path) <paramref name="path"/>; 0 or the errno.
+    /// EEXIST counts as success: a name is the hash of its content, so whoever wrote it first wrote the same bytes.
+    /// </summary>
+    private static unsafe int Link(byte[] procFd, string path)
+    {
+        fixed (byte* from = procFd)
+        fixed (byte* to = Posix.CString(path))
+        {
+            if (Posix.linkat(Posix.AT_FDCWD, from, Posix.AT_FDCWD, to, Posix.AT_SYMLINK_FOLLOW) == 0) return 0;
+        }
+        int errno = Posix.LastError;
+        return errno == Posix.EEXIST ? 0 : errno;
     }
 
     /// <summary>Links <paramref name="path"/> to <paramref name="existing"/>; false when the filesystem cannot (then copy).</summary>

@@ -369,7 +369,7 @@ public sealed class DirectorySink : TreeSink
             }
         }
         if (truncated)
-            Statistics.Warnings.Add($"'{entry.Path}': symlink target cut at its first NUL, as the kernel reads it");
+            Statistics.Warnings.Add(SymlinkTargets.TruncatedWarning(entry.Path));
         ApplyAt(parentFd, name, entry, isSymlink: true);
         return true;
     }

@@ -143,7 +143,7 @@ public sealed class FlistSink : TreeSink
                 if (text.Length == 0)
                     Statistics.Warnings.Add($"'{entry.Path}': symlink with empty target kept; a mount shows it as it is");
                 else if (truncated)
-                    Statistics.Warnings.Add($"'{entry.Path}': symlink target cut at its first NUL, as the kernel reads it");
+                    Statistics.Warnings.Add(SymlinkTargets.TruncatedWarning(entry.Path));
                 byte[] target = FileNameEncoding.GetBytes(text);
                 long ino = InsertInode(parent, name, target.Length, entry.Uid, entry.Gid, FlistSchema.Symlink | 0x1FF, 0, mtime);
                 _insertExtra.Parameters[0].Value = ino;

@@ -212,7 +212,7 @@ public sealed class TarSink : TreeSink
                 if (linkTarget.Length == 0)
                     Statistics.Warnings.Add($"'{entry.Path}': symlink with empty target kept; extracting it will fail");
                 else if (truncated)
-                    Statistics.Warnings.Add($"'{entry.Path}': symlink target cut at its first NUL, as the kernel reads it");
+                    Statistics.Warnings.Add(SymlinkTargets.TruncatedWarning(entry.Path));
                 _link.SetRaw(linkTarget);
                 break;
             case EntryType.CharacterDevice:
