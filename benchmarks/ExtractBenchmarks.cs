@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using RootfsForge.Sinks.Tar;
-using RootfsForge.Sources.Disks;
-using RootfsForge.Sources.Ext4;
+using RootfsForge.Disks;
+using RootfsForge.Ext4;
 using RootfsForge.Tree;
 
 namespace RootfsForge.Benchmarks;

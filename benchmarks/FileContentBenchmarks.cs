@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Attributes;
-using RootfsForge.Sources.Disks;
-using RootfsForge.Sources.Ext4;
+using RootfsForge.Disks;
+using RootfsForge.Ext4;
 using RootfsForge.Tree;
 
 namespace RootfsForge.Benchmarks;

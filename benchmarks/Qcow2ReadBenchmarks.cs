@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using RootfsForge.Sources.Disks;
+using RootfsForge.Disks;
 
 namespace RootfsForge.Benchmarks;
 

@@ -1,4 +1,4 @@
-using RootfsForge.Sources.Disks;
+using RootfsForge.Disks;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Disks;

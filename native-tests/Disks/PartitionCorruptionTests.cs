@@ -1,6 +1,6 @@
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sources.Disks;
-using RootfsForge.Sources.Partitions;
+using RootfsForge.Disks;
+using RootfsForge.Partitions;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Disks;

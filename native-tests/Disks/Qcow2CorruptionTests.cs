@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sources.Disks;
+using RootfsForge.Disks;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Disks;

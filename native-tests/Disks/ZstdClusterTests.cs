@@ -1,4 +1,4 @@
-using RootfsForge.Sources.Disks.Qcow2;
+using RootfsForge.Disks.Qcow2;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Disks;

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sources.Ext4;
+using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
 using Xunit.Abstractions;
@@ -159,7 +159,7 @@ internal static class Ext4Robustness
         return RunBounded(device, timeout, verify);
     }
 
-    public static Outcome RunBounded(RootfsForge.Sources.Disks.BlockSource device, TimeSpan timeout, bool verify)
+    public static Outcome RunBounded(RootfsForge.Disks.BlockSource device, TimeSpan timeout, bool verify)
     {
         Outcome? result = null;
         using var cts = new CancellationTokenSource();

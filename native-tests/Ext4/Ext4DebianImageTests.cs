@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sources.Ext4;
+using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sources.Ext4;
+using RootfsForge.Ext4;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -1,5 +1,5 @@
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sources.Ext4;
+using RootfsForge.Ext4;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Ext4;

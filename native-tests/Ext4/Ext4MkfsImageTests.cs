@@ -1,5 +1,5 @@
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sources.Ext4;
+using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
 

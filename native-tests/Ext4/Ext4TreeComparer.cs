@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
-using RootfsForge.Sources.Ext4;
+using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
 

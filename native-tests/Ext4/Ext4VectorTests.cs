@@ -1,4 +1,4 @@
-using RootfsForge.Sources.Ext4;
+using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
 

@@ -1,4 +1,4 @@
-using RootfsForge.Sources.Disks;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using RootfsForge.Hub;
+using RootfsForge.Sinks.Hub;
 using RootfsForge.NativeTests.Support;
 using Xunit;
 
@@ -247,7 +248,7 @@ public class HubPushTests
         File.CreateSymbolicLink(Path.Combine(src, "motd"), "etc/motd");
         using var hub = new FakeHub(Token);
         using var client = new HubClient(hub.Url, Token);
-        var sink = new RootfsForge.Hub.HubSink(client, "streamed");
+        var sink = new RootfsForge.Sinks.Hub.HubSink(client, "streamed");
         using (sink)
         {
             foreach (var e in new RootfsForge.Sources.Directories.DirectorySource(src).Walk()) sink.Add(e);
@@ -271,7 +272,7 @@ public class HubPushTests
         using var client = new HubClient(hub.Url, Token);
         var e = Assert.ThrowsAny<IOException>(() =>
         {
-            using var sink = new RootfsForge.Hub.HubSink(client, "x");
+            using var sink = new RootfsForge.Sinks.Hub.HubSink(client, "x");
             foreach (var entry in TreeFixtures.InWalkOrder([TreeFixtures.Dir(""), TreeFixtures.File("a", [1, 2, 3])]))
                 sink.Add(entry);
             sink.Complete();

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sources.Disks;
-using RootfsForge.Sources.Ext4.Journal;
+using RootfsForge.Disks;
+using RootfsForge.Ext4.Journal;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Journal;

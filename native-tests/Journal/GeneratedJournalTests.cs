@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sources.Ext4.Journal;
+using RootfsForge.Ext4.Journal;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Journal;

@@ -1,5 +1,5 @@
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sources.Ext4.Journal;
+using RootfsForge.Ext4.Journal;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Journal;

@@ -1,6 +1,6 @@
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sources.Disks;
-using RootfsForge.Sources.Ext4.Journal;
+using RootfsForge.Disks;
+using RootfsForge.Ext4.Journal;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Journal;

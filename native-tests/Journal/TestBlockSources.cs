@@ -1,5 +1,5 @@
 using Microsoft.Win32.SafeHandles;
-using RootfsForge.Sources.Disks;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Journal;
 

@@ -1,5 +1,5 @@
 using RootfsForge.NativeTests.Support;
-using RootfsForge.Sources.Disks;
+using RootfsForge.Disks;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Oracle;

@@ -1,7 +1,7 @@
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Sinks;
-using RootfsForge.Sources.Disks;
-using RootfsForge.Sources.Ext4;
+using RootfsForge.Disks;
+using RootfsForge.Ext4;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Oracle;

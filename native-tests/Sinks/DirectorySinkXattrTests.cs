@@ -1,7 +1,7 @@
 using RootfsForge.NativeTests.Ext4;
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Sinks.Directories;
-using RootfsForge.Sources.Ext4;
+using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,6 +1,6 @@
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Sinks.Tar;
-using RootfsForge.Sources.Archives;
+using RootfsForge.Tar;
 using RootfsForge.Sources.Directories;
 using RootfsForge.Tree;
 using Xunit;

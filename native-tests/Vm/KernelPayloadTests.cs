@@ -1,3 +1,4 @@
+using RootfsForge.Kernel;
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Steps;
 using Xunit;

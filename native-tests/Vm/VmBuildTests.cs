@@ -1,3 +1,4 @@
+using RootfsForge.Kernel;
 using RootfsForge.Lint;
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Steps;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using RootfsForge.Sinks;
 using RootfsForge.Sinks.Flist;
-using RootfsForge.Sources.Archives;
+using RootfsForge.Tar;
 using RootfsForge.Sources.Directories;
 using RootfsForge.Sources.Flist;
 using RootfsForge.Stores;

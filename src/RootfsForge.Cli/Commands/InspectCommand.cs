@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using RootfsForge.Sources.Disks;
+using RootfsForge.Disks;
 using RootfsForge.Tree;
 
 namespace RootfsForge.Cli.Commands;
@@ -47,12 +47,12 @@ internal static class InspectCommand
         o.WriteLine($"format:       {img.Disk.Format}");
         o.WriteLine($"virtual size: {img.Disk.Length} bytes ({Format.Bytes(img.Disk.Length)})");
         foreach (var d in Chain(img.Disk).Skip(1)) o.WriteLine($"backing:      {d.Path} ({d.Format})");
-        o.WriteLine($"partitions:   {(img.PartitionTable.Scheme == Sources.Partitions.PartitionScheme.None ? "none (a filesystem on the whole disk)" : img.PartitionTable.Scheme.ToString().ToUpperInvariant())}");
+        o.WriteLine($"partitions:   {(img.PartitionTable.Scheme == Partitions.PartitionScheme.None ? "none (a filesystem on the whole disk)" : img.PartitionTable.Scheme.ToString().ToUpperInvariant())}");
         foreach (var p in img.PartitionTable.Partitions)
         {
             string mark = p.Number == img.RootPartition.Number ? "*" : " ";
             o.WriteLine($"  {mark}{p.Number,3}  {p.TypeName,-24} {Format.Bytes(p.Length),10}  offset {p.Offset,-12} " +
-                        $"name={p.Name ?? "-"} fs={(p.FileSystem == Sources.Partitions.FileSystemKind.Unknown ? "-" : p.FileSystem.ToString().ToLowerInvariant())} label={p.FileSystemLabel ?? "-"}");
+                        $"name={p.Name ?? "-"} fs={(p.FileSystem == Partitions.FileSystemKind.Unknown ? "-" : p.FileSystem.ToString().ToLowerInvariant())} label={p.FileSystemLabel ?? "-"}");
         }
         var info = img.FileSystem.Info;
         o.WriteLine($"root:         partition {img.RootPartition.Number}");

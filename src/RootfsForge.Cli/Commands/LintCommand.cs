@@ -28,7 +28,7 @@ internal static class LintCommand
     /// <summary>A tar is read in place (metadata indexed, file contents read on demand), never unpacked.</summary>
     private static LintReport LintTar(string path, CancellationToken ct)
     {
-        using var source = new Sources.Archives.TarArchiveSource(path);
+        using var source = new Tar.TarArchiveSource(path);
         return Linter.CheckSource(source, ct);
     }
 }

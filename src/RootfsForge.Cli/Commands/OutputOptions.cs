@@ -1,5 +1,6 @@
 using System.CommandLine;
 using RootfsForge.Hub;
+using RootfsForge.Sinks.Hub;
 using RootfsForge.Sinks;
 using RootfsForge.Sinks.Flist;
 using RootfsForge.Stores;

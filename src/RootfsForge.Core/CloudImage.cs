@@ -1,0 +1,125 @@
+using RootfsForge.Disks;
+using RootfsForge.Ext4;
+using RootfsForge.Partitions;
+
+namespace RootfsForge;
+
+/// <summary>
+/// A cloud image opened in-process: the disk (raw or qcow2 with its backing chain), its partition table, the chosen root
+/// partition and the ext2/3/4 filesystem on it. This is the entry point most callers want:
+/// <code>
+/// using var image = CloudImage.Open("ubuntu-jammy.cloud.img");
+/// using var sink = SinkFactory.Create("rootfs.tar.zst", new SinkOptions());
+/// TreeCopy.Run(image.FileSystem, sink);
+/// </code>
+/// </summary>
+public sealed class CloudImage : IDisposable
+{
+    private readonly List<string> _warnings = [];
+
+    private CloudImage(DiskImage disk, PartitionTable table, Partition root, BlockSource rootDevice, Ext4FileSystem fileSystem)
+    {
+        Disk = disk;
+        PartitionTable = table;
+        RootPartition = root;
+        RootDevice = rootDevice;
+        FileSystem = fileSystem;
+    }
+
+    /// <summary>The disk image (its <see cref="DiskImage.Backing"/> chain included).</summary>
+    public DiskImage Disk { get; }
+
+    /// <summary>The partition table (scheme <see cref="PartitionScheme.None"/> for a bare filesystem).</summary>
+    public PartitionTable PartitionTable { get; }
+
+    /// <summary>The partition holding the root filesystem.</summary>
+    public Partition RootPartition { get; }
+
+    /// <summary>The root partition's bytes.</summary>
+    public BlockSource RootDevice { get; }
+
+    /// <summary>The root filesystem; it is also the image's <see cref="Tree.ITreeSource"/>.</summary>
+    public Ext4FileSystem FileSystem { get; }
+
+    /// <summary>Warnings from every layer (dirty qcow2, backup GPT used, journal not replayed, ...).</summary>
+    public IReadOnlyList<string> Warnings => _warnings;
+
+    /// <summary>
+    /// Opens <paramref name="path"/> (qcow2 or raw), reads its partition table and opens the root filesystem, chosen
+    /// automatically (GPT root type, then a <c>cloudimg-rootfs</c>/<c>rootfs</c>/<c>root</c> label, then the largest ext
+    /// partition) unless <see cref="CloudImageOptions.PartitionNumber"/> says which.
+    /// </summary>
+    /// <exception cref="ImageFormatException">The image is corrupt or unsupported; the message says where.</exception>
+    public static CloudImage Open(string path, CloudImageOptions? options = null)
+    {
+        options ??= new CloudImageOptions();
+        var disk = DiskImage.Open(path, options.Disk);
+        try
+        {
+            var table = PartitionTable.Read(disk);
+            var extOptions = new Ext4Options
+            {
+                VerifyChecksums = options.VerifyChecksums,
+                ReplayJournal = options.ReplayJournal,
+                OnWarning = options.OnWarning,
+            };
+            var root = RootPartitionSelector.Select(table, options.PartitionNumber, p => LooksLikeRoot(disk, p));
+            var device = root.Open(disk);
+            var fs = Ext4FileSystem.Open(device, extOptions);
+            var image = new CloudImage(disk, table, root, device, fs);
+            image._warnings.AddRange(disk.Warnings);
+            image._warnings.AddRange(table.Warnings);
+            return image;
+        }
+        catch (ImageFormatException e) when (e.ImagePath is null)
+        {
+            disk.Dispose();
+            throw new ImageFormatException(e.Reason, e.Structure, e.Offset, e) { ImagePath = path };
+        }
+        catch
+        {
+            disk.Dispose();
+            throw;
+        }
+    }
+
+    private static bool LooksLikeRoot(DiskImage disk, Partition partition)
+    {
+        try
+        {
+            using var fs = Ext4FileSystem.Open(partition.Open(disk), new Ext4Options { ReplayJournal = false });
+            return fs.GetEntry("etc/os-release") is not null || fs.GetEntry("sbin/init") is not null
+                || fs.GetEntry("usr/sbin/init") is not null;
+        }
+        catch (ImageFormatException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Closes the filesystem and the image files.</summary>
+    public void Dispose()
+    {
+        FileSystem.Dispose();
+        Disk.Dispose();
+    }
+}
+
+/// <summary>How <see cref="CloudImage.Open"/> reads an image.</summary>
+public sealed class CloudImageOptions
+{
+    /// <summary>The partition to use as root (GPT entry number, MBR 1–4 primary / 5+ logical, 0 for a bare filesystem); null chooses.</summary>
+    public int? PartitionNumber { get; init; }
+
+    /// <summary>Verify metadata_csum checksums and fail on a mismatch.</summary>
+    public bool VerifyChecksums { get; init; }
+
+    /// <summary>Replay the ext4 journal in memory when the filesystem needs recovery (default true).</summary>
+    public bool ReplayJournal { get; init; } = true;
+
+    /// <summary>Disk-layer options (cache size, backing depth).</summary>
+    public DiskImageOptions? Disk { get; init; }
+
+    /// <summary>Called for each warning as it happens.</summary>
+    public Action<string>? OnWarning { get; init; }
+}

@@ -1,0 +1,52 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace RootfsForge.Disks;
+
+public sealed partial class RawDiskImage
+{
+    // lseek(2) whence values on Linux.
+    private const int SeekData = 3;
+    private const int SeekHole = 4;
+    private const int ENXIO = 6;
+    private const int MaxRanges = 1 << 20;
+
+    /// <summary>The data runs of [offset, end) from SEEK_DATA/SEEK_HOLE, or null when the platform cannot tell.</summary>
+    private static List<(long Offset, long Length)>? QueryDataRanges(SafeFileHandle handle, long offset, long end)
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        var ranges = new List<(long, long)>();
+        bool added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            int fd = (int)handle.DangerousGetHandle();
+            long pos = offset;
+            while (pos < end && ranges.Count < MaxRanges)
+            {
+                long data = lseek(fd, pos, SeekData);
+                if (data < 0)
+                {
+                    if (Marshal.GetLastPInvokeError() == ENXIO) break; // no more data after pos
+                    return null;
+                }
+                if (data >= end) break;
+                long hole = lseek(fd, data, SeekHole);
+                if (hole < 0) return null;
+                if (hole <= data) hole = end; // defensive: never loop without progress
+                long stop = Math.Min(hole, end);
+                ranges.Add((data, stop - data));
+                pos = stop;
+            }
+            if (pos < end && ranges.Count >= MaxRanges) ranges.Add((pos, end - pos));
+            return ranges;
+        }
+        finally
+        {
+            if (added) handle.DangerousRelease();
+        }
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern long lseek(int fd, long offset, int whence);
+}
