@@ -40,7 +40,7 @@ public class FileContentBenchmarks
                 content.Prefetch(segment.Offset, segment.Length);
                 for (long at = segment.Offset; at < segment.End;)
                 {
-                    int n = content.ReadAt(at, _buffer.AsSpan(0, (int)Math.Min(_buffer.Length, segment.End - at)));
+                    int n = content.ReadAtAsync(at, _buffer.AsMemory(0, (int)Math.Min(_buffer.Length, segment.End - at))).GetAwaiter().GetResult();
                     if (n <= 0) throw new InvalidOperationException($"{entry.Path}: short read at {at}");
                     at += n;
                     total += n;

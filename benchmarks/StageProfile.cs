@@ -144,7 +144,7 @@ internal static class StageProfile
                 content.Prefetch(segment.Offset, segment.Length);
                 for (long at = segment.Offset; at < segment.End;)
                 {
-                    int n = content.ReadAt(at, buffer.AsSpan(0, (int)Math.Min(buffer.Length, segment.End - at)));
+                    int n = content.ReadAtAsync(at, buffer.AsMemory(0, (int)Math.Min(buffer.Length, segment.End - at))).GetAwaiter().GetResult();
                     if (n <= 0) throw new InvalidOperationException($"{entry.Path}: short read at {at}");
                     at += n;
                     total += n;
@@ -157,9 +157,8 @@ internal static class StageProfile
     private static long Tar(BlockSource device)
     {
         using var fs = Ext4FileSystem.Open(device);
-        using var sink = new TarSink(Stream.Null, new TarSinkOptions(), leaveOpen: true);
-        foreach (var entry in fs.Walk()) sink.Add(entry);
-        sink.Complete();
+        var sink = new TarSink(Stream.Null, new TarSinkOptions(), leaveOpen: true);
+        TreeCopy.Run(fs, sink);
         return sink.Statistics.ContentBytes;
     }
 }

@@ -28,27 +28,21 @@ public class TarWriteBenchmarks
             {
                 using var content = e.OpenContent();
                 var bytes = new byte[content.Length];
-                content.ReadExactlyAt(0, bytes);
+                content.ReadExactlyAtAsync(0, bytes).AsTask().GetAwaiter().GetResult();
                 open = () => FileContent.FromBytes(bytes);
             }
-            _entries.Add(new TreeEntry
-            {
-                Path = e.Path, Type = e.Type, Permissions = e.Permissions, Uid = e.Uid, Gid = e.Gid,
-                ModificationTime = e.ModificationTime, AccessTime = e.AccessTime, ChangeTime = e.ChangeTime, Size = e.Size,
-                DeviceMajor = e.DeviceMajor, DeviceMinor = e.DeviceMinor, LinkTarget = e.LinkTarget, InodeId = e.InodeId,
-                ExtendedAttributes = e.ExtendedAttributes, OpenContent = open,
-            });
+            _entries.Add(e with { OpenContent = open });
         }
         Console.WriteLine($"// {_entries.Count} entries, {_entries.Where(e => e.Type == EntryType.RegularFile).Sum(e => e.Size) / 1048576.0:F1} MiB of file data");
     }
 
     /// <summary>Writes the whole tree as an uncompressed tar; returns the entry count.</summary>
     [Benchmark]
-    public long WriteTar()
+    public async Task<long> WriteTar()
     {
-        using var sink = new TarSink(Stream.Null, new TarSinkOptions(), leaveOpen: true);
-        foreach (var entry in _entries) sink.Add(entry);
-        sink.Complete();
+        await using var sink = new TarSink(Stream.Null, new TarSinkOptions(), leaveOpen: true);
+        foreach (var entry in _entries) await sink.AddAsync(entry);
+        await sink.CompleteAsync();
         return sink.Statistics.Entries;
     }
 }

@@ -237,7 +237,7 @@ public class HubPushTests
     }
 
     [SkippableFact]
-    public void HubSink_StreamsTreeAsTarGz_ThatUnpacksToTheTree()
+    public async Task HubSink_StreamsTreeAsTarGz_ThatUnpacksToTheTree()
     {
         TestEnvironment.RequireTool("tar");
         var dir = TestEnvironment.NewTempDir("rff-hub");
@@ -249,7 +249,7 @@ public class HubPushTests
         using var hub = new FakeHub(Token);
         using var client = new HubClient(hub.Url, Token);
         var sink = new RootfsForge.Sinks.Hub.HubSink(client, "streamed");
-        using (sink)
+        await using (sink)
         {
             foreach (var e in new RootfsForge.Sources.Directories.DirectorySource(src).Walk()) sink.Add(e);
             sink.Complete();
@@ -266,13 +266,13 @@ public class HubPushTests
     }
 
     [Fact]
-    public void HubSink_RefusedToken_FailsClearly()
+    public async Task HubSink_RefusedToken_FailsClearly()
     {
         using var hub = new FakeHub("another");
         using var client = new HubClient(hub.Url, Token);
-        var e = Assert.ThrowsAny<IOException>(() =>
+        var e = await Assert.ThrowsAnyAsync<IOException>(async () =>
         {
-            using var sink = new RootfsForge.Sinks.Hub.HubSink(client, "x");
+            await using var sink = new RootfsForge.Sinks.Hub.HubSink(client, "x");
             foreach (var entry in TreeFixtures.InWalkOrder([TreeFixtures.Dir(""), TreeFixtures.File("a", [1, 2, 3])]))
                 sink.Add(entry);
             sink.Complete();

@@ -21,7 +21,7 @@ public sealed class PipelineOracleTests(ExtFixtures fixtures)
 
     [SkippableTheory]
     [MemberData(nameof(Fixtures))]
-    public void LibraryTarEqualsKernelView(string fixture)
+    public async Task LibraryTarEqualsKernelView(string fixture)
     {
         TestEnvironment.RequireRoot("the oracle is a read-only loop mount");
         var row = fixtures.Row(fixture);
@@ -32,7 +32,7 @@ public sealed class PipelineOracleTests(ExtFixtures fixtures)
             using (var image = DiskImage.Open(fixtures.PathOf(row.Fixture)))
             using (var partition = image.Slice(row.Offset, image.Length - row.Offset))
             using (var fs = Ext4FileSystem.Open(partition))
-            using (var sink = SinkFactory.Create(tar))
+            await using (var sink = SinkFactory.Create(tar))
             {
                 foreach (var entry in fs.Walk()) sink.Add(entry);
                 sink.Complete();

@@ -25,7 +25,7 @@ public class DirectorySinkCorpusTests(ITestOutputHelper output) : TempDirectorie
     [SkippableTheory]
     [InlineData("f_badsymlinks")]
     [InlineData("f_badsymlinks2")]
-    public void EmptySymlinksAreSkippedWithAWarningAndTheRestIsExtracted(string test)
+    public async Task EmptySymlinksAreSkippedWithAWarningAndTheRestIsExtracted(string test)
     {
         TestEnvironment.RequireRoot("owners of the corpus entries (root-owned) and the comparison of owners");
         string image = Ext4CorpusTests.Decompressed(test, "image.gz");
@@ -46,7 +46,7 @@ public class DirectorySinkCorpusTests(ITestOutputHelper output) : TempDirectorie
         Assert.NotEmpty(empty);
 
         var target = Path.Combine(Temp(), "out");
-        using var sink = new DirectorySink(target);
+        await using var sink = new DirectorySink(target);
         foreach (var e in entries) sink.Add(e);
         sink.Complete();
         foreach (var w in sink.Statistics.Warnings) output.WriteLine("warning: " + w);

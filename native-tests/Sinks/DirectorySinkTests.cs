@@ -16,7 +16,7 @@ public class DirectorySinkTests : TempDirectories
     }
 
     [SkippableFact]
-    public void AsRootRestoresEveryField()
+    public async Task AsRootRestoresEveryField()
     {
         TestEnvironment.RequireRoot("owners, device nodes and security.capability");
         TestEnvironment.RequireTool("getcap");
@@ -24,7 +24,7 @@ public class DirectorySinkTests : TempDirectories
         var parent = Temp();
         var target = Path.Combine(parent, "out");
         var tree = SampleTrees.Full(withDevices: true, withSocket: true);
-        using (var sink = SinkFactory.Create(target)) Write(sink, tree);
+        await using (var sink = SinkFactory.Create(target)) Write(sink, tree);
         // Atimes are restored too (checked first: reading the files below updates them under relatime).
         Assert.Equal("1600000000", TestEnvironment.RunChecked("stat", ["-c", "%X", Path.Combine(target, "etc", "passwd")]).Trim());
         // The oracle: Python's lstat/getxattr of what landed on disk; then our own DirectorySource, then getfattr/stat.
@@ -39,12 +39,12 @@ public class DirectorySinkTests : TempDirectories
     }
 
     [SkippableFact]
-    public void UnprivilegedModeSkipsDevicesAndOwnersAndCountsThem()
+    public async Task UnprivilegedModeSkipsDevicesAndOwnersAndCountsThem()
     {
         var parent = Temp();
         var target = Path.Combine(parent, "out");
         var tree = SampleTrees.Full(withDevices: true).Where(e => e.Path != "caps" && !e.Path.StartsWith("f-big")).ToList();
-        using var sink = new DirectorySink(target, new DirectorySinkOptions { Privileged = false });
+        await using var sink = new DirectorySink(target, new DirectorySinkOptions { Privileged = false });
         Write(sink, tree);
         Assert.Equal(2, sink.SkippedDevices);
         Assert.True(sink.SkippedOwners > 0);
@@ -62,13 +62,13 @@ public class DirectorySinkTests : TempDirectories
     }
 
     [SkippableFact]
-    public void RoundTripsARealDirectoryThroughDirectorySource()
+    public async Task RoundTripsARealDirectoryThroughDirectorySource()
     {
         TestEnvironment.RequireRoot("device nodes and owners");
         TestEnvironment.RequireTool("setfattr");
         var src = Track(SourceTests.MakeRealDirectory(withDevices: true));
         var target = Path.Combine(Temp(), "copy");
-        using (var sink = new DirectorySink(target)) Write(sink, new DirectorySource(src).Walk());
+        await using (var sink = new DirectorySink(target)) Write(sink, new DirectorySource(src).Walk());
         TreeDump.AssertSame(TreeDump.OfDirectory(src), TreeDump.OfDirectory(target));
         // Holes stay holes.
         var blocks = TestEnvironment.RunChecked("stat", ["-c", "%b", Path.Combine(target, "sparse.img")]).Trim();
@@ -79,7 +79,7 @@ public class DirectorySinkTests : TempDirectories
 
     [Theory]
     [MemberData(nameof(HostileCases))]
-    public void HostileTreesNeverWriteOutsideTheTarget(string kind)
+    public async Task HostileTreesNeverWriteOutsideTheTarget(string kind)
     {
         var parent = Temp();
         var canary = Path.Combine(parent, "canary");
@@ -118,9 +118,9 @@ public class DirectorySinkTests : TempDirectories
                 tree.Add(SampleTrees.File("d/./../../x", "pwned"u8.ToArray()));
                 break;
         }
-        var ex = Assert.Throws<ImageFormatException>(() =>
+        var ex = await Assert.ThrowsAsync<ImageFormatException>(async () =>
         {
-            using var sink = new DirectorySink(target);
+            await using var sink = new DirectorySink(target);
             Write(sink, tree);
         });
         Assert.False(string.IsNullOrEmpty(ex.Message));
@@ -136,13 +136,13 @@ public class DirectorySinkTests : TempDirectories
         int.Parse(TestEnvironment.RunChecked("stat", ["-c", "%h", path]).Trim());
 
     [Fact]
-    public void FailingSourceLeavesNoOutput()
+    public async Task FailingSourceLeavesNoOutput()
     {
         var parent = Temp();
         var target = Path.Combine(parent, "out");
-        Assert.Throws<ImageFormatException>(() =>
+        await Assert.ThrowsAsync<ImageFormatException>(async () =>
         {
-            using var sink = SinkFactory.Create(target);
+            await using var sink = SinkFactory.Create(target);
             sink.Add(SampleTrees.Dir(""));
             sink.Add(SampleTrees.Dir("d"));
             sink.Add(SampleTrees.File("d/ok", new byte[10]));
@@ -153,9 +153,9 @@ public class DirectorySinkTests : TempDirectories
 
         // Writing into an existing empty directory: it stays, empty.
         Directory.CreateDirectory(target);
-        Assert.Throws<ImageFormatException>(() =>
+        await Assert.ThrowsAsync<ImageFormatException>(async () =>
         {
-            using var sink = new DirectorySink(target);
+            await using var sink = new DirectorySink(target);
             sink.Add(SampleTrees.Dir(""));
             sink.Add(SampleTrees.File("ok", new byte[10]));
             sink.Add(SampleTrees.Content("z", () => new FailingContent(4 << 20, 2 << 20), 4 << 20));
@@ -165,7 +165,7 @@ public class DirectorySinkTests : TempDirectories
     }
 
     [Fact]
-    public void EmptySymlinksAndHardLinksToThemAreSkippedAndTheRestIsWritten()
+    public async Task EmptySymlinksAndHardLinksToThemAreSkippedAndTheRestIsWritten()
     {
         var parent = Temp();
         var target = Path.Combine(parent, "out");
@@ -174,7 +174,7 @@ public class DirectorySinkTests : TempDirectories
             SampleTrees.Dir(""), SampleTrees.Dir("d"), SampleTrees.Symlink("d/empty", ""), SampleTrees.HardLink("d/hard", "d/empty"),
             SampleTrees.Symlink("d/ok", "target"), SampleTrees.File("z-after", [1, 2]),
         };
-        using var sink = new DirectorySink(target);
+        await using var sink = new DirectorySink(target);
         Write(sink, tree);
         Assert.Equal(2, sink.SkippedEntries);
         Assert.Equal(4, sink.Statistics.Entries); // the root, d, d/ok, z-after
@@ -186,13 +186,13 @@ public class DirectorySinkTests : TempDirectories
     }
 
     [Fact]
-    public void RefusesANonEmptyTarget()
+    public async Task RefusesANonEmptyTarget()
     {
         var target = Temp();
         File.WriteAllText(Path.Combine(target, "existing"), "x");
         var ex = Assert.Throws<IOException>(() => new DirectorySink(target));
         Assert.Contains("not empty", ex.Message);
-        using var sink = new DirectorySink(target, new DirectorySinkOptions { AllowNonEmptyTarget = true, Privileged = false });
+        await using var sink = new DirectorySink(target, new DirectorySinkOptions { AllowNonEmptyTarget = true, Privileged = false });
         Write(sink, [SampleTrees.Dir(""), SampleTrees.File("new", "n"u8.ToArray())]);
         Assert.Equal("x", File.ReadAllText(Path.Combine(target, "existing")));
         Assert.Equal("n", File.ReadAllText(Path.Combine(target, "new")));

@@ -63,7 +63,7 @@ public class DirectorySinkXattrTests(ITestOutputHelper output) : TempDirectories
     }
 
     [SkippableFact]
-    public void CorpusXattrsTooLargeForTheTargetAreDroppedWithAWarning()
+    public async Task CorpusXattrsTooLargeForTheTargetAreDroppedWithAWarning()
     {
         TestEnvironment.RequireTool("python3");
         string image = Ext4CorpusTests.Decompressed("f_ea_inode", "image.gz");
@@ -72,7 +72,7 @@ public class DirectorySinkXattrTests(ITestOutputHelper output) : TempDirectories
         using var fs = Ext4FileSystem.Open(device);
         var entries = fs.Walk().ToList();
         var target = Path.Combine(mount.Root, "out");
-        using var sink = new DirectorySink(target);
+        await using var sink = new DirectorySink(target);
         foreach (var e in entries) sink.Add(e);
         sink.Complete();
         foreach (var w in sink.Statistics.Warnings) output.WriteLine("warning: " + w);
@@ -101,7 +101,7 @@ public class DirectorySinkXattrTests(ITestOutputHelper output) : TempDirectories
     }
 
     [SkippableFact]
-    public void OversizedAndUnsupportedXattrsAreDroppedAndSecurityOnesAlwaysWarned()
+    public async Task OversizedAndUnsupportedXattrsAreDroppedAndSecurityOnesAlwaysWarned()
     {
         TestEnvironment.RequireTool("python3");
         var parent = Temp();
@@ -116,7 +116,7 @@ public class DirectorySinkXattrTests(ITestOutputHelper output) : TempDirectories
         tree.Add(SampleTrees.File("z-after", [6]));
 
         var target = Path.Combine(parent, "out");
-        using var sink = new DirectorySink(target);
+        await using var sink = new DirectorySink(target);
         foreach (var e in tree) sink.Add(e);
         sink.Complete();
         var warnings = sink.Statistics.Warnings;
@@ -136,15 +136,15 @@ public class DirectorySinkXattrTests(ITestOutputHelper output) : TempDirectories
     }
 
     [SkippableFact]
-    public void OtherXattrErrorsStillFailAndLeaveNoOutput()
+    public async Task OtherXattrErrorsStillFailAndLeaveNoOutput()
     {
         var parent = Temp();
         RequireUserXattrs(parent);
         var target = Path.Combine(parent, "out");
         // A name longer than XATTR_NAME_MAX (255): ERANGE, which says nothing about what the target can hold.
-        var ex = Assert.Throws<IOException>(() =>
+        var ex = await Assert.ThrowsAsync<IOException>(async () =>
         {
-            using var sink = new DirectorySink(target);
+            await using var sink = new DirectorySink(target);
             sink.Add(SampleTrees.Dir(""));
             sink.Add(WithXattrs(SampleTrees.File("f", [1]), new ExtendedAttribute("user." + new string('n', 300), [1])));
             sink.Complete();
@@ -156,15 +156,15 @@ public class DirectorySinkXattrTests(ITestOutputHelper output) : TempDirectories
     }
 
     [SkippableFact]
-    public void MalformedAclFailsWhenPrivileged()
+    public async Task MalformedAclFailsWhenPrivileged()
     {
         TestEnvironment.RequireRoot("the privileged mode, where EINVAL from setxattr is not a lack of privilege");
         var parent = Temp();
         var target = Path.Combine(parent, "out");
         // A malformed ACL is EINVAL and fails instead of silently losing an ACL.
-        var ex = Assert.Throws<IOException>(() =>
+        var ex = await Assert.ThrowsAsync<IOException>(async () =>
         {
-            using var sink = new DirectorySink(target, new DirectorySinkOptions { Privileged = true });
+            await using var sink = new DirectorySink(target, new DirectorySinkOptions { Privileged = true });
             sink.Add(SampleTrees.Dir(""));
             sink.Add(WithXattrs(SampleTrees.File("f", [1]), new ExtendedAttribute("system.posix_acl_access", [2, 0, 0])));
             sink.Complete();
@@ -176,7 +176,7 @@ public class DirectorySinkXattrTests(ITestOutputHelper output) : TempDirectories
     }
 
     [SkippableFact]
-    public void EnospcOnAFullTargetFails()
+    public async Task EnospcOnAFullTargetFails()
     {
         var dir = Temp();
         using var mount = new MountedExt4(dir, 8);
@@ -186,9 +186,9 @@ public class DirectorySinkXattrTests(ITestOutputHelper output) : TempDirectories
         var (rc, _, err) = TestEnvironment.Run("dd", ["if=/dev/zero", $"of={Path.Combine(mount.Root, "fill")}", "bs=4k"]);
         Assert.Contains("No space left on device", err);
         output.WriteLine($"dd exit {rc}: {err.Trim()}");
-        var ex = Assert.Throws<IOException>(() =>
+        var ex = await Assert.ThrowsAsync<IOException>(async () =>
         {
-            using var sink = new DirectorySink(target);
+            await using var sink = new DirectorySink(target);
             sink.Add(SampleTrees.Dir(""));
             // 1000 bytes do not fit in the inode's own xattr space (256-byte inodes), so they need a block.
             sink.Add(WithXattrs(SampleTrees.File("f", []), new ExtendedAttribute("user.needs-a-block", new byte[1000])));

@@ -12,7 +12,10 @@ internal sealed class SparseContent(long length, IReadOnlyList<DataSegment> segm
 
     public override IReadOnlyList<DataSegment> GetDataSegments() => segments;
 
-    public override int ReadAt(long offset, Span<byte> destination)
+    public override ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default) =>
+        new(ReadAt(offset, destination.Span));
+
+    private int ReadAt(long offset, Span<byte> destination)
     {
         if (offset >= length) return 0;
         int n = (int)Math.Min(destination.Length, length - offset);
@@ -47,7 +50,7 @@ internal sealed class SparseContent(long length, IReadOnlyList<DataSegment> segm
             while (pos < s.End)
             {
                 int n = (int)Math.Min(buf.Length, s.End - pos);
-                ReadExactlyAt(pos, buf.AsSpan(0, n));
+                this.ReadExactlyAt(pos, buf.AsSpan(0, n));
                 h.AppendData(buf, 0, n);
                 pos += n;
             }
@@ -63,7 +66,10 @@ internal sealed class FailingContent(long length, long failAt) : FileContent
 
     public override IReadOnlyList<DataSegment> GetDataSegments() => [new DataSegment(0, length)];
 
-    public override int ReadAt(long offset, Span<byte> destination)
+    public override ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default) =>
+        new(ReadAt(offset, destination.Span));
+
+    private int ReadAt(long offset, Span<byte> destination)
     {
         if (offset + destination.Length > failAt) throw new ImageFormatException("simulated corruption", "test content", offset);
         destination.Fill(0x5A);

@@ -116,7 +116,7 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
     }
 
     [SkippableFact]
-    public void TarSinkThenTarArchiveSourceGivesTheSameTree()
+    public async Task TarSinkThenTarArchiveSourceGivesTheSameTree()
     {
         var dir = Temp();
         var tree = SampleTrees.Full(withDevices: true);
@@ -126,7 +126,7 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
         foreach (var compression in new[] { TarCompression.None, TarCompression.Gzip, TarCompression.Zstd })
         {
             var path = Path.Combine(dir, $"rt-{compression}.tar");
-            using (var sink = TarSink.CreateFile(path, new TarSinkOptions { Compression = compression }))
+            await using (var sink = TarSink.CreateFile(path, new TarSinkOptions { Compression = compression }))
             {
                 foreach (var e in tree) sink.Add(e);
                 sink.Complete();
@@ -234,7 +234,7 @@ public class TarArchiveSourceRobustnessTests
     public async Task CorruptArchivesFailCleanly()
     {
         var ms = new MemoryStream();
-        using (var sink = new RootfsForge.Sinks.Tar.TarSink(ms, leaveOpen: true))
+        await using (var sink = new RootfsForge.Sinks.Tar.TarSink(ms, leaveOpen: true))
         {
             foreach (var e in SampleTrees.Full()) sink.Add(e);
             sink.Complete();

@@ -9,23 +9,23 @@ namespace RootfsForge.NativeTests.Sinks;
 
 public class TarSinkTests : TempDirectories
 {
-    private static string WriteTar(IEnumerable<TreeEntry> entries, string dir, string name = "out.tar", SinkOptions? options = null)
+    private static async Task<string> WriteTar(IEnumerable<TreeEntry> entries, string dir, string name = "out.tar", SinkFactoryOptions? options = null)
     {
         var path = Path.Combine(dir, name);
-        using var sink = SinkFactory.Create(path, options);
+        await using var sink = SinkFactory.Create(path, options);
         foreach (var e in entries) sink.Add(e);
         sink.Complete();
         return path;
     }
 
     [SkippableFact]
-    public void GnuTarAsRootRestoresEveryField()
+    public async Task GnuTarAsRootRestoresEveryField()
     {
         TestEnvironment.RequireRoot("extracting owners, devices and security.capability");
         TestEnvironment.RequireTool("tar");
         var dir = Temp();
         var tree = SampleTrees.Full();
-        var tar = WriteTar(tree, dir);
+        var tar = await WriteTar(tree, dir);
         var outDir = Path.Combine(dir, "x");
         Directory.CreateDirectory(outDir);
         TestEnvironment.RunChecked("tar", ["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf", tar, "-C", outDir]);
@@ -33,13 +33,13 @@ public class TarSinkTests : TempDirectories
     }
 
     [SkippableFact]
-    public void BsdtarAsRootRestoresEveryField()
+    public async Task BsdtarAsRootRestoresEveryField()
     {
         TestEnvironment.RequireRoot("extracting owners, devices and security.capability");
         TestEnvironment.RequireTool("bsdtar");
         var dir = Temp();
         var tree = SampleTrees.Full();
-        var tar = WriteTar(tree, dir);
+        var tar = await WriteTar(tree, dir);
         var outDir = Path.Combine(dir, "x");
         Directory.CreateDirectory(outDir);
         TestEnvironment.RunChecked("bsdtar", ["--numeric-owner", "--xattrs", "-xpf", tar, "-C", outDir]);
@@ -60,12 +60,12 @@ public class TarSinkTests : TempDirectories
     }
 
     [SkippableFact]
-    public void GnuTarAndBsdtarListEntries()
+    public async Task GnuTarAndBsdtarListEntries()
     {
         TestEnvironment.RequireTool("tar");
         TestEnvironment.RequireTool("bsdtar");
         var dir = Temp();
-        var tar = WriteTar(SampleTrees.Full(), dir);
+        var tar = await WriteTar(SampleTrees.Full(), dir);
         var gnu = TestEnvironment.RunChecked("tar", ["--numeric-owner", "-tvvf", tar]);
         var bsd = TestEnvironment.RunChecked("bsdtar", ["--numeric-owner", "-tvf", tar]);
         foreach (var listing in new[] { gnu, bsd })
@@ -107,7 +107,7 @@ with tarfile.open(sys.argv[1], encoding='utf-8', errors='surrogateescape') as t:
 """;
 
     [SkippableFact]
-    public void SymlinkTargetsEndAtNulAndEmptyOnesAreKeptWithAWarning()
+    public async Task SymlinkTargetsEndAtNulAndEmptyOnesAreKeptWithAWarning()
     {
         TestEnvironment.RequireTool("python3");
         TestEnvironment.RequireTool("tar");
@@ -124,7 +124,7 @@ with tarfile.open(sys.argv[1], encoding='utf-8', errors='surrogateescape') as t:
             },
         };
         var path = Path.Combine(dir, "out.tar");
-        using (var sink = SinkFactory.Create(path))
+        await using (var sink = SinkFactory.Create(path))
         {
             foreach (var e in tree) sink.Add(e);
             sink.Complete();
@@ -158,12 +158,12 @@ with tarfile.open(sys.argv[1], encoding='utf-8', errors='surrogateescape') as t:
     }
 
     [SkippableFact]
-    public void PythonTarfileReadsNamesSizesXattrsAndSparseContent()
+    public async Task PythonTarfileReadsNamesSizesXattrsAndSparseContent()
     {
         TestEnvironment.RequireTool("python3");
         var dir = Temp();
         var tree = SampleTrees.Full();
-        var tar = WriteTar(tree, dir);
+        var tar = await WriteTar(tree, dir);
         var lines = TestEnvironment.RunChecked("python3", ["-c", TarfileDump, tar]).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var expected = new List<string>();
         foreach (var e in tree)
@@ -204,7 +204,7 @@ with tarfile.open(sys.argv[1], encoding='utf-8', errors='surrogateescape') as t:
     }
 
     [SkippableFact]
-    public void FiveGibSparseFileCostsKilobytesAndRestoresExactly()
+    public async Task FiveGibSparseFileCostsKilobytesAndRestoresExactly()
     {
         TestEnvironment.RequireTool("tar");
         TestEnvironment.RequireTool("python3");
@@ -213,7 +213,7 @@ with tarfile.open(sys.argv[1], encoding='utf-8', errors='surrogateescape') as t:
         var content = new SparseContent(size, segments, seed: 7);
         var dir = Temp();
         var tree = new List<TreeEntry> { SampleTrees.Dir(""), SampleTrees.Content("big.img", () => new SparseContent(size, segments, 7), size) };
-        var tar = WriteTar(tree, dir);
+        var tar = await WriteTar(tree, dir);
         Assert.True(new FileInfo(tar).Length < 64 * 1024, $"tar is {new FileInfo(tar).Length} bytes");
 
         var ranges = new List<(long Offset, int Length)>();
@@ -261,7 +261,7 @@ for r in spec.split(';'):
     [InlineData("out.tar.gz")]
     [InlineData("out.tgz")]
     [InlineData("out.tar.zst")]
-    public void TwoWritesAreByteIdenticalAndReadable(string name)
+    public async Task TwoWritesAreByteIdenticalAndReadable(string name)
     {
         TestEnvironment.RequireTool("tar");
         TestEnvironment.RequireTool("zstd");
@@ -272,8 +272,8 @@ for r in spec.split(';'):
         new Random(42).NextBytes(big.AsSpan(0, 3 << 20));
         var tree = SampleTrees.Full();
         tree.Add(SampleTrees.File("z-big", big));
-        var a = File.ReadAllBytes(WriteTar(tree, dir1, name));
-        var b = File.ReadAllBytes(WriteTar(tree, dir2, name));
+        var a = File.ReadAllBytes(await WriteTar(tree, dir1, name));
+        var b = File.ReadAllBytes(await WriteTar(tree, dir2, name));
         Assert.Equal(a.Length, b.Length);
         Assert.True(a.AsSpan().SequenceEqual(b), "archives differ");
         var list = TestEnvironment.RunChecked("tar", ["-tf", Path.Combine(dir1, name)]);
@@ -284,7 +284,7 @@ for r in spec.split(';'):
             TestEnvironment.RunChecked("gzip", ["-t", Path.Combine(dir1, name)]);
             var bytes = TestEnvironment.RunChecked("python3", ["-c",
                 "import gzip,sys,hashlib; d=gzip.open(sys.argv[1]).read(); print(len(d) % 512, hashlib.sha256(d).hexdigest())", Path.Combine(dir1, name)]);
-            var plain = File.ReadAllBytes(WriteTar(tree, dir1, "plain.tar"));
+            var plain = File.ReadAllBytes(await WriteTar(tree, dir1, "plain.tar"));
             Assert.Equal($"0 {Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(plain))}", bytes.Trim());
         }
     }
@@ -292,35 +292,35 @@ for r in spec.split(';'):
     [Theory]
     [InlineData(TarCompression.Gzip)]
     [InlineData(TarCompression.Zstd)]
-    public void CompressedOutputDoesNotDependOnThreadCount(TarCompression compression)
+    public async Task CompressedOutputDoesNotDependOnThreadCount(TarCompression compression)
     {
         var big = new byte[3 << 20];
         new Random(7).NextBytes(big.AsSpan(0, 1 << 20));
         var tree = SampleTrees.Full();
         tree.Add(SampleTrees.File("z-big", big));
-        byte[] Write(int threads)
+        async Task<byte[]> Write(int threads)
         {
             var ms = new MemoryStream();
-            using var sink = new TarSink(ms, new TarSinkOptions { Compression = compression, CompressionThreads = threads }, leaveOpen: true);
+            await using var sink = new TarSink(ms, new TarSinkOptions { Compression = compression, CompressionThreads = threads }, leaveOpen: true);
             foreach (var e in tree) sink.Add(e);
             sink.Complete();
             return ms.ToArray();
         }
-        var one = Write(1);
-        var two = Write(2);
-        var four = Write(4);
+        var one = await Write(1);
+        var two = await Write(2);
+        var four = await Write(4);
         Assert.True(one.AsSpan().SequenceEqual(two) && two.AsSpan().SequenceEqual(four), "output depends on the thread count");
     }
 
     [SkippableFact]
-    public void MtimeClampAndSocketsAreApplied()
+    public async Task MtimeClampAndSocketsAreApplied()
     {
         TestEnvironment.RequireTool("python3");
         var dir = Temp();
         var clamp = new UnixTime(1_650_000_000, 0);
         var tree = SampleTrees.Full(withDevices: false, withSocket: true);
         var path = Path.Combine(dir, "c.tar");
-        using (var sink = SinkFactory.Create(path, new SinkOptions { MtimeClamp = clamp }))
+        await using (var sink = SinkFactory.Create(path, new SinkFactoryOptions { MtimeClamp = clamp }))
         {
             foreach (var e in tree) sink.Add(e);
             sink.Complete();
@@ -336,10 +336,10 @@ for r in spec.split(';'):
     }
 
     [Fact]
-    public void StandardOutputGetsAPlainTar()
+    public async Task StandardOutputGetsAPlainTar()
     {
         var ms = new MemoryStream();
-        using (var sink = SinkFactory.Create("-", new SinkOptions { StandardOutput = ms }))
+        await using (var sink = SinkFactory.Create("-", new SinkFactoryOptions { StandardOutput = ms }))
         {
             sink.Add(SampleTrees.Dir(""));
             sink.Add(SampleTrees.File("hello", "hi\n"u8.ToArray()));
@@ -356,13 +356,13 @@ for r in spec.split(';'):
     [InlineData("fail.tar")]
     [InlineData("fail.tar.gz")]
     [InlineData("fail.tar.zst")]
-    public void FailingSourceLeavesNoOutputAndNoTemporaryFile(string name)
+    public async Task FailingSourceLeavesNoOutputAndNoTemporaryFile(string name)
     {
         var dir = Temp();
         var path = Path.Combine(dir, name);
-        var ex = Assert.Throws<ImageFormatException>(() =>
+        var ex = await Assert.ThrowsAsync<ImageFormatException>(async () =>
         {
-            using var sink = SinkFactory.Create(path);
+            await using var sink = SinkFactory.Create(path);
             sink.Add(SampleTrees.Dir(""));
             sink.Add(SampleTrees.File("ok", new byte[100_000]));
             sink.Add(SampleTrees.Content("broken", () => new FailingContent(10 << 20, 3 << 20), 10 << 20));
@@ -373,9 +373,9 @@ for r in spec.split(';'):
     }
 
     [Fact]
-    public void RejectsPathsEscapingTheArchive()
+    public async Task RejectsPathsEscapingTheArchive()
     {
-        using var sink = new TarSink(new MemoryStream());
+        await using var sink = new TarSink(new MemoryStream());
         Assert.Throws<ImageFormatException>(() => sink.Add(SampleTrees.File("../x", [1])));
         Assert.Throws<ImageFormatException>(() => sink.Add(SampleTrees.HardLink("y", "/etc/passwd")));
     }

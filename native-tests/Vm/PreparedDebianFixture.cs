@@ -25,7 +25,7 @@ public sealed class PreparedDebianFixture : IDisposable
         Kept = Path.Combine(Dir, "staging");
         try
         {
-            Result = VmBuild.Run(VmInputs.ExtractFrom(Image, Log.Add), VmInputs.WriteTo(Output), new VmBuildOptions
+            Result = VmBuild.RunAsync(VmInputs.ExtractFrom(Image, Log.Add), VmInputs.WriteTo(RootfsForge.Sinks.OutputSpec.Parse(Output)), new VmBuildOptions
             {
                 Install = ["hello"],
                 Copies = [CopySpec.Parse($"{Path.Combine(Dir, "in", "motd")}:/etc/motd:1000:1001:0640")],
@@ -34,7 +34,7 @@ public sealed class PreparedDebianFixture : IDisposable
                 KeepStaging = Kept,
                 Progress = Log.Add,
                 CommandOutput = Log.Add,
-            });
+            }).GetAwaiter().GetResult();
         }
         catch (Exception e)
         {

@@ -1,19 +1,22 @@
+using System.Runtime.InteropServices;
+
 namespace RootfsForge.Cli;
 
 /// <summary>Runs a command body and turns exceptions into one clear message and an exit code.</summary>
 internal static class CommandRunner
 {
+    /// <summary>errno EPIPE: the reader of standard output went away.</summary>
+    private const int BrokenPipe = 32;
+
     /// <summary>Runs <paramref name="body"/> with a token cancelled by Ctrl-C/SIGTERM; maps errors to exit codes.</summary>
-    public static int Run(Func<CancellationToken, int> body)
+    public static async Task<int> RunAsync(Func<CancellationToken, Task<int>> body)
     {
         using var cts = new CancellationTokenSource();
-        using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(
-            System.Runtime.InteropServices.PosixSignal.SIGINT, ctx => { ctx.Cancel = true; cts.Cancel(); });
-        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
-            System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cts.Cancel(); });
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; cts.Cancel(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cts.Cancel(); });
         try
         {
-            return body(cts.Token);
+            return await body(cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
@@ -30,13 +33,25 @@ internal static class CommandRunner
             Console.Error.WriteLine($"rootfsforge: {e.Message}");
             return ExitCodes.Usage;
         }
+        catch (IOException e) when (e.HResult == BrokenPipe)
+        {
+            Console.Error.WriteLine("rootfsforge: output closed (broken pipe); the output is incomplete");
+            return ExitCodes.Failure;
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException
-                                      or System.Net.Http.HttpRequestException)
+                                      or HttpRequestException)
         {
             Console.Error.WriteLine($"rootfsforge: {e.Message}");
             return ExitCodes.Failure;
         }
     }
+
+    /// <summary>
+    /// The process's standard output as a stream that reports a reader that went away (EPIPE) as an
+    /// <see cref="IOException"/>: <see cref="Console.OpenStandardOutput()"/> pretends such writes succeeded.
+    /// </summary>
+    public static Stream OpenStandardOutput() =>
+        new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
 }
 
 /// <summary>A command-line mistake the parser cannot catch (conflicting options, a malformed value).</summary>

@@ -5,7 +5,7 @@ namespace RootfsForge.Cli;
 
 internal static class Program
 {
-    private static int Main(string[] args)
+    private static async Task<int> Main(string[] args)
     {
         // Not RootCommand: its name comes from the entry assembly (RootfsForge.Cli), and help must say "rootfsforge".
         var root = new Command("rootfsforge", "RootfsForge: read cloud images in-process and build ThreeFold Grid flists.")
@@ -21,6 +21,6 @@ internal static class Program
             Console.Error.WriteLine("Try 'rootfsforge --help'.");
             return ExitCodes.Usage;
         }
-        return parse.Invoke();
+        return await parse.InvokeAsync().ConfigureAwait(false);
     }
 }

@@ -9,16 +9,16 @@ namespace RootfsForge.Cli;
 /// </summary>
 internal sealed class ProgressReporter : IDisposable
 {
-    private readonly SinkStatistics _stats;
+    private readonly TreeSink _sink;
     private readonly long _expectedBytes;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly Timer? _timer;
     private readonly object _gate = new();
     private bool _drawn;
 
-    public ProgressReporter(SinkStatistics stats, long expectedBytes, bool enabled)
+    public ProgressReporter(TreeSink sink, long expectedBytes, bool enabled)
     {
-        _stats = stats;
+        _sink = sink;
         _expectedBytes = expectedBytes;
         if (enabled && !Console.IsErrorRedirected)
             _timer = new Timer(_ => Draw(), null, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
@@ -31,13 +31,14 @@ internal sealed class ProgressReporter : IDisposable
         lock (_gate)
         {
             double seconds = Math.Max(_clock.Elapsed.TotalSeconds, 0.001);
-            long bytes = _stats.ContentBytes;
+            var stats = _sink.Statistics;
+            long bytes = stats.ContentBytes;
             double rate = bytes / seconds;
             string eta = rate > 0 && _expectedBytes > bytes
                 ? TimeSpan.FromSeconds((_expectedBytes - bytes) / rate).ToString(@"m\:ss")
                 : "-:--";
             string pct = _expectedBytes > 0 ? $"{Math.Min(100, 100.0 * bytes / _expectedBytes),3:0}% " : "";
-            Console.Error.Write($"\r{pct}{Format.Bytes(bytes),10}  {_stats.Entries,9:N0} entries  {Format.Bytes((long)rate),9}/s  ETA {eta}   ");
+            Console.Error.Write($"\r{pct}{Format.Bytes(bytes),10}  {stats.Entries,9:N0} entries  {Format.Bytes((long)rate),9}/s  ETA {eta}   ");
             _drawn = true;
         }
     }

@@ -9,8 +9,8 @@ namespace RootfsForge;
 /// partition and the ext2/3/4 filesystem on it. This is the entry point most callers want:
 /// <code>
 /// using var image = CloudImage.Open("ubuntu-jammy.cloud.img");
-/// using var sink = SinkFactory.Create("rootfs.tar.zst", new SinkOptions());
-/// TreeCopy.Run(image.FileSystem, sink);
+/// await using var sink = SinkFactory.Create("rootfs.tar.zst");
+/// await TreeCopy.RunAsync(image.FileSystem, sink);
 /// </code>
 /// </summary>
 public sealed class CloudImage : IDisposable
@@ -74,7 +74,7 @@ public sealed class CloudImage : IDisposable
         catch (ImageFormatException e) when (e.ImagePath is null)
         {
             disk.Dispose();
-            throw new ImageFormatException(e.Reason, e.Structure, e.Offset, e) { ImagePath = path };
+            throw e.WithImagePath(path);
         }
         catch
         {

@@ -124,17 +124,23 @@ internal sealed class SourceLintTree : LintTree
     private readonly Dictionary<string, List<string>> _children = new(StringComparer.Ordinal);
     private readonly List<FileContent> _opened = [];
 
-    public SourceLintTree(ITreeSource source, CancellationToken cancellationToken)
+    private SourceLintTree()
     {
-        foreach (var e in source.Walk(cancellationToken))
+    }
+
+    /// <summary>Indexes every entry of <paramref name="source"/>.</summary>
+    public static async Task<SourceLintTree> CreateAsync(ITreeSource source, CancellationToken cancellationToken)
+    {
+        var tree = new SourceLintTree();
+        await foreach (var e in source.WalkAsync(cancellationToken).ConfigureAwait(false))
         {
-            _entries[e.Path] = e;
+            tree._entries[e.Path] = e;
             if (e.Path.Length == 0) continue;
-            int slash = e.Path.LastIndexOf('/');
-            var parent = slash < 0 ? "" : e.Path[..slash];
-            if (!_children.TryGetValue(parent, out var list)) _children[parent] = list = [];
+            var parent = TreePath.GetParent(e.Path);
+            if (!tree._children.TryGetValue(parent, out var list)) tree._children[parent] = list = [];
             list.Add(e.Name);
         }
+        return tree;
     }
 
     public override LintEntry? Get(string path)

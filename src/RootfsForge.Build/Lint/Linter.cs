@@ -22,9 +22,9 @@ public static class Linter
     }
 
     /// <summary>Lints any tree source (entries indexed in memory; file contents read on demand).</summary>
-    public static LintReport CheckSource(ITreeSource source, CancellationToken cancellationToken = default)
+    public static async Task<LintReport> CheckSourceAsync(ITreeSource source, CancellationToken cancellationToken = default)
     {
-        using var tree = new SourceLintTree(source, cancellationToken);
+        using var tree = await SourceLintTree.CreateAsync(source, cancellationToken).ConfigureAwait(false);
         return Check(tree, cancellationToken);
     }
 

@@ -15,8 +15,8 @@ namespace RootfsForge.Vm;
 public static class VmBuild
 {
     /// <summary>Runs the pipeline.</summary>
-    public static VmBuildResult Run(Action<string, CancellationToken> extract, Action<string, CancellationToken> write,
-        VmBuildOptions options, CancellationToken cancellationToken = default)
+    public static async Task<VmBuildResult> RunAsync(Func<string, CancellationToken, Task> extract,
+        Func<string, CancellationToken, Task> write, VmBuildOptions options, CancellationToken cancellationToken = default)
     {
         var total = Stopwatch.StartNew();
         var steps = new List<(string, TimeSpan)>();
@@ -37,7 +37,17 @@ public static class VmBuild
                 progress($"    {name}: done in {sw.Elapsed.TotalSeconds:F1} s");
             }
 
-            Step("extract", () => extract(root, cancellationToken));
+            async Task StepAsync(string name, Func<Task> body)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                progress($"==> {name}");
+                var sw = Stopwatch.StartNew();
+                await body().ConfigureAwait(false);
+                steps.Add((name, sw.Elapsed));
+                progress($"    {name}: done in {sw.Elapsed.TotalSeconds:F1} s");
+            }
+
+            await StepAsync("extract", () => extract(root, cancellationToken)).ConfigureAwait(false);
             long before = TreeSize(root);
             progress($"    tree: {before / 1048576.0:F1} MiB in files");
 
@@ -74,7 +84,7 @@ public static class VmBuild
                 if (!report!.Passed) throw new LintFailedException(report);
             }
             long after = TreeSize(root);
-            Step("write output", () => write(root, cancellationToken));
+            await StepAsync("write output", () => write(root, cancellationToken)).ConfigureAwait(false);
             return new VmBuildResult(steps, before, after, total.Elapsed, kernel, report);
         }
         finally

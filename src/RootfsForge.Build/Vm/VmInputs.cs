@@ -7,7 +7,7 @@ using RootfsForge.Tree;
 namespace RootfsForge.Vm;
 
 /// <summary>
-/// Ready-made input and output delegates for <see cref="VmBuild.Run"/>, built on the library's sources and sinks.
+/// Ready-made input and output delegates for <see cref="VmBuild.RunAsync"/>, built on the library's sources and sinks.
 /// </summary>
 public static class VmInputs
 {
@@ -17,29 +17,31 @@ public static class VmInputs
     /// The tree is recreated in the staging root by <see cref="DirectorySink"/> (as root, full fidelity, never writing
     /// outside it). Source warnings go to <paramref name="warn"/>.
     /// </summary>
-    public static Action<string, CancellationToken> ExtractFrom(string input, Action<string>? warn = null)
+    public static Func<string, CancellationToken, Task> ExtractFrom(string input, Action<string>? warn = null)
     {
         var full = Path.GetFullPath(input);
         if (!Directory.Exists(full) && !File.Exists(full)) throw new FileNotFoundException($"input {input} does not exist");
-        return (root, ct) =>
+        return async (root, ct) =>
         {
-            using var sink = new DirectorySink(root, new DirectorySinkOptions { AllowNonEmptyTarget = true });
+            await using var sink = new DirectorySink(root, new DirectorySinkOptions { AllowNonEmptyTarget = true });
             if (Directory.Exists(full))
             {
                 var source = new DirectorySource(full);
-                TreeCopy.Run(source, sink, ct);
+                await TreeCopy.RunAsync(source, sink, null, ct).ConfigureAwait(false);
                 Report(source.Warnings, warn);
             }
             else if (IsTar(full))
             {
                 using var source = new TarArchiveSource(full);
-                TreeCopy.Run(source, sink, ct);
+                await TreeCopy.RunAsync(source, sink, null, ct).ConfigureAwait(false);
                 Report(source.Warnings, warn);
             }
             else
             {
-                using var image = CloudImage.Open(full, new CloudImageOptions { OnWarning = warn });
-                TreeCopy.Run(image.FileSystem, sink, ct);
+                using var image = CloudImage.Open(full);
+                await TreeCopy.RunAsync(image.FileSystem, sink, null, ct).ConfigureAwait(false);
+                Report(image.Warnings, warn);
+                Report(image.FileSystem.Warnings, warn);
             }
         };
     }
@@ -49,15 +51,16 @@ public static class VmInputs
     /// <c>*.tar.zst</c> (written under a temporary name and renamed into place), else a new directory. The staging tree is
     /// read with <see cref="DirectorySource"/> (not crossing mount points).
     /// </summary>
-    /// <param name="output">The output name (see <see cref="SinkFactory.Create"/>).</param>
+    /// <param name="output">The output.</param>
     /// <param name="options">Sink options (stores for <c>.fl</c>, the hub client for <c>hub:NAME</c>).</param>
     /// <param name="completed">Called with the finished sink, e.g. to report its statistics and warnings.</param>
-    public static Action<string, CancellationToken> WriteTo(string output, SinkOptions? options = null, Action<TreeSink>? completed = null) =>
-        (root, ct) =>
+    public static Func<string, CancellationToken, Task> WriteTo(OutputSpec output, SinkFactoryOptions? options = null,
+        Action<TreeSink>? completed = null) =>
+        async (root, ct) =>
         {
             var source = new DirectorySource(root);
-            using var sink = SinkFactory.Create(output, options);
-            TreeCopy.Run(source, sink, ct);
+            await using var sink = SinkFactory.Create(output, options);
+            await TreeCopy.RunAsync(source, sink, null, ct).ConfigureAwait(false);
             completed?.Invoke(sink);
         };
 

@@ -15,7 +15,7 @@ internal static class BootCommand
         {
             target, timeout, consoleLog,
         };
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             var path = parse.GetValue(target)!;
             var options = new BootTestOptions
@@ -31,7 +31,7 @@ internal static class BootCommand
                 var dir = Directory.CreateTempSubdirectory("rootfsforge-boot-tree-");
                 try
                 {
-                    Vm.VmInputs.ExtractFrom(path)(dir.FullName, ct);
+                    await Vm.VmInputs.ExtractFrom(path)(dir.FullName, ct).ConfigureAwait(false);
                     result = BootTest.Run(dir.FullName, options, ct);
                 }
                 finally

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using RootfsForge.Tree;
 
 namespace RootfsForge.Cli.Commands;
 
@@ -12,24 +11,17 @@ internal static class CatCommand
         var path = new Argument<string>("PATH") { Description = "Absolute path inside the image, e.g. /etc/os-release. Symlinks are followed." };
         var partition = CommonOptions.Partition();
         var command = new Command("cat", "Write a file from the image's root filesystem to stdout.") { image, path, partition };
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             using var img = CommonOptions.Open(parse, image, partition, quiet: true);
             string p = parse.GetValue(path)!;
-            var entry = PathResolver.Resolve(img.FileSystem, p, followFinal: true)
+            var entry = ImagePaths.Resolve(img.FileSystem, p, followFinal: true)
                 ?? throw new UsageException($"{p}: no such file in the image");
             if (entry.OpenContent is null) throw new UsageException($"{p}: is a {entry.Type}, not a file");
             using var content = entry.OpenContent();
-            using var stdout = Console.OpenStandardOutput();
-            var buffer = new byte[1 << 20];
-            for (long offset = 0; offset < content.Length;)
-            {
-                ct.ThrowIfCancellationRequested();
-                int n = content.ReadAt(offset, buffer);
-                if (n <= 0) break;
-                stdout.Write(buffer, 0, n);
-                offset += n;
-            }
+            await using var stdout = CommandRunner.OpenStandardOutput();
+            await using (var stream = content.OpenStream())
+                await stream.CopyToAsync(stdout, 1 << 20, ct).ConfigureAwait(false);
             return ExitCodes.Ok;
         }));
         return command;

@@ -22,19 +22,34 @@ internal static class CommonOptions
         Description = "Do not replay the ext4 journal of a filesystem that needs recovery (read it as it is, with a warning).",
     };
 
-    /// <summary>Opens the image with the shared options, printing warnings to stderr.</summary>
+    /// <summary>Refuses (exit 2) an IMAGE that does not exist or is a directory, before other work.</summary>
+    public static string CheckImage(ParseResult parse, Argument<string> image)
+    {
+        string path = parse.GetValue(image)!;
+        if (Directory.Exists(path)) throw new UsageException($"{path}: is a directory, not a disk image");
+        if (!File.Exists(path)) throw new UsageException($"{path}: no such file");
+        return path;
+    }
+
+    /// <summary>Opens the image with the shared options, printing the image's warnings to stderr.</summary>
     public static CloudImage Open(ParseResult parse, Argument<string> image, Option<int?> partition,
         Option<bool>? verify = null, Option<bool>? noReplay = null, bool quiet = false)
     {
-        string path = parse.GetValue(image)!;
-        if (!File.Exists(path)) throw new UsageException($"{path}: no such file");
-        var img = CloudImage.Open(path, new CloudImageOptions
+        string path = CheckImage(parse, image);
+        CloudImage img;
+        try
         {
-            PartitionNumber = parse.GetValue(partition),
-            VerifyChecksums = verify is not null && parse.GetValue(verify),
-            ReplayJournal = noReplay is null || !parse.GetValue(noReplay),
-            OnWarning = quiet ? null : w => Console.Error.WriteLine($"rootfsforge: warning: {w}"),
-        });
+            img = CloudImage.Open(path, new CloudImageOptions
+            {
+                PartitionNumber = parse.GetValue(partition),
+                VerifyChecksums = verify is not null && parse.GetValue(verify),
+                ReplayJournal = noReplay is null || !parse.GetValue(noReplay),
+            });
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message.Split(" (Parameter", 2)[0]);
+        }
         if (!quiet)
             foreach (var w in img.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
         return img;

@@ -1,11 +1,10 @@
 using System.CommandLine;
-using System.Globalization;
 using RootfsForge.Sinks;
 using RootfsForge.Tree;
 
 namespace RootfsForge.Cli.Commands;
 
-/// <summary><c>rootfsforge extract IMAGE -o OUT</c>: the root filesystem as a tar (plain, .gz, .zst, stdout) or a directory.</summary>
+/// <summary><c>rootfsforge extract IMAGE -o OUT</c>: the root filesystem as a tar (plain, .gz, .zst, stdout), a directory, a .fl or a hub upload.</summary>
 internal static class ExtractCommand
 {
     public static Command Create()
@@ -30,28 +29,27 @@ internal static class ExtractCommand
         };
         var targets = new OutputOptions();
         targets.AddTo(command);
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             bool q = parse.GetValue(quiet);
-            string outPath = parse.GetValue(output)!;
-            var clampTime = ParseClamp(parse.GetValue(clamp) ?? Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH"));
-            using var outputs = targets.Open(parse, outPath);
+            var clampTime = OutputOptions.ParseClamp(parse.GetValue(clamp));
+            CommonOptions.CheckImage(parse, image);
+            await using var outputs = targets.Open(parse, parse.GetValue(output), new SinkFactoryOptions { MtimeClamp = clampTime });
             using var img = CommonOptions.Open(parse, image, partition, verify, noReplay, q);
-            using var sink = SinkFactory.Create(outPath, outputs.Apply(new SinkOptions { MtimeClamp = clampTime }));
-            var info = img.FileSystem.Info;
-            using (var progress = new ProgressReporter(sink.Statistics, info.UsedBytes, enabled: !q))
+            await using var sink = outputs.CreateSink();
+            using (var progress = new ProgressReporter(sink, img.FileSystem.Info.UsedBytes, enabled: !q))
             {
-                TreeCopy.Run(img.FileSystem, sink, ct);
+                await TreeCopy.RunAsync(img.FileSystem, sink, null, ct).ConfigureAwait(false);
                 progress.Dispose();
-                if (!q) PrintSummary(sink.Statistics, img.FileSystem.Warnings, progress.Elapsed, outPath);
-                outputs.Finish(sink, outPath, q);
+                if (!q) PrintSummary(sink.Statistics, img.FileSystem.Warnings, progress.Elapsed, outputs.Spec);
+                await outputs.FinishAsync(sink, q, ct).ConfigureAwait(false);
             }
             return ExitCodes.Ok;
         }));
         return command;
     }
 
-    internal static void PrintSummary(SinkStatistics stats, IReadOnlyList<string> sourceWarnings, TimeSpan elapsed, string outPath)
+    internal static void PrintSummary(SinkStatistics stats, IReadOnlyList<string> sourceWarnings, TimeSpan elapsed, OutputSpec output)
     {
         foreach (var w in sourceWarnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
         foreach (var w in stats.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
@@ -59,16 +57,6 @@ internal static class ExtractCommand
         string extra = stats.SkippedSockets > 0 ? $", {stats.SkippedSockets} socket(s) skipped (tar cannot hold them)" : "";
         Console.Error.WriteLine(
             $"rootfsforge: {stats.Entries:N0} entries, {Format.Bytes(stats.ContentBytes)} of file data in {s:0.00} s " +
-            $"({Format.Bytes((long)(stats.ContentBytes / s))}/s) -> {(outPath == "-" ? "stdout" : outPath)}{extra}");
-    }
-
-    internal static UnixTime? ParseClamp(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value)) return null;
-        if (long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long seconds))
-            return new UnixTime(seconds, 0);
-        if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t))
-            return new UnixTime(t.ToUnixTimeSeconds(), 0);
-        throw new UsageException($"--mtime-clamp: '{value}' is neither Unix seconds nor an ISO 8601 time");
+            $"({Format.Bytes((long)(stats.ContentBytes / s))}/s) -> {output}{extra}");
     }
 }

@@ -36,36 +36,29 @@ internal static class FlCommand
         var publish = OutputOptions.PublishOption();
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No warnings or summary." };
         var command = new Command("pack", "Pack a directory or tar archive into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish, quiet };
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             string src = parse.GetValue(source)!;
             string outPath = parse.GetValue(output)!;
-            if (!outPath.EndsWith(".fl", StringComparison.Ordinal))
+            if (OutputOptions.ParseOutput(outPath).Kind != RootfsForge.Sinks.OutputKind.Flist)
                 throw new UsageException($"the output '{outPath}' must end in .fl (ZOS chooses the reader by extension)");
-            ITreeSource tree = Directory.Exists(src) ? new DirectorySource(src)
-                : File.Exists(src) ? new TarArchiveSource(src)
-                : throw new UsageException($"'{src}' does not exist");
+            if (!Directory.Exists(src) && !File.Exists(src)) throw new UsageException($"'{src}' does not exist");
             string? publishDir = parse.GetValue(publish);
             if (publishDir is not null && !Directory.Exists(publishDir))
                 throw new UsageException($"--publish directory '{publishDir}' does not exist");
-            var routes = OutputOptions.OpenStores(parse.GetValue(stores));
-            using var ownedTree = tree as IDisposable;
+            var tagRows = ParseTags(parse.GetValue(tags));
+            var mtimeClamp = Clamp(parse.GetValue(clamp));
+            var routes = OutputOptions.OpenWritableStores(parse.GetValue(stores));
             try
             {
-                var options = new FlistSinkOptions
-                {
-                    Stores = routes,
-                    Tags = ParseTags(parse.GetValue(tags)),
-                    MtimeClamp = Clamp(parse.GetValue(clamp)),
-                };
-                FlistSink sink;
-                using (sink = new FlistSink(outPath, options))
-                {
-                    foreach (var entry in tree.Walk(ct)) sink.Add(entry, ct);
-                    sink.Complete(ct);
-                }
+                ITreeSource tree = Directory.Exists(src) ? new DirectorySource(src) : new TarArchiveSource(src);
+                using var ownedTree = tree as IDisposable;
+                var options = new FlistSinkOptions { Stores = routes, Tags = tagRows, MtimeClamp = mtimeClamp };
+                var sink = new FlistSink(outPath, options);
+                await using (sink)
+                    await TreeCopy.RunAsync(tree, sink, null, ct).ConfigureAwait(false);
                 bool q = parse.GetValue(quiet);
-                if (publishDir is not null) OutputOptions.Publish(outPath, publishDir, q);
+                if (publishDir is not null) await OutputOptions.PublishAsync(outPath, publishDir, q, ct).ConfigureAwait(false);
                 if (q) return ExitCodes.Ok;
                 foreach (var w in tree.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
                 OutputOptions.WarnUnreachable(routes);
@@ -74,7 +67,7 @@ internal static class FlCommand
             }
             finally
             {
-                OutputOptions.DisposeStores(routes);
+                await OutputOptions.DisposeStoresAsync(routes).ConfigureAwait(false);
             }
         }));
         return command;
@@ -85,12 +78,12 @@ internal static class FlCommand
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
         var longFormat = new Option<bool>("--long", "-l") { Description = "Show mode, owner, size and time." };
         var command = new Command("ls", "List the tree of a .fl.") { file, longFormat };
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            using var source = FlistSource.Open(parse.GetValue(file)!);
+            await using var source = FlistSource.Open(parse.GetValue(file)!);
             bool l = parse.GetValue(longFormat);
-            using var stdout = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = false };
-            foreach (var e in source.Walk(ct))
+            await using var stdout = new StreamWriter(CommandRunner.OpenStandardOutput()) { AutoFlush = false };
+            await foreach (var e in source.WalkAsync(ct).ConfigureAwait(false))
             {
                 string path = e.Path.Length == 0 ? "/" : "/" + e.Path;
                 if (!l)
@@ -100,9 +93,9 @@ internal static class FlCommand
                 }
                 string size = e.Type is EntryType.CharacterDevice or EntryType.BlockDevice ? $"{e.DeviceMajor},{e.DeviceMinor}" : e.Size.ToString();
                 string target = e.Type == EntryType.SymbolicLink ? " -> " + e.LinkTarget : "";
-                stdout.WriteLine($"{ModeString(e)} {e.Uid,5} {e.Gid,5} {size,12} " +
-                                 $"{DateTimeOffset.FromUnixTimeSeconds(e.ModificationTime.Seconds):yyyy-MM-dd HH:mm} {path}{target}");
+                stdout.WriteLine($"{ModeString(e)} {e.Uid,5} {e.Gid,5} {size,12} {ShortTime(e.ModificationTime)} {path}{target}");
             }
+            await stdout.FlushAsync(ct).ConfigureAwait(false);
             foreach (var w in source.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
             return ExitCodes.Ok;
         }));
@@ -115,25 +108,31 @@ internal static class FlCommand
         var path = new Argument<string>("PATH") { Description = "The file inside the flist." };
         var stores = OutputOptions.StoreOption("Read blocks from this store instead of the file's routes (repeatable, [xx-yy=]URL).");
         var command = new Command("cat", "Write one file of a .fl to standard output.") { file, path, stores };
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             var routes = OutputOptions.OpenStores(parse.GetValue(stores), required: false);
             try
             {
-                using var source = FlistSource.Open(parse.GetValue(file)!, routes);
+                await using var source = FlistSource.Open(parse.GetValue(file)!, routes);
                 string wanted = parse.GetValue(path)!.Trim('/');
-                var entry = source.Walk(ct).FirstOrDefault(e => e.Path == wanted)
-                            ?? throw new UsageException($"'{wanted}' is not in the flist");
+                TreeEntry? entry = null;
+                await foreach (var e in source.WalkAsync(ct).ConfigureAwait(false))
+                {
+                    if (e.Path != wanted) continue;
+                    entry = e;
+                    break;
+                }
+                if (entry is null) throw new UsageException($"'{wanted}' is not in the flist");
                 if (entry.OpenContent is null) throw new UsageException($"'{wanted}' is a {entry.Type}, not a regular file");
                 using var content = entry.OpenContent();
-                using var stream = content.OpenStream();
-                using var stdout = Console.OpenStandardOutput();
-                stream.CopyTo(stdout, 1 << 19);
+                await using var stream = content.OpenStream();
+                await using var stdout = CommandRunner.OpenStandardOutput();
+                await stream.CopyToAsync(stdout, 1 << 19, ct).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
             finally
             {
-                OutputOptions.DisposeStores(routes);
+                await OutputOptions.DisposeStoresAsync(routes).ConfigureAwait(false);
             }
         }));
         return command;
@@ -143,10 +142,10 @@ internal static class FlCommand
     {
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
         var command = new Command("info", "Summarise a .fl: inode counts, blocks, routes, tags.") { file };
-        command.SetAction(parse => CommandRunner.Run(_ =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async _ =>
         {
             string path = parse.GetValue(file)!;
-            using var source = FlistSource.Open(path);
+            await using var source = FlistSource.Open(path);
             var i = source.GetInfo();
             Console.WriteLine($"file:        {path}");
             Console.WriteLine($"inodes:      {i.Inodes} ({i.Directories} directories, {i.Files} files, {i.Symlinks} symlinks, {i.Other} other)");
@@ -171,13 +170,13 @@ internal static class FlCommand
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
         var stores = OutputOptions.StoreOption("Check this store instead of the file's routes (repeatable, [xx-yy=]URL).");
         var command = new Command("verify", "Check that every block is present, decrypts, decompresses and hashes to its key.") { file, stores };
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             var routes = OutputOptions.OpenStores(parse.GetValue(stores), required: false);
             try
             {
-                using var source = FlistSource.Open(parse.GetValue(file)!, routes);
-                var result = source.VerifyAsync(8, ct).GetAwaiter().GetResult();
+                await using var source = FlistSource.Open(parse.GetValue(file)!, routes);
+                var result = await source.VerifyAsync(8, ct).ConfigureAwait(false);
                 foreach (var p in result.Problems) Console.Error.WriteLine($"rootfsforge: {p}");
                 Console.Error.WriteLine(result.Ok
                     ? $"rootfsforge: ok: {result.DistinctBlocks} distinct blocks verified"
@@ -186,7 +185,7 @@ internal static class FlCommand
             }
             finally
             {
-                OutputOptions.DisposeStores(routes);
+                await OutputOptions.DisposeStoresAsync(routes).ConfigureAwait(false);
             }
         }));
         return command;
@@ -200,23 +199,40 @@ internal static class FlCommand
             Description = "Output: a directory, X.tar, X.tar.gz, X.tar.zst or - (tar on standard output).", Required = true,
         };
         var stores = OutputOptions.StoreOption("Read blocks from this store instead of the file's routes (repeatable, [xx-yy=]URL).");
-        var command = new Command("extract", "Recreate the tree of a .fl (content fetched from its stores).") { file, output, stores };
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        var force = new Option<bool>("--force", "-f") { Description = "Replace an output that exists (a file or a non-empty directory)." };
+        var command = new Command("extract", "Recreate the tree of a .fl (content fetched from its stores).") { file, output, stores, force };
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            var spec = OutputOptions.ParseOutput(parse.GetValue(output));
+            if (spec.Kind is RootfsForge.Sinks.OutputKind.Flist or RootfsForge.Sinks.OutputKind.Hub)
+                throw new UsageException($"fl extract writes a directory or a tar, not '{spec}'");
+            var sinkOptions = new RootfsForge.Sinks.SinkFactoryOptions
+            {
+                Overwrite = parse.GetValue(force),
+                StandardOutput = spec.Kind == RootfsForge.Sinks.OutputKind.StandardOutput ? CommandRunner.OpenStandardOutput() : null,
+            };
+            try
+            {
+                RootfsForge.Sinks.SinkFactory.Validate(spec, sinkOptions);
+            }
+            catch (IOException e)
+            {
+                throw new UsageException(e.Message);
+            }
             var routes = OutputOptions.OpenStores(parse.GetValue(stores), required: false);
             try
             {
-                using var source = FlistSource.Open(parse.GetValue(file)!, routes);
-                using var sink = SinkFactory.Create(parse.GetValue(output)!);
-                foreach (var entry in source.Walk(ct)) sink.Add(entry, ct);
-                sink.Complete(ct);
-                foreach (var w in source.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
-                Console.Error.WriteLine($"rootfsforge: {sink.Statistics.Entries} entries, {sink.Statistics.ContentBytes} bytes");
+                await using var source = FlistSource.Open(parse.GetValue(file)!, routes);
+                await using var sink = RootfsForge.Sinks.SinkFactory.Create(spec, sinkOptions);
+                await TreeCopy.RunAsync(source, sink, null, ct).ConfigureAwait(false);
+                var stats = sink.Statistics;
+                foreach (var w in source.Warnings.Concat(stats.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
+                Console.Error.WriteLine($"rootfsforge: {stats.Entries} entries, {stats.ContentBytes} bytes");
                 return ExitCodes.Ok;
             }
             finally
             {
-                OutputOptions.DisposeStores(routes);
+                await OutputOptions.DisposeStoresAsync(routes).ConfigureAwait(false);
             }
         }));
         return command;
@@ -240,6 +256,12 @@ internal static class FlCommand
         string? env = Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
         return long.TryParse(env, out long e) ? new UnixTime(e, 0) : null;
     }
+
+    /// <summary>A time as yyyy-MM-dd HH:mm; times outside years 1–9999 (a .fl may hold any 64-bit value) as raw seconds.</summary>
+    private static string ShortTime(UnixTime t) =>
+        t.Seconds is >= -62135596800 and <= 253402300799
+            ? DateTimeOffset.FromUnixTimeSeconds(t.Seconds).ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)
+            : $"@{t.Seconds}";
 
     private static string ModeString(TreeEntry e)
     {

@@ -17,10 +17,10 @@ internal static class InspectCommand
         {
             image, json, partition,
         };
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             using var img = CommonOptions.Open(parse, image, partition, quiet: parse.GetValue(json));
-            var counts = CountEntries(img, ct);
+            var counts = await CountEntriesAsync(img, ct).ConfigureAwait(false);
             if (parse.GetValue(json)) WriteJson(img, counts);
             else WriteText(img, counts);
             return ExitCodes.Ok;
@@ -28,10 +28,10 @@ internal static class InspectCommand
         return command;
     }
 
-    private static Dictionary<EntryType, long> CountEntries(CloudImage img, CancellationToken ct)
+    private static async Task<Dictionary<EntryType, long>> CountEntriesAsync(CloudImage img, CancellationToken ct)
     {
         var counts = Enum.GetValues<EntryType>().ToDictionary(t => t, _ => 0L);
-        foreach (var e in img.FileSystem.Walk(ct)) counts[e.Type]++;
+        await foreach (var e in img.FileSystem.WalkAsync(ct).ConfigureAwait(false)) counts[e.Type]++;
         return counts;
     }
 

@@ -10,12 +10,12 @@ internal static class LintCommand
     {
         var target = new Argument<string>("TREE|TAR") { Description = "A directory tree or a tar (.tar, .tar.gz, .tar.zst) of a VM flist." };
         var command = new Command("lint", "Check that a tree boots as a ZOS full VM (kernel, virtiofs initrd, /boot paths, cloud-init, hygiene).") { target };
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             var path = parse.GetValue(target)!;
             LintReport report;
             if (Directory.Exists(path)) report = Linter.CheckDirectory(path, ct);
-            else if (File.Exists(path)) report = LintTar(path, ct);
+            else if (File.Exists(path)) report = await LintTarAsync(path, ct).ConfigureAwait(false);
             else throw new UsageException($"{path}: no such file or directory");
             foreach (var f in report.Findings) Console.WriteLine(f);
             var errors = report.Errors.Count();
@@ -26,9 +26,9 @@ internal static class LintCommand
     }
 
     /// <summary>A tar is read in place (metadata indexed, file contents read on demand), never unpacked.</summary>
-    private static LintReport LintTar(string path, CancellationToken ct)
+    private static async Task<LintReport> LintTarAsync(string path, CancellationToken ct)
     {
         using var source = new Tar.TarArchiveSource(path);
-        return Linter.CheckSource(source, ct);
+        return await Linter.CheckSourceAsync(source, ct).ConfigureAwait(false);
     }
 }

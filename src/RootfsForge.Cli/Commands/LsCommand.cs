@@ -14,11 +14,11 @@ internal static class LsCommand
         var longFormat = new Option<bool>("-l") { Description = "Long listing: mode, owner, size, mtime, link target." };
         var partition = CommonOptions.Partition();
         var command = new Command("ls", "List a directory of the image's root filesystem.") { image, path, longFormat, partition };
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             using var img = CommonOptions.Open(parse, image, partition, quiet: true);
             string p = parse.GetValue(path)!;
-            var entry = PathResolver.Resolve(img.FileSystem, p, followFinal: true)
+            var entry = ImagePaths.Resolve(img.FileSystem, p, followFinal: true)
                 ?? throw new UsageException($"{p}: no such file or directory in the image");
             var entries = entry.Type == EntryType.Directory ? img.FileSystem.ListDirectory(entry.Path) : [entry];
             var output = Console.Out;
@@ -28,6 +28,7 @@ internal static class LsCommand
                 string name = entry.Type == EntryType.Directory ? e.Name : p;
                 output.WriteLine(parse.GetValue(longFormat) ? LongLine(e, name) : name);
             }
+            await output.FlushAsync(ct).ConfigureAwait(false);
             return ExitCodes.Ok;
         }));
         return command;

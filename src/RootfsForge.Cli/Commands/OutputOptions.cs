@@ -1,16 +1,17 @@
 using System.CommandLine;
 using RootfsForge.Hub;
-using RootfsForge.Sinks.Hub;
 using RootfsForge.Sinks;
 using RootfsForge.Sinks.Flist;
+using RootfsForge.Sinks.Hub;
 using RootfsForge.Stores;
 using RootfsForge.Tree;
 
 namespace RootfsForge.Cli.Commands;
 
 /// <summary>
-/// The options of commands that write a tree (<c>extract</c>, <c>vm</c>): <c>--store</c> for <c>.fl</c> outputs and
-/// <c>--hub</c>/<c>--token-file</c> for <c>hub:NAME</c> outputs.
+/// The options of commands that write a tree (<c>extract</c>, <c>vm</c>, <c>fl extract</c>): <c>--store</c> for
+/// <c>.fl</c> outputs, <c>--hub</c>/<c>--token-file</c> for <c>hub:NAME</c> outputs, <c>--publish</c>, <c>--force</c>.
+/// <see cref="Open"/> checks all of them before any work starts.
 /// </summary>
 internal sealed class OutputOptions
 {
@@ -24,31 +25,79 @@ internal sealed class OutputOptions
 
     public Option<string?> PublishDir { get; } = PublishOption();
 
+    public Option<bool> Force { get; } = new("--force", "-f") { Description = "Replace an output that exists (a file or a non-empty directory)." };
+
     public void AddTo(Command command)
     {
         command.Options.Add(Stores);
         command.Options.Add(PublishDir);
         command.Options.Add(Hub);
         command.Options.Add(TokenFile);
+        command.Options.Add(Force);
     }
 
-    /// <summary>Opens the stores or hub client <paramref name="output"/> needs, refusing options that do not fit it.</summary>
-    public OutputTargets Open(ParseResult parse, string output)
+    /// <summary>
+    /// Parses <paramref name="output"/> and opens the stores or hub client it needs, refusing (exit 2) options that do not
+    /// fit it, store routes that cannot take a build, and an existing output without --force — all before any work.
+    /// </summary>
+    public OutputTargets Open(ParseResult parse, string? output, SinkFactoryOptions? options = null)
     {
+        var spec = ParseOutput(output);
         string[] stores = parse.GetValue(Stores) ?? [];
         string? hub = parse.GetValue(Hub);
-        bool isFlist = SinkFactory.IsFlist(output), isHub = SinkFactory.IsHub(output);
-        if (isFlist && stores.Length == 0) throw new UsageException($"the output '{output}' is a .fl flist: give at least one --store");
+        bool isFlist = spec.Kind == OutputKind.Flist, isHub = spec.Kind == OutputKind.Hub;
+        if (isFlist && stores.Length == 0) throw new UsageException($"the output '{spec}' is a .fl flist: give at least one --store");
         if (!isFlist && stores.Length > 0) throw new UsageException("--store applies only to a .fl output");
         string? publish = parse.GetValue(PublishDir);
         if (publish is not null && !isFlist) throw new UsageException("--publish applies only to a .fl output");
         if (publish is not null && !Directory.Exists(publish)) throw new UsageException($"--publish directory '{publish}' does not exist");
-        if (isHub && hub is null) throw new UsageException($"the output '{output}' uploads to the hub: give --hub URL");
+        if (isHub && hub is null) throw new UsageException($"the output '{spec}' uploads to the hub: give --hub URL");
         if (!isHub && hub is not null) throw new UsageException("--hub applies only to a hub:NAME output");
-        if (isHub && output.Length == SinkFactory.HubPrefix.Length) throw new UsageException("hub: needs a flist name (hub:NAME)");
         var routes = OpenStores(stores, required: false);
-        HubClient? client = isHub ? OpenHub(hub!, parse.GetValue(TokenFile)) : null;
-        return new OutputTargets(routes, client, publish);
+        HubClient? client = null;
+        try
+        {
+            client = isHub ? OpenHub(hub!, parse.GetValue(TokenFile)) : null;
+            options ??= new SinkFactoryOptions();
+            options = options with
+            {
+                Overwrite = parse.GetValue(Force),
+                Flist = isFlist ? (options.Flist ?? new FlistSinkOptions()) with { Stores = routes } : null,
+                Hub = client,
+            };
+            try
+            {
+                SinkFactory.Validate(spec, options);
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(StoreUrl.Redact(e.Message));
+            }
+            catch (IOException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            return new OutputTargets(spec, options, routes, client, publish);
+        }
+        catch
+        {
+            client?.Dispose();
+            _ = DisposeStoresAsync(routes).AsTask();
+            throw;
+        }
+    }
+
+    /// <summary>Parses an output name; a malformed one is a usage error naming the accepted forms.</summary>
+    public static OutputSpec ParseOutput(string? output)
+    {
+        try
+        {
+            return OutputSpec.Parse(output ?? "");
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message.Split(" (Parameter", 2)[0]);
+        }
     }
 
     public static Option<string?> PublishOption() => new("--publish")
@@ -57,12 +106,12 @@ internal sealed class OutputOptions
     };
 
     /// <summary>Copies the finished .fl into <paramref name="dir"/> under a temporary name, then renames it into place.</summary>
-    public static void Publish(string fl, string dir, bool quiet = false)
+    public static async Task PublishAsync(string fl, string dir, bool quiet, CancellationToken cancellationToken)
     {
         if (!Directory.Exists(dir)) throw new UsageException($"--publish directory '{dir}' does not exist");
         using (var target = new RootfsForge.IO.AtomicFile(Path.Combine(dir, Path.GetFileName(fl))))
         {
-            using (var src = File.OpenRead(fl)) src.CopyTo(target.Stream);
+            await using (var src = File.OpenRead(fl)) await src.CopyToAsync(target.Stream, cancellationToken).ConfigureAwait(false);
             target.Commit();
         }
         if (!quiet) Console.Error.WriteLine($"rootfsforge: published {Path.Combine(dir, Path.GetFileName(fl))}");
@@ -94,6 +143,7 @@ internal sealed class OutputOptions
         }
     }
 
+    /// <summary>Parses and opens <c>--store</c> specs; a malformed one is a usage error (secrets redacted).</summary>
     public static List<BlockStoreRoute> OpenStores(string[]? specs, bool required = true)
     {
         if ((specs is null || specs.Length == 0) && required) throw new UsageException("at least one --store is needed");
@@ -104,15 +154,31 @@ internal sealed class OutputOptions
         }
         catch (ArgumentException e)
         {
-            DisposeStores(routes);
+            _ = DisposeStoresAsync(routes).AsTask();
             throw new UsageException(StoreUrl.Redact(e.Message));
         }
         return routes;
     }
 
-    public static void DisposeStores(IEnumerable<BlockStoreRoute> routes)
+    /// <summary>Opens stores a build writes to: also refused (exit 2) when they leave a block id uncovered or are read-only.</summary>
+    public static List<BlockStoreRoute> OpenWritableStores(string[]? specs)
     {
-        foreach (var r in routes) r.Store.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        var routes = OpenStores(specs);
+        try
+        {
+            FlistSink.ValidateStores(routes);
+        }
+        catch (ArgumentException e)
+        {
+            _ = DisposeStoresAsync(routes).AsTask();
+            throw new UsageException(StoreUrl.Redact(e.Message.Split(" (Parameter", 2)[0]));
+        }
+        return routes;
+    }
+
+    public static async ValueTask DisposeStoresAsync(IEnumerable<BlockStoreRoute> routes)
+    {
+        foreach (var r in routes) await r.Store.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>Warns about routes ZOS cannot read from: a local directory, or a loopback address.</summary>
@@ -133,57 +199,66 @@ internal sealed class OutputOptions
     public static string FlistSummary(string path, FlistSink sink)
     {
         var b = sink.Blocks;
-        return $"rootfsforge: {path}: {sink.Statistics.Entries} entries, {b.Files} files, {b.Blocks} blocks, " +
+        var s = sink.Statistics;
+        return $"rootfsforge: {path}: {s.Entries} entries, {b.Files} files, {b.Blocks} blocks, " +
                $"{b.BytesIn} bytes in, {b.BytesStored} bytes stored, {b.BlocksAlreadyPresent} block writes skipped (already present), " +
-               $"{b.BlocksDuplicate} duplicate chunks, {sink.Statistics.SkippedSockets} sockets skipped, " +
-               $"{sink.Statistics.DroppedAttributes} xattrs dropped, {b.Elapsed.TotalSeconds:F1} s" +
+               $"{b.BlocksDuplicate} duplicate chunks, {s.SkippedSockets} sockets skipped, " +
+               $"{s.DroppedAttributes} xattrs dropped, {b.Elapsed.TotalSeconds:F1} s" +
                (b.Elapsed.TotalSeconds > 0 ? $" ({b.BytesIn / b.Elapsed.TotalSeconds / 1e6:F0} MB/s)" : "");
+    }
+
+    /// <summary>Clamp for mtimes: the option's value, else SOURCE_DATE_EPOCH, else none.</summary>
+    public static UnixTime? ParseClamp(string? value)
+    {
+        value ??= Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
+        if (string.IsNullOrWhiteSpace(value)) return null;
+        if (long.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out long seconds))
+            return new UnixTime(seconds, 0);
+        if (DateTimeOffset.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var t))
+            return new UnixTime(t.ToUnixTimeSeconds(), 0);
+        throw new UsageException($"--mtime-clamp: '{value}' is neither Unix seconds nor an ISO 8601 time");
     }
 }
 
-/// <summary>The stores or hub client one output needs; disposed after the sink.</summary>
-internal sealed class OutputTargets(List<BlockStoreRoute> routes, HubClient? hub, string? publishDir) : IDisposable
+/// <summary>One parsed and validated output with the stores or hub client it needs; disposed after the sink.</summary>
+internal sealed class OutputTargets(OutputSpec spec, SinkFactoryOptions options, List<BlockStoreRoute> routes, HubClient? hub,
+    string? publishDir) : IAsyncDisposable
 {
+    public OutputSpec Spec => spec;
+
+    public SinkFactoryOptions Options => options;
+
     public IReadOnlyList<BlockStoreRoute> Routes => routes;
 
-    public HubClient? Hub => hub;
-
-    /// <summary><paramref name="options"/> with this output's stores and hub client.</summary>
-    public SinkOptions Apply(SinkOptions options) => new()
-    {
-        MtimeClamp = options.MtimeClamp,
-        CompressionLevel = options.CompressionLevel,
-        CompressionThreads = options.CompressionThreads,
-        AllowNonEmptyDirectory = options.AllowNonEmptyDirectory,
-        StandardOutput = options.StandardOutput,
-        Tags = options.Tags,
-        Stores = routes,
-        Hub = hub,
-    };
+    /// <summary>Creates the sink (standard output through a stream that reports a closed reader).</summary>
+    public TreeSink CreateSink() => SinkFactory.Create(spec, spec.Kind == OutputKind.StandardOutput
+        ? options with { StandardOutput = CommandRunner.OpenStandardOutput() }
+        : options);
 
     /// <summary>
     /// Prints what the finished sink did beyond the common summary (blocks and dedup, or the hub's answer) and publishes a
     /// finished <c>.fl</c> when asked.
     /// </summary>
-    public void Finish(TreeSink sink, string output, bool quiet = false)
+    public async Task FinishAsync(TreeSink sink, bool quiet, CancellationToken cancellationToken)
     {
-        if (sink is FlistSink && publishDir is not null) OutputOptions.Publish(output, publishDir, quiet);
+        if (sink is FlistSink && publishDir is not null)
+            await OutputOptions.PublishAsync(spec.Path, publishDir, quiet, cancellationToken).ConfigureAwait(false);
         if (quiet) return;
         switch (sink)
         {
             case FlistSink fl:
-                Console.Error.WriteLine(OutputOptions.FlistSummary(output, fl));
+                Console.Error.WriteLine(OutputOptions.FlistSummary(spec.Path, fl));
                 OutputOptions.WarnUnreachable(routes);
                 break;
             case HubSink h when h.Result is { } r:
-                Console.Error.WriteLine($"rootfsforge: uploaded {output[SinkFactory.HubPrefix.Length..]}.tar.gz; the hub made {r.Name}");
+                Console.Error.WriteLine($"rootfsforge: uploaded {spec.Path}.tar.gz; the hub made {r.Name}");
                 break;
         }
     }
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
-        OutputOptions.DisposeStores(routes);
+        await OutputOptions.DisposeStoresAsync(routes).ConfigureAwait(false);
         hub?.Dispose();
     }
 }

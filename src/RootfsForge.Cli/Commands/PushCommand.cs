@@ -13,7 +13,7 @@ internal static class PushCommand
         var tokenFile = OutputOptions.TokenFileOption();
         var name = new Option<string>("--name") { Description = "The flist name (default: the file name without .tar.gz)." };
         var command = new Command("push", "Upload a rootfs .tar.gz to the 0-hub (POST /api/flist/me/upload).") { file, hub, tokenFile, name };
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             string path = parse.GetValue(file)!;
             string flistName = parse.GetValue(name) ?? (path == "-"
@@ -23,7 +23,7 @@ internal static class PushCommand
                     : throw new UsageException($"'{path}' must end in .tar.gz (the hub accepts only gzip tarballs)"));
             using var client = OutputOptions.OpenHub(parse.GetValue(hub)!, parse.GetValue(tokenFile));
             using var stream = path == "-" ? Console.OpenStandardInput() : File.OpenRead(path);
-            var result = client.PushAsync(stream, flistName, ct).GetAwaiter().GetResult();
+            var result = await client.PushAsync(stream, flistName, ct).ConfigureAwait(false);
             Console.WriteLine(result.Name);
             Console.Error.WriteLine($"rootfsforge: uploaded {flistName}.tar.gz to {parse.GetValue(hub)}; the hub made {result.Name}");
             return ExitCodes.Ok;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using RootfsForge.Sinks;
 using RootfsForge.Steps;
+using RootfsForge.Tree;
 using RootfsForge.Vm;
 
 namespace RootfsForge.Cli.Commands;
@@ -27,11 +28,13 @@ internal static class VmCommand
         };
         var targets = new OutputOptions();
         targets.AddTo(command);
-        command.SetAction(parse => CommandRunner.Run(ct =>
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             var input = parse.GetValue(image)!;
+            if (!File.Exists(input) && !Directory.Exists(input)) throw new UsageException($"{input}: no such file or directory");
             var outPath = parse.GetValue(output) ?? VmInputs.DefaultOutput(input);
-            using var outputs = targets.Open(parse, outPath);
+            var clampTime = OutputOptions.ParseClamp(null);
+            await using var outputs = targets.Open(parse, outPath, new SinkFactoryOptions { MtimeClamp = clampTime });
             VmBuildOptions options;
             try
             {
@@ -58,13 +61,17 @@ internal static class VmCommand
                 if (f is not null && !File.Exists(f)) throw new UsageException($"--kernel: {f}: no such file");
             foreach (var c in options.Copies)
                 if (!File.Exists(c.Source) && !Directory.Exists(c.Source)) throw new UsageException($"--copy {c.Source}: no such file or folder");
-            var sinkOptions = outputs.Apply(new SinkOptions { MtimeClamp = ExtractCommand.ParseClamp(Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH")) });
-            var result = VmBuild.Run(VmInputs.ExtractFrom(input, Console.Error.WriteLine),
-                VmInputs.WriteTo(outPath, sinkOptions, sink =>
+            TreeSink? written = null;
+            var result = await VmBuild.RunAsync(VmInputs.ExtractFrom(input, Console.Error.WriteLine),
+                async (root, token) =>
                 {
-                    foreach (var w in sink.Statistics.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
-                    outputs.Finish(sink, outPath);
-                }), options, ct);
+                    var source = new RootfsForge.Sources.Directories.DirectorySource(root);
+                    await using var sink = outputs.CreateSink();
+                    await TreeCopy.RunAsync(source, sink, null, token).ConfigureAwait(false);
+                    written = sink;
+                }, options, ct).ConfigureAwait(false);
+            foreach (var w in written!.Statistics.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
+            await outputs.FinishAsync(written, quiet: false, ct).ConfigureAwait(false);
             Console.Error.WriteLine();
             Console.Error.WriteLine("summary:");
             foreach (var (step, duration) in result.Steps) Console.Error.WriteLine($"  {duration.TotalSeconds,8:F1} s  {step}");
@@ -72,7 +79,7 @@ internal static class VmCommand
             if (result.Kernel is { } k) Console.Error.WriteLine($"  kernel: /boot/vmlinuz -> /{k.Kernel}{(k.Initrd is null ? "" : $", /boot/initrd.img -> /{k.Initrd}")}");
             if (result.Lint is { } l)
                 Console.Error.WriteLine($"  lint: passed ({l.Findings.Count(f => !f.Passed && f.Severity == Lint.LintSeverity.Warning)} warning(s))");
-            Console.Error.WriteLine($"  output: {(SinkFactory.IsHub(outPath) ? outPath : Path.GetFullPath(outPath))}");
+            Console.Error.WriteLine($"  output: {(outputs.Spec.Kind is OutputKind.Hub or OutputKind.StandardOutput ? outputs.Spec.ToString() : Path.GetFullPath(outputs.Spec.Path))}");
             Console.Error.WriteLine($"  total: {result.Elapsed.TotalSeconds:F1} s");
             return ExitCodes.Ok;
         }));

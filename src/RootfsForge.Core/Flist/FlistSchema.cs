@@ -20,18 +20,4 @@ internal static class FlistSchema
 
     /// <summary>The size written for directories (§2.2).</summary>
     public const long DirectorySize = 4096;
-
-    /// <summary>st_mode type mask and type values.</summary>
-    public const uint TypeMask = 0xF000, Directory = 0x4000, Regular = 0x8000, Symlink = 0xA000, CharDevice = 0x2000,
-        BlockDevice = 0x6000, Fifo = 0x1000, Socket = 0xC000;
-
-    /// <summary>glibc <c>makedev</c> (§2.4).</summary>
-    public static long MakeDev(uint major, uint minor) =>
-        (long)((minor & 0xFFu) | ((ulong)(major & 0xFFFu) << 8) | ((ulong)(minor & ~0xFFu) << 12) | ((ulong)(major & ~0xFFFu) << 32));
-
-    /// <summary>glibc <c>gnu_dev_major</c>.</summary>
-    public static uint Major(long rdev) => (uint)((((ulong)rdev >> 8) & 0xFFF) | (((ulong)rdev >> 32) & ~0xFFFUL));
-
-    /// <summary>glibc <c>gnu_dev_minor</c>.</summary>
-    public static uint Minor(long rdev) => (uint)(((ulong)rdev & 0xFF) | (((ulong)rdev >> 12) & ~0xFFUL));
 }

@@ -40,6 +40,16 @@ public sealed class AtomicFile : IDisposable
     /// <summary>The stream over the temporary file (unbuffered; wrap it for small writes).</summary>
     public Stream Stream => _stream;
 
+    /// <summary>
+    /// Flushes the written bytes to disk (fsync). <see cref="Commit"/> does it too; calling it first lets a caller check for
+    /// cancellation after the slow part and before the file appears.
+    /// </summary>
+    public void Flush()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_committed) _stream.Flush(flushToDisk: true);
+    }
+
     /// <summary>Flushes to disk and renames the temporary file to <see cref="FinalPath"/>, replacing any file there.</summary>
     public void Commit()
     {

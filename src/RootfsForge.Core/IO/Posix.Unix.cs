@@ -215,11 +215,6 @@ internal static unsafe partial class Posix
     /// <summary>The errno of the last failed call.</summary>
     public static int LastError => Marshal.GetLastPInvokeError();
 
-    /// <summary>makedev(3) of glibc.</summary>
-    public static ulong MakeDev(uint major, uint minor) =>
-        ((ulong)(major & 0xFFFFF000) << 32) | ((ulong)(major & 0xFFF) << 8)
-        | ((ulong)(minor & 0xFFFFFF00) << 12) | (minor & 0xFF);
-
     /// <summary>An <see cref="IOException"/> naming the call, the path and the errno text.</summary>
     public static IOException Error(string call, string path, int errno) =>
         new($"{call} {path}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})") { HResult = errno };

@@ -38,7 +38,23 @@ internal sealed class Ext4FileContent : FileContent
         return _segments = list;
     }
 
-    public override int ReadAt(long offset, Span<byte> destination)
+    public override ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default) =>
+        new(ReadAt(offset, destination.Span));
+
+    /// <summary>Reads exactly <paramref name="destination"/>.Length bytes (symlink targets, xattr values in EA inodes).</summary>
+    internal void ReadExactlyAt(long offset, Span<byte> destination)
+    {
+        int done = 0;
+        while (done < destination.Length)
+        {
+            int n = ReadAt(offset + done, destination[done..]);
+            if (n <= 0) throw new EndOfStreamException($"file content ended at {offset + done} of {Length}");
+            done += n;
+        }
+    }
+
+    /// <summary>The synchronous read behind <see cref="ReadAtAsync"/>: local data, no waiting.</summary>
+    internal int ReadAt(long offset, Span<byte> destination)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         if (offset >= _map.Size || destination.IsEmpty) return 0;

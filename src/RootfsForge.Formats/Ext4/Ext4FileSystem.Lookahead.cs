@@ -5,7 +5,7 @@ namespace RootfsForge.Ext4;
 
 public sealed partial class Ext4FileSystem
 {
-    /// <summary>How much file content the walk holds ahead of its consumer (see <see cref="Walk"/>).</summary>
+    /// <summary>How much file content the walk holds ahead of its consumer (see <see cref="WalkAsync"/>).</summary>
     internal const long LookaheadBytes = 16L << 20;
 
     /// <summary>The most entries the walk holds ahead of its consumer.</summary>

@@ -35,13 +35,19 @@ public sealed partial class Ext4FileSystem
     /// decompressing the next files and the consumer writing this one overlap. A consumer that never opens contents
     /// (inspect, ls) causes no content decoding. An error of the walk surfaces after the entries before it.
     /// </remarks>
-    public IEnumerable<TreeEntry> Walk(CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<TreeEntry> WalkAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        foreach (var entry in Walk(cancellationToken)) yield return entry;
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    internal IEnumerable<TreeEntry> Walk(CancellationToken cancellationToken = default)
     {
         using var ahead = new WalkAhead(this, cancellationToken);
         while (ahead.Take() is { } entry) yield return entry;
     }
 
-    /// <summary>The walk proper, in <see cref="ITreeSource.Walk"/> order, with each regular file's content opener.</summary>
+    /// <summary>The walk proper, in <see cref="ITreeSource.WalkAsync"/> order, with each regular file's content opener.</summary>
     private IEnumerable<(TreeEntry Entry, ContentOpener? Content)> WalkInOrder(CancellationToken cancellationToken)
     {
         var root = ReadInode(RootInode);

@@ -24,7 +24,11 @@ internal sealed class Ext4InlineContent : FileContent
     public override IReadOnlyList<DataSegment> GetDataSegments() =>
         _inline.Length == 0 ? [] : [new DataSegment(0, _inline.Length)];
 
-    public override int ReadAt(long offset, Span<byte> destination)
+    public override ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default) =>
+        new(ReadAt(offset, destination.Span));
+
+    /// <summary>The synchronous read behind <see cref="ReadAtAsync"/>: local data, no waiting.</summary>
+    internal int ReadAt(long offset, Span<byte> destination)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         if (offset >= _length || destination.IsEmpty) return 0;

@@ -18,6 +18,8 @@ internal sealed class PaxRecordWriter
 
     public ReadOnlySpan<byte> Written => _buffer.AsSpan(0, _length);
 
+    public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _length);
+
     public void Clear() => _length = 0;
 
     public void Add(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)

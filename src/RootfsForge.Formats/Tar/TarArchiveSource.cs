@@ -13,7 +13,7 @@ namespace RootfsForge.Tar;
 /// </summary>
 /// <remarks>
 /// <para>Metadata of all entries is collected first (memory grows with the entry count, never with content) and emitted
-/// in <see cref="ITreeSource.Walk"/> order: parents first, children sorted by name bytes. Missing parent directories are
+/// in <see cref="ITreeSource.WalkAsync"/> order: parents first, children sorted by name bytes. Missing parent directories are
 /// synthesized (0755, root-owned, time 0) and reported; a later entry with the same name replaces an earlier one, as
 /// extraction would. Hard links are re-pointed so that the first name emitted holds the content.</para>
 /// <para>An uncompressed archive file is read in place; compressed archives and streams are first decompressed to an
@@ -87,7 +87,13 @@ public sealed class TarArchiveSource : ITreeSource, IDisposable
     public IReadOnlyList<string> Warnings => _warnings;
 
     /// <inheritdoc />
-    public IEnumerable<TreeEntry> Walk(CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<TreeEntry> WalkAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        foreach (var entry in Walk(cancellationToken)) yield return entry;
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    internal IEnumerable<TreeEntry> Walk(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         _root ??= Parse(cancellationToken);
@@ -724,7 +730,10 @@ public sealed class TarArchiveSource : ITreeSource, IDisposable
         public override IReadOnlyList<DataSegment> GetDataSegments() =>
             _inode.Sparse ?? (_inode.RealSize == 0 ? [] : [new DataSegment(0, _inode.RealSize)]);
 
-        public override int ReadAt(long offset, Span<byte> destination)
+        public override ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default) =>
+            new(ReadAt(offset, destination.Span));
+
+        private int ReadAt(long offset, Span<byte> destination)
         {
             if (offset < 0) throw new ArgumentOutOfRangeException(nameof(offset));
             if (offset >= _inode.RealSize || destination.Length == 0) return 0;

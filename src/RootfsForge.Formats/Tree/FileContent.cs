@@ -13,6 +13,10 @@ public readonly record struct DataSegment(long Offset, long Length)
 /// Random-access reader for one regular file's content, with its holes. Safe to use from one thread at a time; open a
 /// new one per consumer. Disposing releases buffers; the underlying image stays open.
 /// </summary>
+/// <remarks>
+/// Reading is asynchronous because some contents live in remote block stores (<c>.fl</c>) or registries; contents of local
+/// images complete synchronously, so reading them in large chunks costs no more than a synchronous call.
+/// </remarks>
 public abstract class FileContent : IDisposable
 {
     /// <summary>The file size in bytes (i_size), holes included.</summary>
@@ -25,29 +29,33 @@ public abstract class FileContent : IDisposable
     public abstract IReadOnlyList<DataSegment> GetDataSegments();
 
     /// <summary>Reads up to <paramref name="destination"/>.Length bytes at <paramref name="offset"/>; 0 at the end.</summary>
-    public abstract int ReadAt(long offset, Span<byte> destination);
+    public abstract ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Hints that [offset, offset+length) will be read next, sequentially, so the source can decode ahead (qcow2
-    /// clusters on other cores). The default does nothing.
+    /// Hints that [offset, offset+length) will be read next, sequentially, so the source can decode or fetch ahead (qcow2
+    /// clusters on other cores, store blocks). The default does nothing.
     /// </summary>
     public virtual void Prefetch(long offset, long length)
     {
     }
 
     /// <summary>Reads exactly <paramref name="destination"/>.Length bytes at <paramref name="offset"/>.</summary>
-    public void ReadExactlyAt(long offset, Span<byte> destination)
+    /// <exception cref="EndOfStreamException">The content ended first.</exception>
+    public async ValueTask ReadExactlyAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
         int done = 0;
         while (done < destination.Length)
         {
-            int n = ReadAt(offset + done, destination[done..]);
+            int n = await ReadAtAsync(offset + done, destination[done..], cancellationToken).ConfigureAwait(false);
             if (n <= 0) throw new EndOfStreamException($"file content ended at {offset + done} of {Length}");
             done += n;
         }
     }
 
-    /// <summary>A sequential read-only stream over the whole content (holes as zeros).</summary>
+    /// <summary>
+    /// A sequential, seekable read-only stream over the whole content (holes as zeros). Use its asynchronous reads for
+    /// content from remote stores: a synchronous <see cref="Stream.Read(Span{byte})"/> waits for the fetch.
+    /// </summary>
     public Stream OpenStream() => new FileContentStream(this);
 
     /// <summary>Releases resources.</summary>
@@ -62,7 +70,7 @@ public abstract class FileContent : IDisposable
     {
     }
 
-    /// <summary>Content held in memory (small files, tests, generated files).</summary>
+    /// <summary>Content held in memory (small files, tests, generated files such as <c>/.startup.toml</c>).</summary>
     public static FileContent FromBytes(ReadOnlyMemory<byte> bytes) => new MemoryFileContent(bytes);
 
     private sealed class MemoryFileContent(ReadOnlyMemory<byte> bytes) : FileContent
@@ -72,13 +80,14 @@ public abstract class FileContent : IDisposable
         public override IReadOnlyList<DataSegment> GetDataSegments() =>
             bytes.Length == 0 ? [] : [new DataSegment(0, bytes.Length)];
 
-        public override int ReadAt(long offset, Span<byte> destination)
+        public override ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
         {
-            if (offset >= bytes.Length) return 0;
+            ArgumentOutOfRangeException.ThrowIfNegative(offset);
+            if (offset >= bytes.Length) return new(0);
             var src = bytes.Span[(int)offset..];
             int n = Math.Min(src.Length, destination.Length);
-            src[..n].CopyTo(destination);
-            return n;
+            src[..n].CopyTo(destination.Span);
+            return new(n);
         }
     }
 
@@ -89,17 +98,44 @@ public abstract class FileContent : IDisposable
         public override bool CanSeek => true;
         public override bool CanWrite => false;
         public override long Length => content.Length;
-        public override long Position { get => _position; set => _position = value; }
+
+        public override long Position
+        {
+            get => _position;
+            set => _position = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value));
+        }
+
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
-            int n = content.ReadAt(_position, buffer);
+            byte[] rented = System.Buffers.ArrayPool<byte>.Shared.Rent(buffer.Length);
+            try
+            {
+                var pending = content.ReadAtAsync(_position, rented.AsMemory(0, buffer.Length));
+                // Local contents complete synchronously; only remote ones make a synchronous reader wait.
+                int n = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+                rented.AsSpan(0, n).CopyTo(buffer);
+                _position += n;
+                return n;
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            int n = await content.ReadAtAsync(_position, buffer, cancellationToken).ConfigureAwait(false);
             _position += n;
             return n;
         }
 
-        public override long Seek(long offset, SeekOrigin origin) => _position = origin switch
+        public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
         {
             SeekOrigin.Begin => offset,
             SeekOrigin.Current => _position + offset,

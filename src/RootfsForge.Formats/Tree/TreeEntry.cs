@@ -4,12 +4,13 @@ namespace RootfsForge.Tree;
 /// One entry of a filesystem tree, as every source produces it and every sink consumes it.
 /// </summary>
 /// <remarks>
-/// Paths are relative to the tree root, separated by <c>/</c>, without a leading <c>/</c> or <c>./</c>; the root itself
-/// is the empty string. File names are bytes on Linux: names that are not valid UTF-8 are carried losslessly in
-/// <see cref="FileNameEncoding"/>'s escaped form; sinks that write bytes convert back with
-/// <see cref="FileNameEncoding.GetBytes(string)"/>.
+/// Paths follow <see cref="TreePath"/>'s rules: relative to the tree root, separated by <c>/</c>, without a leading
+/// <c>/</c> or <c>./</c>, no empty, <c>.</c> or <c>..</c> components; the root itself is the empty string. File names are
+/// bytes on Linux: names that are not valid UTF-8 are carried losslessly in <see cref="FileNameEncoding"/>'s escaped form;
+/// sinks that write bytes convert back with <see cref="FileNameEncoding.GetBytes(string)"/>. A record: derive a changed
+/// copy with <c>with</c>.
 /// </remarks>
-public sealed class TreeEntry
+public sealed record TreeEntry
 {
     /// <summary>The path relative to the root ("" for the root, "etc/passwd", ...).</summary>
     public required string Path { get; init; }
@@ -66,24 +67,14 @@ public sealed class TreeEntry
     public Func<FileContent>? OpenContent { get; init; }
 
     /// <summary>st_mode type bits for this entry's type (S_IFREG, S_IFDIR, ...); hard links report S_IFREG.</summary>
-    public int TypeBits => Type switch
-    {
-        EntryType.Directory => 0x4000,
-        EntryType.RegularFile or EntryType.HardLink => 0x8000,
-        EntryType.SymbolicLink => 0xA000,
-        EntryType.CharacterDevice => 0x2000,
-        EntryType.BlockDevice => 0x6000,
-        EntryType.Fifo => 0x1000,
-        EntryType.Socket => 0xC000,
-        _ => 0,
-    };
+    public int TypeBits => FileTypeBits.Of(Type);
 
     /// <summary>The full st_mode (type bits | permissions).</summary>
     public int Mode => TypeBits | (Permissions & 0xFFF);
 
     /// <summary>The file name (last path component), "" for the root.</summary>
-    public string Name => Path.Length == 0 ? "" : Path[(Path.LastIndexOf('/') + 1)..];
+    public string Name => TreePath.GetName(Path);
 
     /// <inheritdoc />
-    public override string ToString() => $"{Type} {(Path.Length == 0 ? "/" : Path)}";
+    public override string ToString() => $"{Type} {TreePath.Display(Path)}";
 }

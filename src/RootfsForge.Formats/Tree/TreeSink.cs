@@ -1,65 +1,92 @@
 namespace RootfsForge.Tree;
 
 /// <summary>
-/// Consumes a tree stream (tar, directory, <c>.fl</c>, hub upload). Call <see cref="Add"/> for every entry in walk order,
-/// then <see cref="Complete"/>. Disposing a sink that was not completed aborts it and removes any partial output.
+/// Consumes a tree stream (tar, directory, <c>.fl</c>, hub upload). Call <see cref="AddAsync"/> for every entry in walk
+/// order, then <see cref="CompleteAsync"/>. Disposing a sink that was not completed aborts it and removes any partial
+/// output. <see cref="TreeCopy"/> does all of this.
 /// </summary>
-public abstract class TreeSink : IDisposable
+public abstract class TreeSink : IAsyncDisposable
 {
-    /// <summary>Counters of what was written, for the summary line.</summary>
-    public SinkStatistics Statistics { get; } = new();
+    /// <summary>Creates the sink with its own counters, or with <paramref name="counters"/> shared with a sink it wraps.</summary>
+    protected TreeSink(SinkCounters? counters = null) => Counters = counters ?? new SinkCounters();
+
+    /// <summary>The counters a sink updates as it writes (thread-safe); <see cref="Statistics"/> reads them.</summary>
+    protected SinkCounters Counters { get; }
+
+    /// <summary>What was written so far: a snapshot, safe to take from another thread (for progress).</summary>
+    public SinkStatistics Statistics => Counters.Snapshot();
 
     /// <summary>Writes one entry. Parents have been added before their children.</summary>
-    public abstract void Add(TreeEntry entry, CancellationToken cancellationToken = default);
+    public abstract ValueTask AddAsync(TreeEntry entry, CancellationToken cancellationToken = default);
 
-    /// <summary>Finishes the output (trailers, renames the temporary file into place).</summary>
-    public abstract void Complete(CancellationToken cancellationToken = default);
+    /// <summary>Finishes the output (trailers; renames the temporary output into place).</summary>
+    public abstract ValueTask CompleteAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Aborts an incomplete output.</summary>
-    public void Dispose()
+    /// <summary>Aborts an incomplete output and releases resources.</summary>
+    public async ValueTask DisposeAsync()
     {
-        Dispose(true);
+        await DisposeAsyncCore().ConfigureAwait(false);
         GC.SuppressFinalize(this);
     }
 
-    /// <summary>Releases resources; aborts and removes partial output unless <see cref="Complete"/> succeeded.</summary>
-    protected virtual void Dispose(bool disposing)
-    {
-    }
+    /// <summary>Releases resources; aborts and removes partial output unless <see cref="CompleteAsync"/> succeeded.</summary>
+    protected virtual ValueTask DisposeAsyncCore() => default;
+
+    /// <summary>Content bytes counted so far, without a snapshot (for <see cref="TreeCopy"/>'s progress).</summary>
+    internal long ContentBytesWritten => Counters.ContentBytes;
+
+    /// <summary>Entries counted so far, without a snapshot.</summary>
+    internal long EntriesWritten => Counters.Entries;
 }
 
-/// <summary>What a sink wrote; updated as it goes (read it from another thread for progress).</summary>
-public sealed class SinkStatistics
+/// <summary>What a sink wrote, at one moment.</summary>
+/// <param name="Entries">Entries written.</param>
+/// <param name="ContentBytes">File content bytes read from the source and written (holes excluded).</param>
+/// <param name="SkippedSockets">Sockets skipped because the output cannot hold them.</param>
+/// <param name="DroppedAttributes">Extended attributes the output cannot hold and dropped.</param>
+/// <param name="Warnings">What the sink skipped or changed, one line each (dropped capabilities, ...).</param>
+public sealed record SinkStatistics(long Entries, long ContentBytes, long SkippedSockets, long DroppedAttributes,
+    IReadOnlyList<string> Warnings);
+
+/// <summary>The live, thread-safe counters behind <see cref="SinkStatistics"/>; sinks update them as they go.</summary>
+public sealed class SinkCounters
 {
+    private readonly List<string> _warnings = [];
     private long _entries;
     private long _contentBytes;
     private long _skippedSockets;
     private long _droppedAttributes;
 
-    /// <summary>Entries written.</summary>
+    /// <summary>Entries counted.</summary>
     public long Entries => Interlocked.Read(ref _entries);
 
-    /// <summary>File content bytes read from the source and written (holes excluded).</summary>
+    /// <summary>Content bytes counted.</summary>
     public long ContentBytes => Interlocked.Read(ref _contentBytes);
 
-    /// <summary>Sockets skipped because the output cannot hold them.</summary>
-    public long SkippedSockets => Interlocked.Read(ref _skippedSockets);
+    /// <summary>Counts one entry written.</summary>
+    public void CountEntry() => Interlocked.Increment(ref _entries);
 
-    /// <summary>Extended attributes the output cannot hold and dropped.</summary>
-    public long DroppedAttributes => Interlocked.Read(ref _droppedAttributes);
+    /// <summary>Counts content bytes written.</summary>
+    public void CountContentBytes(long bytes) => Interlocked.Add(ref _contentBytes, bytes);
 
-    /// <summary>Warnings for the summary (dropped capabilities, ...).</summary>
-    public List<string> Warnings { get; } = [];
+    /// <summary>Counts a socket skipped.</summary>
+    public void CountSkippedSocket() => Interlocked.Increment(ref _skippedSockets);
 
-    /// <summary>Counts one entry.</summary>
-    public void AddEntry() => Interlocked.Increment(ref _entries);
+    /// <summary>Counts extended attributes dropped.</summary>
+    public void CountDroppedAttributes(long count) => Interlocked.Add(ref _droppedAttributes, count);
 
-    /// <summary>Counts content bytes.</summary>
-    public void AddContentBytes(long n) => Interlocked.Add(ref _contentBytes, n);
+    /// <summary>Records a warning for the summary.</summary>
+    public void Warn(string message)
+    {
+        lock (_warnings) _warnings.Add(message);
+    }
 
-    /// <summary>Counts a skipped socket.</summary>
-    public void AddSkippedSocket() => Interlocked.Increment(ref _skippedSockets);
-
-    /// <summary>Counts dropped xattrs.</summary>
-    public void AddDroppedAttributes(long n) => Interlocked.Add(ref _droppedAttributes, n);
+    /// <summary>A consistent copy of the counters.</summary>
+    public SinkStatistics Snapshot()
+    {
+        string[] warnings;
+        lock (_warnings) warnings = [.. _warnings];
+        return new SinkStatistics(Entries, ContentBytes, Interlocked.Read(ref _skippedSockets),
+            Interlocked.Read(ref _droppedAttributes), warnings);
+    }
 }

@@ -42,6 +42,7 @@ public sealed class DirectorySink : TreeSink
     private readonly string _target;
     private readonly string _buildPath;
     private readonly bool _buildingInTemp;
+    private readonly bool _replacing;
     private readonly bool _privileged;
     private readonly bool _allowExisting;
     private int _rootFd;
@@ -66,18 +67,22 @@ public sealed class DirectorySink : TreeSink
         _target = Path.GetFullPath(target);
         _privileged = options.Privileged ?? Posix.geteuid() == 0;
         _allowExisting = options.AllowNonEmptyTarget;
-        if (Directory.Exists(_target))
+        bool exists = Directory.Exists(_target);
+        bool isOther = !exists && (File.Exists(_target) || new FileInfo(_target).LinkTarget is not null);
+        bool nonEmpty = exists && Directory.EnumerateFileSystemEntries(_target).Any();
+        if (exists && (!nonEmpty || _allowExisting))
         {
-            if (!_allowExisting && Directory.EnumerateFileSystemEntries(_target).Any())
-                throw new IOException($"output directory '{_target}' is not empty");
             _buildPath = _target;
-        }
-        else if (File.Exists(_target) || new FileInfo(_target).LinkTarget is not null)
-        {
-            throw new IOException($"output '{_target}' exists and is not a directory");
         }
         else
         {
+            if ((nonEmpty || isOther) && !options.ReplaceExisting)
+            {
+                throw new IOException(isOther
+                    ? $"output '{_target}' exists and is not a directory"
+                    : $"output directory '{_target}' is not empty");
+            }
+            _replacing = nonEmpty || isOther;
             var parent = Path.GetDirectoryName(_target) ?? throw new IOException($"output '{_target}' has no parent");
             if (!Directory.Exists(parent)) throw new IOException($"parent folder of output '{_target}' does not exist");
             _buildPath = Path.Combine(parent, $".{Path.GetFileName(_target)}.tmp-{Guid.NewGuid():N}"[..^20]);
@@ -101,7 +106,7 @@ public sealed class DirectorySink : TreeSink
     public long SkippedEntries => _skippedEntries;
 
     /// <inheritdoc />
-    public override void Add(TreeEntry entry, CancellationToken cancellationToken = default)
+    public override async ValueTask AddAsync(TreeEntry entry, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
         ObjectDisposedException.ThrowIf(_completed || _disposed, this);
@@ -110,7 +115,7 @@ public sealed class DirectorySink : TreeSink
         {
             if (entry.Type != EntryType.Directory) throw new ImageFormatException("the root entry is not a directory", "tree entry");
             _directories.Add(entry);
-            Statistics.AddEntry();
+            Counters.CountEntry();
             return;
         }
         var (parentPath, name) = Split(entry.Path);
@@ -122,7 +127,7 @@ public sealed class DirectorySink : TreeSink
                 CreateDirectory(parentFd, name, entry);
                 break;
             case EntryType.RegularFile:
-                CreateFile(parentFd, name, entry, cancellationToken);
+                await CreateFileAsync(parentFd, name, entry, cancellationToken).ConfigureAwait(false);
                 break;
             case EntryType.HardLink:
                 if (entry.LinkTarget is not null && _skippedPaths.Contains(entry.LinkTarget))
@@ -146,7 +151,7 @@ public sealed class DirectorySink : TreeSink
                 }
                 CreateNode(parentFd, name, entry,
                     (entry.Type == EntryType.CharacterDevice ? Posix.S_IFCHR : Posix.S_IFBLK) | 0x180,
-                    Posix.MakeDev(entry.DeviceMajor, entry.DeviceMinor));
+                    LinuxDeviceNumber.Make(entry.DeviceMajor, entry.DeviceMinor));
                 break;
             case EntryType.Fifo:
                 CreateNode(parentFd, name, entry, Posix.S_IFIFO | 0x180, 0);
@@ -157,11 +162,17 @@ public sealed class DirectorySink : TreeSink
             default:
                 throw new ArgumentException($"unknown entry type {entry.Type} for '{entry.Path}'", nameof(entry));
         }
-        Statistics.AddEntry();
+        Counters.CountEntry();
     }
 
     /// <inheritdoc />
-    public override void Complete(CancellationToken cancellationToken = default)
+    public override ValueTask CompleteAsync(CancellationToken cancellationToken = default)
+    {
+        Complete(cancellationToken);
+        return default;
+    }
+
+    private void Complete(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_completed) return;
@@ -184,27 +195,37 @@ public sealed class DirectorySink : TreeSink
         CloseRoot();
         if (_buildingInTemp)
         {
+            cancellationToken.ThrowIfCancellationRequested();
+            string? old = null;
             try
             {
+                if (_replacing)
+                {
+                    // Swap: the old target goes aside first and is removed only once the new tree is in place.
+                    old = _buildPath + ".old";
+                    if (Directory.Exists(_target)) Directory.Move(_target, old);
+                    else File.Move(_target, old);
+                }
                 Directory.Move(_buildPath, _target);
             }
             catch (IOException e)
             {
                 throw new IOException($"cannot move the finished tree to '{_target}': {e.Message}", e);
             }
+            if (old is not null) RemoveTree(Posix.AT_FDCWD, Posix.CString(old));
         }
-        if (_skippedDevices > 0) Statistics.Warnings.Add($"{_skippedDevices} device nodes not created (needs root)");
-        if (_skippedOwners > 0) Statistics.Warnings.Add($"owners of {_skippedOwners} entries not restored (needs root)");
+        if (_skippedDevices > 0) Counters.Warn($"{_skippedDevices} device nodes not created (needs root)");
+        if (_skippedOwners > 0) Counters.Warn($"owners of {_skippedOwners} entries not restored (needs root)");
         if (_unreportedAttributes > 0)
-            Statistics.Warnings.Add($"{_unreportedAttributes} more xattrs not restored ({Statistics.DroppedAttributes} in total)");
+            Counters.Warn($"{_unreportedAttributes} more xattrs not restored ({Counters.Snapshot().DroppedAttributes} in total)");
         _completed = true;
         ReturnBuffer();
     }
 
     /// <inheritdoc />
-    protected override void Dispose(bool disposing)
+    protected override ValueTask DisposeAsyncCore()
     {
-        if (disposing && !_disposed)
+        if (!_disposed)
         {
             _disposed = true;
             if (!_completed)
@@ -234,7 +255,7 @@ public sealed class DirectorySink : TreeSink
             }
             ReturnBuffer();
         }
-        base.Dispose(disposing);
+        return default;
     }
 
     private void CloseRoot()
@@ -264,14 +285,20 @@ public sealed class DirectorySink : TreeSink
         _directories.Add(entry);
     }
 
-    private unsafe void CreateFile(int parentFd, byte[] name, TreeEntry entry, CancellationToken cancellationToken)
+    private static unsafe int CreateNewFile(int parentFd, byte[] name, string path)
     {
-        using var content = entry.OpenContent?.Invoke()
-            ?? throw new ArgumentException($"regular file '{entry.Path}' has no content", nameof(entry));
         int fd;
         fixed (byte* n = Posix.CString(name))
             fd = Posix.openat(parentFd, n, Posix.O_WRONLY | Posix.O_CREAT | Posix.O_EXCL | Posix.O_NOFOLLOW | Posix.O_CLOEXEC, 0x180);
-        if (fd < 0) throw Failure("create", entry.Path, Posix.LastError);
+        if (fd < 0) throw Failure("create", path, Posix.LastError);
+        return fd;
+    }
+
+    private async ValueTask CreateFileAsync(int parentFd, byte[] name, TreeEntry entry, CancellationToken cancellationToken)
+    {
+        using var content = entry.OpenContent?.Invoke()
+            ?? throw new ArgumentException($"regular file '{entry.Path}' has no content", nameof(entry));
+        int fd = CreateNewFile(parentFd, name, entry.Path);
         try
         {
             long length = content.Length;
@@ -288,10 +315,10 @@ public sealed class DirectorySink : TreeSink
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     int chunk = (int)Math.Min(_copyBuffer.Length, s.Length - done);
-                    content.ReadExactlyAt(s.Offset + done, _copyBuffer.AsSpan(0, chunk));
+                    await content.ReadExactlyAtAsync(s.Offset + done, _copyBuffer.AsMemory(0, chunk), cancellationToken).ConfigureAwait(false);
                     WriteAll(fd, _copyBuffer.AsSpan(0, chunk), s.Offset + done, entry.Path);
                     done += chunk;
-                    Statistics.AddContentBytes(chunk);
+                    Counters.CountContentBytes(chunk);
                 }
             }
             // Holes are the ranges never written; the size comes from ftruncate.
@@ -348,7 +375,7 @@ public sealed class DirectorySink : TreeSink
     /// <summary>Creates the symlink, or skips it with a warning when no directory can hold it; false when skipped.</summary>
     private unsafe bool CreateSymlink(int parentFd, byte[] name, TreeEntry entry)
     {
-        var target = SymlinkTargets.AsKernelReadsIt(entry.LinkTarget, out bool truncated);
+        var target = SymlinkTarget.AsKernelReadsIt(entry.LinkTarget, out bool truncated);
         if (target.Length == 0)
         {
             // symlink(2) refuses an empty target with ENOENT (POSIX leaves it open; Linux never creates one).
@@ -369,7 +396,7 @@ public sealed class DirectorySink : TreeSink
             }
         }
         if (truncated)
-            Statistics.Warnings.Add(SymlinkTargets.TruncatedWarning(entry.Path));
+            Counters.Warn(SymlinkTarget.TruncatedWarning(entry.Path));
         ApplyAt(parentFd, name, entry, isSymlink: true);
         return true;
     }
@@ -454,7 +481,7 @@ public sealed class DirectorySink : TreeSink
     {
         _skippedEntries++;
         _skippedPaths.Add(entry.Path);
-        Statistics.Warnings.Add($"'{entry.Path}': {why}");
+        Counters.Warn($"'{entry.Path}': {why}");
     }
 
     /// <summary>
@@ -475,7 +502,7 @@ public sealed class DirectorySink : TreeSink
             _ => false,
         };
         if (!droppable) throw Failure($"setxattr {x.Name}", entry.Path, errno);
-        Statistics.AddDroppedAttributes(1);
+        Counters.CountDroppedAttributes(1);
         // Capabilities, ACLs and labels are never dropped without their own warning.
         bool securityRelevant = x.Name.StartsWith("security.", StringComparison.Ordinal)
             || x.Name.StartsWith("trusted.", StringComparison.Ordinal) || x.Name.StartsWith("system.", StringComparison.Ordinal);
@@ -485,7 +512,7 @@ public sealed class DirectorySink : TreeSink
             return;
         }
         if (!securityRelevant) _detailedAttributeWarnings++;
-        Statistics.Warnings.Add(
+        Counters.Warn(
             $"'{entry.Path}': xattr {x.Name} ({x.Value.Length} bytes) not restored: "
             + $"{System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
     }

@@ -4,8 +4,11 @@ using RootfsForge.Tree;
 namespace RootfsForge.Sinks.Flist;
 
 /// <summary>Options of <see cref="FlistSink"/>.</summary>
-public sealed class FlistSinkOptions
+public sealed record FlistSinkOptions
 {
+    /// <summary>The default of <see cref="MaxBlocksPerFile"/>: 131,072 blocks, a 64 GiB file.</summary>
+    public const long DefaultMaxBlocksPerFile = 1 << 17;
+
     /// <summary>
     /// Where blocks go: each block is written to every route covering its id's first byte (at least one route, and every
     /// id byte covered). Each route's <see cref="IBlockStore.Url"/> (secrets already removed) becomes a <c>route</c> row.
@@ -13,7 +16,7 @@ public sealed class FlistSinkOptions
     /// </summary>
     public IReadOnlyList<BlockStoreRoute> Stores { get; init; } = [];
 
-    /// <summary>Optional <c>tag</c> rows (<c>version</c>, <c>description</c>, <c>author</c>); nothing reads them.</summary>
+    /// <summary>Optional <c>tag</c> rows (<c>version</c>, <c>description</c>, <c>author</c>, ...).</summary>
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
 
     /// <summary>When set, modification times later than this are written as this (SOURCE_DATE_EPOCH).</summary>
@@ -24,39 +27,37 @@ public sealed class FlistSinkOptions
 
     /// <summary>Block uploads in flight at once across all stores (default 16).</summary>
     public int MaxUploadsInFlight { get; init; } = 16;
+
+    /// <summary>
+    /// The most block rows one file may need (its size / 512 KiB, rounded up). A <c>.fl</c> cannot hold holes: rfs reads
+    /// every 512 KiB of a file from a block row, so a sparse file of apparent size S costs S / 512 KiB rows (all of
+    /// them one shared all-zero block). A file needing more is refused before any of it is read, naming the file and its
+    /// apparent size.
+    /// </summary>
+    public long MaxBlocksPerFile { get; init; } = DefaultMaxBlocksPerFile;
 }
 
-/// <summary>What a <see cref="FlistSink"/> stored; updated as it goes.</summary>
-public sealed class FlistBuildStatistics
+/// <summary>What a <see cref="FlistSink"/> stored, at one moment.</summary>
+/// <param name="Files">Regular-file inode rows written (hard links included).</param>
+/// <param name="Blocks">Chunks encoded (block rows of distinct files, before deduplication).</param>
+/// <param name="BytesIn">Plaintext bytes chunked (holes included: a <c>.fl</c> stores them as zero blocks).</param>
+/// <param name="BytesStored">Encrypted bytes actually written to stores (every replica counted).</param>
+/// <param name="BlocksUploaded">Block writes done (PUT/SET/file), every replica counted.</param>
+/// <param name="BlocksAlreadyPresent">Block writes skipped because the store already held the block.</param>
+/// <param name="BlocksDuplicate">Chunks whose content appeared earlier in the same build (stored once).</param>
+/// <param name="Elapsed">Time from the sink's creation to now, or to its completion.</param>
+public sealed record FlistStatistics(long Files, long Blocks, long BytesIn, long BytesStored, long BlocksUploaded,
+    long BlocksAlreadyPresent, long BlocksDuplicate, TimeSpan Elapsed);
+
+/// <summary>The live counters behind <see cref="FlistStatistics"/>.</summary>
+internal sealed class FlistCounters
 {
-    internal long _files, _blocks, _bytesIn, _bytesStored, _blocksUploaded, _blocksPresent, _blocksDuplicate;
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    public long Files, Blocks, BytesIn, BytesStored, BlocksUploaded, BlocksAlreadyPresent, BlocksDuplicate;
 
-    /// <summary>Regular-file inode rows written (hard links included).</summary>
-    public long Files => Interlocked.Read(ref _files);
+    public void Stop() => _clock.Stop();
 
-    /// <summary>Chunks encoded (= block rows of distinct files, before dedup).</summary>
-    public long Blocks => Interlocked.Read(ref _blocks);
-
-    /// <summary>Plaintext bytes chunked.</summary>
-    public long BytesIn => Interlocked.Read(ref _bytesIn);
-
-    /// <summary>Encrypted bytes actually written to stores (every replica counted).</summary>
-    public long BytesStored => Interlocked.Read(ref _bytesStored);
-
-    /// <summary>Block writes done (PUT/SET/file), every replica counted.</summary>
-    public long BlocksUploaded => Interlocked.Read(ref _blocksUploaded);
-
-    /// <summary>Block writes skipped because the store already held the block (EXISTS/HEAD).</summary>
-    public long BlocksAlreadyPresent => Interlocked.Read(ref _blocksPresent);
-
-    /// <summary>Chunks whose content appeared earlier in the same build (stored once).</summary>
-    public long BlocksDuplicate => Interlocked.Read(ref _blocksDuplicate);
-
-    /// <summary>Wall time from creation to <see cref="FlistSink.Complete"/>.</summary>
-    public TimeSpan Elapsed { get; internal set; }
-
-    /// <inheritdoc />
-    public override string ToString() =>
-        $"{Files} files, {Blocks} blocks, {BytesIn} bytes in, {BytesStored} bytes stored, {BlocksUploaded} block writes, " +
-        $"{BlocksAlreadyPresent} already present, {BlocksDuplicate} duplicate within the build, {Elapsed.TotalSeconds:F1} s";
+    public FlistStatistics Snapshot() => new(Interlocked.Read(ref Files), Interlocked.Read(ref Blocks),
+        Interlocked.Read(ref BytesIn), Interlocked.Read(ref BytesStored), Interlocked.Read(ref BlocksUploaded),
+        Interlocked.Read(ref BlocksAlreadyPresent), Interlocked.Read(ref BlocksDuplicate), _clock.Elapsed);
 }

@@ -1,5 +1,5 @@
-using RootfsForge.Hub;
 using System.IO.Pipelines;
+using RootfsForge.Hub;
 using RootfsForge.Sinks.Tar;
 using RootfsForge.Tree;
 
@@ -7,9 +7,10 @@ namespace RootfsForge.Sinks.Hub;
 
 /// <summary>
 /// Streams a tree as a deterministic tar.gz straight into a 0-hub upload (<c>-o hub:NAME</c>): no temporary file, the
-/// gzip output is sent while the tree is still being read. <see cref="Complete"/> waits for the hub's answer.
+/// gzip output is sent while the tree is still being read. <see cref="CompleteAsync"/> waits for the hub's answer.
 /// Disposing without completing aborts the request mid-body, so the hub never sees a complete archive.
 /// </summary>
+/// <remarks>The tar writer inside counts into this sink's <see cref="TreeSink.Statistics"/>, so progress is live.</remarks>
 public sealed class HubSink : TreeSink
 {
     private readonly Pipe _pipe = new(new PipeOptions(pauseWriterThreshold: 4 << 20, resumeWriterThreshold: 2 << 20));
@@ -25,89 +26,78 @@ public sealed class HubSink : TreeSink
     public HubSink(HubClient client, string name, TarSinkOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(client);
-        var body = _pipe.Reader.AsStream();
-        _upload = Task.Run(async () =>
-        {
-            try
-            {
-                return await client.PushAsync(body, name, _cts.Token).ConfigureAwait(false);
-            }
-            finally
-            {
-                // Unblock the tar writer if the upload ended early (refused, failed).
-                await _pipe.Reader.CompleteAsync().ConfigureAwait(false);
-            }
-        });
-        _tar = new TarSink(_pipe.Writer.AsStream(), new TarSinkOptions
-        {
-            Compression = TarCompression.Gzip,
-            MtimeClamp = options?.MtimeClamp,
-            CompressionLevel = options?.CompressionLevel,
-            CompressionThreads = options?.CompressionThreads,
-        });
+        _upload = UploadAsync(client, name);
+        _tar = new TarSink(_pipe.Writer.AsStream(), (options ?? new TarSinkOptions()) with { Compression = TarCompression.Gzip },
+            leaveOpen: false, Counters);
     }
 
-    /// <summary>The hub's answer, once <see cref="Complete"/> succeeded.</summary>
+    /// <summary>The hub's answer, once <see cref="CompleteAsync"/> succeeded.</summary>
     public HubUploadResult? Result { get; private set; }
 
-    /// <inheritdoc />
-    public override void Add(TreeEntry entry, CancellationToken cancellationToken = default)
+    private async Task<HubUploadResult> UploadAsync(HubClient client, string name)
     {
-        ThrowIfUploadEnded();
+        await Task.Yield(); // the request runs beside the tree writer
         try
         {
-            _tar.Add(entry, cancellationToken);
+            return await client.PushAsync(_pipe.Reader.AsStream(), name, _cts.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Unblock the tar writer if the upload ended early (refused, failed).
+            await _pipe.Reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask AddAsync(TreeEntry entry, CancellationToken cancellationToken = default)
+    {
+        await ThrowIfUploadEndedAsync().ConfigureAwait(false);
+        try
+        {
+            await _tar.AddAsync(entry, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException && _upload.IsCompleted)
         {
-            ThrowIfUploadEnded();
+            await ThrowIfUploadEndedAsync().ConfigureAwait(false);
             throw;
         }
     }
 
     /// <inheritdoc />
-    public override void Complete(CancellationToken cancellationToken = default)
+    public override async ValueTask CompleteAsync(CancellationToken cancellationToken = default)
     {
-        ThrowIfUploadEnded();
-        _tar.Complete(cancellationToken);
-        _pipe.Writer.Complete();
-        using (cancellationToken.Register(() => _cts.Cancel()))
-        {
-            Result = _upload.GetAwaiter().GetResult();
-        }
-        var t = _tar.Statistics;
-        Statistics.Warnings.AddRange(t.Warnings);
-        for (long i = 0; i < t.Entries; i++) Statistics.AddEntry();
-        for (long i = 0; i < t.SkippedSockets; i++) Statistics.AddSkippedSocket();
-        Statistics.AddContentBytes(t.ContentBytes);
-        Statistics.AddDroppedAttributes(t.DroppedAttributes);
+        await ThrowIfUploadEndedAsync().ConfigureAwait(false);
+        await _tar.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        await _pipe.Writer.CompleteAsync().ConfigureAwait(false);
+        using (cancellationToken.Register(static cts => ((CancellationTokenSource)cts!).Cancel(), _cts))
+            Result = await _upload.ConfigureAwait(false);
         _completed = true;
     }
 
-    private void ThrowIfUploadEnded()
+    private async ValueTask ThrowIfUploadEndedAsync()
     {
         if (!_upload.IsCompleted) return;
-        if (_upload.IsFaulted) _upload.GetAwaiter().GetResult();
+        await _upload.ConfigureAwait(false); // rethrows the upload's failure
         throw new HubException("the hub ended the upload before the archive was complete");
     }
 
     /// <inheritdoc />
-    protected override void Dispose(bool disposing)
+    protected override async ValueTask DisposeAsyncCore()
     {
-        if (!disposing) return;
         if (!_completed)
         {
-            _cts.Cancel();
-            _pipe.Writer.Complete(new OperationCanceledException("output aborted"));
+            await _cts.CancelAsync().ConfigureAwait(false);
+            await _pipe.Writer.CompleteAsync(new OperationCanceledException("output aborted")).ConfigureAwait(false);
             try
             {
-                _upload.Wait(TimeSpan.FromSeconds(30));
+                await _upload.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
             }
-            catch (AggregateException)
+            catch (Exception e) when (e is OperationCanceledException or HubException or IOException or TimeoutException
+                                          or HttpRequestException)
             {
             }
         }
-        _tar.Dispose();
+        await _tar.DisposeAsync().ConfigureAwait(false);
         _cts.Dispose();
     }
 }

@@ -38,35 +38,45 @@ internal sealed class ParallelGzipStream : Stream
     public override long Length => throw new NotSupportedException();
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+    // Asynchronous only: waiting for a compressed member must not block a thread.
+    public override void Write(byte[] buffer, int offset, int count) =>
+        throw new NotSupportedException("ParallelGzipStream is written asynchronously");
 
-    public override void Write(ReadOnlySpan<byte> buffer)
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_finished, this);
         while (buffer.Length > 0)
         {
             int n = Math.Min(buffer.Length, BlockSize - _blockLength);
-            buffer[..n].CopyTo(_block.AsSpan(_blockLength));
+            buffer.Span[..n].CopyTo(_block.AsSpan(_blockLength));
             _blockLength += n;
             buffer = buffer[n..];
-            if (_blockLength == BlockSize) SubmitBlock();
+            if (_blockLength == BlockSize) await SubmitBlockAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
     /// <summary>Writes finished members; never cuts the current block (that would make output depend on flush timing).</summary>
     public override void Flush()
     {
-        while (_pending.Count > 0 && _pending.Peek().IsCompleted) WriteOldest();
-        _inner.Flush();
+    }
+
+    /// <inheritdoc cref="Flush"/>
+    public override async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        while (_pending.Count > 0 && _pending.Peek().IsCompleted) await WriteOldestAsync(cancellationToken).ConfigureAwait(false);
+        await _inner.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Compresses the last partial block, writes every member, and flushes.</summary>
-    public void Finish()
+    public async ValueTask FinishAsync(CancellationToken cancellationToken)
     {
         if (_finished) return;
-        if (_blockLength > 0 || !_wroteAny) SubmitBlock();
-        while (_pending.Count > 0) WriteOldest();
-        _inner.Flush();
+        if (_blockLength > 0 || !_wroteAny) await SubmitBlockAsync(cancellationToken).ConfigureAwait(false);
+        while (_pending.Count > 0) await WriteOldestAsync(cancellationToken).ConfigureAwait(false);
+        await _inner.FlushAsync(cancellationToken).ConfigureAwait(false);
         _finished = true;
         ArrayPool<byte>.Shared.Return(_block);
     }
@@ -78,16 +88,8 @@ internal sealed class ParallelGzipStream : Stream
             if (!_finished)
             {
                 // Aborted: let running compressions end (they use pooled buffers) without writing them.
-                foreach (var t in _pending)
-                {
-                    try
-                    {
-                        t.Wait();
-                    }
-                    catch (AggregateException)
-                    {
-                    }
-                }
+                // Running compressions finish on their own and return their pooled buffers; nothing waits for them.
+                foreach (var t in _pending) t.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
                 _pending.Clear();
                 _finished = true;
             }
@@ -100,7 +102,7 @@ internal sealed class ParallelGzipStream : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
 
-    private void SubmitBlock()
+    private async ValueTask SubmitBlockAsync(CancellationToken cancellationToken)
     {
         var block = _block;
         int length = _blockLength;
@@ -119,15 +121,15 @@ internal sealed class ParallelGzipStream : Stream
             {
                 ArrayPool<byte>.Shared.Return(block);
             }
-        }));
+        }, CancellationToken.None));
         _block = ArrayPool<byte>.Shared.Rent(BlockSize);
         _blockLength = 0;
-        while (_pending.Count >= _maxInFlight) WriteOldest();
+        while (_pending.Count >= _maxInFlight) await WriteOldestAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private void WriteOldest()
+    private async ValueTask WriteOldestAsync(CancellationToken cancellationToken)
     {
-        var ms = _pending.Dequeue().GetAwaiter().GetResult();
-        _inner.Write(ms.GetBuffer(), 0, (int)ms.Length);
+        var ms = await _pending.Dequeue().ConfigureAwait(false);
+        await _inner.WriteAsync(ms.GetBuffer().AsMemory(0, (int)ms.Length), cancellationToken).ConfigureAwait(false);
     }
 }

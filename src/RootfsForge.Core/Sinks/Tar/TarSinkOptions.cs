@@ -16,7 +16,7 @@ public enum TarCompression
 }
 
 /// <summary>Options of <see cref="TarSink"/>.</summary>
-public sealed class TarSinkOptions
+public sealed record TarSinkOptions
 {
     /// <summary>
     /// When set, every modification time later than this is written as this (<c>--mtime-clamp</c>,

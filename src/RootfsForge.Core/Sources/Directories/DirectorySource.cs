@@ -32,7 +32,13 @@ public sealed class DirectorySource : ITreeSource
     public IReadOnlyList<string> Warnings => _warnings;
 
     /// <inheritdoc />
-    public IEnumerable<TreeEntry> Walk(CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<TreeEntry> WalkAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        foreach (var entry in Walk(cancellationToken)) yield return entry;
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    internal IEnumerable<TreeEntry> Walk(CancellationToken cancellationToken = default)
     {
         var rootFd = OpenDirectory(Posix.AT_FDCWD, Posix.CString(_rootBytes), _root, follow: true);
         var frames = new Stack<Frame>();
@@ -327,7 +333,10 @@ public sealed class DirectorySource : ITreeSource
             return result;
         }
 
-        public override int ReadAt(long offset, Span<byte> destination)
+        public override ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default) =>
+            new(ReadAt(offset, destination.Span));
+
+        private int ReadAt(long offset, Span<byte> destination)
         {
             if (offset >= _length) return 0;
             if (destination.Length > _length - offset) destination = destination[..(int)(_length - offset)];

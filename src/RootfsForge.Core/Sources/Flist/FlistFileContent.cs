@@ -13,44 +13,52 @@ internal sealed class FlistFileContent(BlockRouter router, IReadOnlyList<FlistBl
 {
     private const int ReadAhead = 4;
     private readonly Dictionary<int, Task<byte[]>> _fetches = [];
+    private readonly CancellationTokenSource _cts = new();
     private int _current = -1;
     private byte[] _plain = [];
-    private readonly CancellationTokenSource _cts = new();
 
     public override long Length => length;
 
     public override IReadOnlyList<DataSegment> GetDataSegments() => length == 0 ? [] : [new DataSegment(0, length)];
 
-    public override int ReadAt(long offset, Span<byte> destination)
+    public override async ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
-        if (offset < 0) throw new ArgumentOutOfRangeException(nameof(offset));
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
         if (offset >= length || destination.IsEmpty) return 0;
         int index = (int)(offset / FlistBlock.ChunkSize);
-        if (index != _current) Load(index);
+        if (index != _current) await LoadAsync(index, cancellationToken).ConfigureAwait(false);
         int within = (int)(offset - (long)index * FlistBlock.ChunkSize);
         int n = Math.Min(destination.Length, _plain.Length - within);
-        _plain.AsSpan(within, n).CopyTo(destination);
+        _plain.AsMemory(within, n).CopyTo(destination);
         return n;
     }
 
-    private void Load(int index)
+    private async ValueTask LoadAsync(int index, CancellationToken cancellationToken)
     {
         for (int k = index; k < Math.Min(blocks.Count, index + ReadAhead); k++)
-            if (!_fetches.ContainsKey(k)) _fetches[k] = Fetch(k);
-        foreach (var stale in _fetches.Keys.Where(k => k < index).ToList()) _fetches.Remove(stale);
+            if (!_fetches.ContainsKey(k)) _fetches[k] = FetchAsync(k);
+        foreach (var stale in _fetches.Keys.Where(k => k < index).ToList()) Forget(_fetches[stale], stale);
         var task = _fetches[index];
         _fetches.Remove(index);
-        _plain = task.GetAwaiter().GetResult();
+        _plain = await task.WaitAsync(cancellationToken).ConfigureAwait(false);
         _current = index;
     }
 
-    private Task<byte[]> Fetch(int index) => Task.Run(async () =>
+    private void Forget(Task<byte[]> task, int index)
     {
+        _fetches.Remove(index);
+        task.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+    }
+
+    private async Task<byte[]> FetchAsync(int index)
+    {
+        var token = _cts.Token;
+        await Task.Yield(); // fetches run concurrently with the reader
         var b = blocks[index];
         byte[] data;
         try
         {
-            data = await router.GetAsync(b.Id, _cts.Token).ConfigureAwait(false);
+            data = await router.GetAsync(b.Id, token).ConfigureAwait(false);
         }
         catch (BlockStoreException e)
         {
@@ -62,15 +70,15 @@ internal sealed class FlistFileContent(BlockRouter router, IReadOnlyList<FlistBl
             throw new ImageFormatException($"{path}: block {index} holds {plain.Length} bytes, expected {expected}",
                 $"block {Convert.ToHexStringLower(b.Id)}");
         return plain;
-    });
+    }
 
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
             _cts.Cancel();
-            foreach (var t in _fetches.Values) t.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
-            _fetches.Clear();
+            foreach (var (index, task) in _fetches.ToList()) Forget(task, index);
+            _cts.Dispose();
         }
         base.Dispose(disposing);
     }

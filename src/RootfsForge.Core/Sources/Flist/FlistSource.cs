@@ -63,13 +63,13 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
         {
             switch (i.Type)
             {
-                case FlistSchema.Directory: dirs++; break;
-                case FlistSchema.Regular:
+                case FileTypeBits.Directory: dirs++; break;
+                case FileTypeBits.Regular:
                     files++;
                     bytes += i.Size;
                     if (_file.BlocksOf(i.Ino).Count != BlockCount(i.Size)) missing++;
                     break;
-                case FlistSchema.Symlink: links++; break;
+                case FileTypeBits.Symlink: links++; break;
                 default: other++; break;
             }
         }
@@ -80,7 +80,13 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
     private static long BlockCount(long size) => (size + FlistBlock.ChunkSize - 1) / FlistBlock.ChunkSize;
 
     /// <inheritdoc />
-    public IEnumerable<TreeEntry> Walk(CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<TreeEntry> WalkAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        foreach (var entry in Walk(cancellationToken)) yield return entry;
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    internal IEnumerable<TreeEntry> Walk(CancellationToken cancellationToken = default)
     {
         var byIno = new Dictionary<long, FlistInode>(_file.Inodes.Count);
         var children = new Dictionary<long, List<FlistInode>>();
@@ -98,12 +104,12 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
             list.Add(i);
         }
         if (root is null) throw Bad("no root inode (parent 0)", "inode");
-        if (root.Type != FlistSchema.Directory) throw Bad("the root inode is not a directory", $"inode {root.Ino}");
+        if (root.Type != FileTypeBits.Directory) throw Bad("the root inode is not a directory", $"inode {root.Ino}");
         foreach (var p in children.Keys)
         {
             if (!byIno.TryGetValue(p, out var parent))
                 throw Bad($"parent {p} does not exist", $"inode {children[p][0].Ino}");
-            if (parent.Type != FlistSchema.Directory)
+            if (parent.Type != FileTypeBits.Directory)
                 throw Bad($"parent {p} is not a directory", $"inode {children[p][0].Ino}");
         }
 
@@ -116,7 +122,7 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
             var (inode, path) = stack.Pop();
             if (!visited.Add(inode.Ino)) throw Bad("directory cycle", $"inode {inode.Ino}");
             yield return ToEntry(inode, path);
-            if (inode.Type != FlistSchema.Directory || !children.TryGetValue(inode.Ino, out var kids)) continue;
+            if (inode.Type != FileTypeBits.Directory || !children.TryGetValue(inode.Ino, out var kids)) continue;
             kids.Sort((a, b) => FileNameEncoding.CompareBytes(a.Name, b.Name));
             for (int k = 1; k < kids.Count; k++)
                 if (kids[k].Name == kids[k - 1].Name) throw Bad($"duplicate name '{kids[k].Name}'", $"inode {kids[k].Ino}");
@@ -136,13 +142,13 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
     {
         var type = i.Type switch
         {
-            FlistSchema.Directory => EntryType.Directory,
-            FlistSchema.Regular => EntryType.RegularFile,
-            FlistSchema.Symlink => EntryType.SymbolicLink,
-            FlistSchema.CharDevice => EntryType.CharacterDevice,
-            FlistSchema.BlockDevice => EntryType.BlockDevice,
-            FlistSchema.Fifo => EntryType.Fifo,
-            FlistSchema.Socket => EntryType.Socket,
+            FileTypeBits.Directory => EntryType.Directory,
+            FileTypeBits.Regular => EntryType.RegularFile,
+            FileTypeBits.Symlink => EntryType.SymbolicLink,
+            FileTypeBits.Character => EntryType.CharacterDevice,
+            FileTypeBits.Block => EntryType.BlockDevice,
+            FileTypeBits.Fifo => EntryType.Fifo,
+            FileTypeBits.Socket => EntryType.Socket,
             _ => throw Bad($"unknown file type in mode {Convert.ToString(i.Mode, 8)}", $"inode {i.Ino}"),
         };
         var mtime = new UnixTime(i.Mtime, 0);
@@ -182,8 +188,8 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
             AccessTime = mtime,
             ChangeTime = new UnixTime(i.Ctime, 0),
             Size = size,
-            DeviceMajor = type is EntryType.CharacterDevice or EntryType.BlockDevice ? FlistSchema.Major(i.Rdev) : 0,
-            DeviceMinor = type is EntryType.CharacterDevice or EntryType.BlockDevice ? FlistSchema.Minor(i.Rdev) : 0,
+            DeviceMajor = type is EntryType.CharacterDevice or EntryType.BlockDevice ? LinuxDeviceNumber.Major((ulong)i.Rdev) : 0,
+            DeviceMinor = type is EntryType.CharacterDevice or EntryType.BlockDevice ? LinuxDeviceNumber.Minor((ulong)i.Rdev) : 0,
             LinkTarget = target,
             InodeId = i.Ino,
             OpenContent = open,
@@ -197,7 +203,7 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
     public async Task<FlistVerifyResult> VerifyAsync(int parallelism = 8, CancellationToken cancellationToken = default)
     {
         var work = new Dictionary<string, (FlistBlockRef Block, int Length, string Where)>(StringComparer.Ordinal);
-        foreach (var i in _file.Inodes.Where(i => i.Type == FlistSchema.Regular))
+        foreach (var i in _file.Inodes.Where(i => i.Type == FileTypeBits.Regular))
         {
             var blocks = _file.BlocksOf(i.Ino);
             for (int k = 0; k < blocks.Count; k++)
@@ -227,7 +233,7 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
         }).ConfigureAwait(false);
         var info = GetInfo();
         var list = problems.OrderBy(p => p, StringComparer.Ordinal).ToList();
-        foreach (var i in _file.Inodes.Where(i => i.Type == FlistSchema.Regular && _file.BlocksOf(i.Ino).Count != BlockCount(i.Size)))
+        foreach (var i in _file.Inodes.Where(i => i.Type == FileTypeBits.Regular && _file.BlocksOf(i.Ino).Count != BlockCount(i.Size)))
             list.Add($"inode {i.Ino} ({i.Name}): {_file.BlocksOf(i.Ino).Count} block rows for {i.Size} bytes, expected {BlockCount(i.Size)}");
         return new FlistVerifyResult(work.Count, list);
     }

@@ -1,3 +1,4 @@
+using RootfsForge.Tree;
 using Microsoft.Data.Sqlite;
 
 namespace RootfsForge.Flist;
@@ -6,7 +7,7 @@ namespace RootfsForge.Flist;
 internal sealed record FlistInode(long Ino, long Parent, string Name, long Size, uint Uid, uint Gid, uint Mode, long Rdev,
     long Ctime, long Mtime)
 {
-    public uint Type => Mode & FlistSchema.TypeMask;
+    public uint Type => Mode & FileTypeBits.Mask;
 }
 
 /// <summary>One <c>block</c> row: the store id and the AES/plaintext key, 32 bytes each.</summary>

@@ -1,7 +1,7 @@
-namespace RootfsForge.Sinks;
+namespace RootfsForge.Tree;
 
 /// <summary>How the sinks treat a symlink target read raw from an image.</summary>
-internal static class SymlinkTargets
+internal static class SymlinkTarget
 {
     /// <summary>
     /// The target as the kernel reads it: a C string, so it ends at the first NUL. ext4 stores <c>i_size</c> bytes and

@@ -1,0 +1,155 @@
+using System.Buffers;
+using System.Threading.Channels;
+using RootfsForge.Flist;
+using RootfsForge.Stores;
+
+namespace RootfsForge.Sinks.Flist;
+
+/// <summary>One regular file of a <see cref="FlistSink"/> whose chunks are being encoded.</summary>
+internal sealed class PendingFile(long ino, int count, long length)
+{
+    public readonly long Ino = ino;
+    public readonly long Length = length;
+    public readonly FlistBlockRef[] Blocks = new FlistBlockRef[count];
+    public readonly List<long> Aliases = [];
+    private int _remaining = count;
+
+    /// <summary>True once every block reference is known.</summary>
+    public bool IsEncoded => Volatile.Read(ref _remaining) == 0;
+
+    /// <summary>True once the block rows (of the file and its hard links) are written.</summary>
+    public bool Drained { get; set; }
+
+    public void SetBlock(int index, FlistBlockRef block)
+    {
+        Blocks[index] = block;
+        Interlocked.Decrement(ref _remaining);
+    }
+}
+
+/// <summary>
+/// The block pipeline of a <see cref="FlistSink"/> (docs/flist-format.md §3): chunks queue into a bounded channel and
+/// a pool of workers hashes, compresses and encrypts them on all cores, hands each block to the
+/// <see cref="BlockUploader"/> and records its reference in the file it belongs to. An all-zero chunk (a hole, or
+/// zeros read) is encoded once per length and reused.
+/// </summary>
+internal sealed class ChunkEncoder
+{
+    private readonly Channel<Chunk> _chunks;
+    private readonly Task[] _workers;
+    private readonly BlockUploader _uploader;
+    private readonly FlistCounters _counters;
+    private readonly Dictionary<int, EncodedBlock> _zeroBlocks = [];
+
+    public ChunkEncoder(int workers, BlockUploader uploader, FlistCounters counters)
+    {
+        _uploader = uploader;
+        _counters = counters;
+        workers = Math.Max(1, workers);
+        _chunks = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(workers * 2)
+        {
+            SingleWriter = true, FullMode = BoundedChannelFullMode.Wait,
+        });
+        _workers = new Task[workers];
+        for (int i = 0; i < workers; i++) _workers[i] = Task.Run(WorkAsync);
+    }
+
+    /// <summary>
+    /// Queues chunk <paramref name="index"/> of <paramref name="file"/>; takes ownership of <paramref name="buffer"/>
+    /// (rented from the shared array pool). All-zero chunks are not queued: their block is known.
+    /// </summary>
+    public async ValueTask SubmitAsync(PendingFile file, int index, byte[] buffer, int length, CancellationToken cancellationToken)
+    {
+        if (buffer.AsSpan(0, length).IndexOfAnyExcept((byte)0) < 0)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            await SubmitZerosAsync(file, index, length, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await _chunks.Writer.WriteAsync(new Chunk(file, index, buffer, length), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    /// <summary>Records chunk <paramref name="index"/> of <paramref name="file"/> as <paramref name="length"/> zeros.</summary>
+    public async ValueTask SubmitZerosAsync(PendingFile file, int index, int length, CancellationToken cancellationToken)
+    {
+        if (!_zeroBlocks.TryGetValue(length, out var block))
+        {
+            var zeros = ArrayPool<byte>.Shared.Rent(length);
+            try
+            {
+                zeros.AsSpan(0, length).Clear();
+                block = FlistBlock.Encode(zeros.AsSpan(0, length));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(zeros);
+            }
+            _zeroBlocks[length] = block;
+        }
+        await RecordAsync(file, index, length, block, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Ends the input and waits for every queued chunk to be encoded.</summary>
+    public async Task CompleteAsync()
+    {
+        _chunks.Writer.TryComplete();
+        await Task.WhenAll(_workers).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops the workers and returns the buffers of chunks still queued.</summary>
+    public async Task AbortAsync()
+    {
+        _chunks.Writer.TryComplete();
+        try
+        {
+            await Task.WhenAll(_workers).WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException or IOException or BlockStoreException)
+        {
+        }
+        while (_chunks.Reader.TryRead(out var chunk)) ArrayPool<byte>.Shared.Return(chunk.Buffer);
+    }
+
+    private async Task WorkAsync()
+    {
+        var token = _uploader.Aborted;
+        try
+        {
+            await foreach (var chunk in _chunks.Reader.ReadAllAsync(token).ConfigureAwait(false))
+            {
+                EncodedBlock block;
+                try
+                {
+                    block = FlistBlock.Encode(chunk.Buffer.AsSpan(0, chunk.Length));
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(chunk.Buffer);
+                }
+                await RecordAsync(chunk.File, chunk.Index, chunk.Length, block, token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // The uploader failed or the build was aborted: the failure surfaces through the uploader.
+        }
+    }
+
+    private async ValueTask RecordAsync(PendingFile file, int index, int length, EncodedBlock block, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _counters.Blocks);
+        Interlocked.Add(ref _counters.BytesIn, length);
+        await _uploader.SubmitAsync(block, cancellationToken).ConfigureAwait(false);
+        file.SetBlock(index, new FlistBlockRef(block.Id, block.Key));
+    }
+
+    private readonly record struct Chunk(PendingFile File, int Index, byte[] Buffer, int Length);
+}
