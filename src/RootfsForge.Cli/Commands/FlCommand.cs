@@ -53,7 +53,10 @@ internal static class FlCommand
             {
                 ITreeSource tree = Directory.Exists(src) ? new DirectorySource(src) : new TarArchiveSource(src);
                 using var ownedTree = tree as IDisposable;
-                var options = new FlistSinkOptions { Stores = routes, Tags = tagRows, MtimeClamp = mtimeClamp };
+                var options = new FlistSinkOptions
+                {
+                    Stores = routes, Tags = tagRows, MtimeClamp = mtimeClamp, BlockIndexPath = FlistSinkOptions.DefaultBlockIndexPath,
+                };
                 var sink = new FlistSink(outPath, options);
                 await using (sink)
                     await TreeCopy.RunAsync(tree, sink, null, ct).ConfigureAwait(false);

@@ -62,7 +62,9 @@ internal sealed class OutputOptions
             options = options with
             {
                 Overwrite = parse.GetValue(Force),
-                Flist = isFlist ? (options.Flist ?? new FlistSinkOptions()) with { Stores = routes } : null,
+                Flist = isFlist
+                    ? (options.Flist ?? new FlistSinkOptions()) with { Stores = routes, BlockIndexPath = FlistSinkOptions.DefaultBlockIndexPath }
+                    : null,
                 Hub = client,
             };
             try
@@ -202,7 +204,7 @@ internal sealed class OutputOptions
         var s = sink.Statistics;
         return $"rootfsforge: {path}: {s.Entries} entries, {b.Files} files, {b.Blocks} blocks, " +
                $"{b.BytesIn} bytes in, {b.BytesStored} bytes stored, {b.BlocksAlreadyPresent} block writes skipped (already present), " +
-               $"{b.BlocksDuplicate} duplicate chunks, {s.SkippedSockets} sockets skipped, " +
+               $"{b.BlocksDuplicate} duplicate chunks, {b.BlocksKnown} known from the block index, {s.SkippedSockets} sockets skipped, " +
                $"{s.DroppedAttributes} xattrs dropped, {b.Elapsed.TotalSeconds:F1} s" +
                (b.Elapsed.TotalSeconds > 0 ? $" ({b.BytesIn / b.Elapsed.TotalSeconds / 1e6:F0} MB/s)" : "");
     }

@@ -46,11 +46,14 @@ internal static class FlistBlock
     }
 
     /// <summary>Runs steps 2–5 of §3 on one chunk (1 … <see cref="ChunkSize"/> bytes).</summary>
-    public static EncodedBlock Encode(ReadOnlySpan<byte> chunk)
+    public static EncodedBlock Encode(ReadOnlySpan<byte> chunk) => Encode(chunk, Hash(chunk));
+
+    /// <summary>Runs steps 3–5 of §3 on one chunk whose key (its BLAKE2b-256) is already known.</summary>
+    public static EncodedBlock Encode(ReadOnlySpan<byte> chunk, byte[] key)
     {
         if (chunk.IsEmpty || chunk.Length > ChunkSize)
             throw new ArgumentOutOfRangeException(nameof(chunk), chunk.Length, "a chunk holds 1 to 524288 bytes");
-        byte[] key = Hash(chunk);
+        if (key.Length != HashLength) throw new ArgumentException($"a key is {HashLength} bytes", nameof(key));
         byte[] compressed = ArrayPool<byte>.Shared.Rent(SnappyRawEncoder.MaxEncodedLength(chunk.Length));
         try
         {

@@ -36,11 +36,50 @@ internal sealed class BlockUploader
     /// </summary>
     public async ValueTask SubmitAsync(EncodedBlock block, CancellationToken cancellationToken)
     {
+        if (!await ClaimAsync(block.Id, cancellationToken).ConfigureAwait(false)) return;
+        _ = UploadAsync(block.Id, () => block.Data, release: null);
+    }
+
+    /// <summary>
+    /// Like <see cref="SubmitAsync"/> for a chunk whose block id is already known (<see cref="BlockIdIndex"/>): the
+    /// block is encoded from <paramref name="chunk"/> only if a store turns out not to hold it. Takes ownership of the
+    /// pooled <paramref name="chunk"/> buffer and returns it when done.
+    /// </summary>
+    public async ValueTask SubmitKnownAsync(byte[] id, byte[] key, byte[] chunk, int length, CancellationToken cancellationToken)
+    {
+        bool claimed;
+        try
+        {
+            claimed = await ClaimAsync(id, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
+            throw;
+        }
+        if (!claimed)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
+            return;
+        }
+        _ = UploadAsync(id, () =>
+        {
+            var block = FlistBlock.Encode(chunk.AsSpan(0, length), key);
+            if (!block.Id.AsSpan().SequenceEqual(id))
+                throw new InvalidDataException($"the block index maps key {Convert.ToHexStringLower(key)} to a wrong id");
+            Interlocked.Increment(ref _counters.BlocksEncodedLate);
+            return block.Data;
+        }, release: () => System.Buffers.ArrayPool<byte>.Shared.Return(chunk));
+    }
+
+    /// <summary>True when this build has not seen <paramref name="id"/> yet; then waits for an upload slot.</summary>
+    private async ValueTask<bool> ClaimAsync(byte[] id, CancellationToken cancellationToken)
+    {
         ThrowIfFailed();
-        if (!_seenIds.TryAdd(Convert.ToHexStringLower(block.Id), 0))
+        if (!_seenIds.TryAdd(Convert.ToHexStringLower(id), 0))
         {
             Interlocked.Increment(ref _counters.BlocksDuplicate);
-            return;
+            return false;
         }
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _abort.Token);
         try
@@ -52,7 +91,7 @@ internal sealed class BlockUploader
             ThrowIfFailed();
             throw;
         }
-        _ = UploadAsync(block.Id, block.Data);
+        return true;
     }
 
     /// <summary>Waits until every started upload has ended; rethrows the first failure.</summary>
@@ -70,10 +109,11 @@ internal sealed class BlockUploader
     /// <summary>Stops every upload (the build was abandoned).</summary>
     public void Abort() => Fail(new OperationCanceledException("the flist build was aborted"));
 
-    private async Task UploadAsync(byte[] id, byte[] data)
+    private async Task UploadAsync(byte[] id, Func<byte[]> data, Action? release)
     {
         try
         {
+            byte[]? bytes = null;
             foreach (var store in _router.StoresFor(id))
             {
                 if (await store.ExistsAsync(id, _abort.Token).ConfigureAwait(false))
@@ -81,9 +121,10 @@ internal sealed class BlockUploader
                     Interlocked.Increment(ref _counters.BlocksAlreadyPresent);
                     continue;
                 }
-                await store.PutAsync(id, data, _abort.Token).ConfigureAwait(false);
+                bytes ??= data();
+                await store.PutAsync(id, bytes, _abort.Token).ConfigureAwait(false);
                 Interlocked.Increment(ref _counters.BlocksUploaded);
-                Interlocked.Add(ref _counters.BytesStored, data.Length);
+                Interlocked.Add(ref _counters.BytesStored, bytes.Length);
             }
         }
         catch (Exception e)
@@ -92,11 +133,13 @@ internal sealed class BlockUploader
         }
         finally
         {
+            release?.Invoke();
             _slots.Release();
         }
     }
 
-    private void Fail(Exception e)
+    /// <summary>Records the first failure of the build (an upload's, or a worker's) and stops every upload.</summary>
+    public void Fail(Exception e)
     {
         if (e is OperationCanceledException && _abort.IsCancellationRequested) return;
         Interlocked.CompareExchange(ref _failure, e, null);
@@ -109,7 +152,8 @@ internal sealed class BlockUploader
         }
     }
 
-    private void ThrowIfFailed()
+    /// <summary>Rethrows the first failure, if any.</summary>
+    public void ThrowIfFailed()
     {
         var f = Volatile.Read(ref _failure);
         if (f is null) return;

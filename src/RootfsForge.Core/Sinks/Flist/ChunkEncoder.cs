@@ -6,16 +6,31 @@ using RootfsForge.Stores;
 namespace RootfsForge.Sinks.Flist;
 
 /// <summary>One regular file of a <see cref="FlistSink"/> whose chunks are being encoded.</summary>
-internal sealed class PendingFile(long ino, int count, long length)
+internal sealed class PendingFile
 {
-    public readonly long Ino = ino;
-    public readonly long Length = length;
-    public readonly FlistBlockRef[] Blocks = new FlistBlockRef[count];
-    public readonly List<long> Aliases = [];
-    private int _remaining = count;
+    private readonly TaskCompletionSource _encoded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _remaining;
 
-    /// <summary>True once every block reference is known.</summary>
-    public bool IsEncoded => Volatile.Read(ref _remaining) == 0;
+    public PendingFile(long ino, int count, long length)
+    {
+        Ino = ino;
+        Length = length;
+        Blocks = new FlistBlockRef[count];
+        _remaining = count;
+        if (count == 0) _encoded.SetResult();
+    }
+
+    public long Ino { get; }
+
+    public long Length { get; }
+
+    public FlistBlockRef[] Blocks { get; }
+
+    /// <summary>Inode rows of hard links to this file, written with its block rows.</summary>
+    public List<long> Aliases { get; } = [];
+
+    /// <summary>Completes once every block reference is known.</summary>
+    public Task Encoded => _encoded.Task;
 
     /// <summary>True once the block rows (of the file and its hard links) are written.</summary>
     public bool Drained { get; set; }
@@ -23,7 +38,7 @@ internal sealed class PendingFile(long ino, int count, long length)
     public void SetBlock(int index, FlistBlockRef block)
     {
         Blocks[index] = block;
-        Interlocked.Decrement(ref _remaining);
+        if (Interlocked.Decrement(ref _remaining) == 0) _encoded.TrySetResult();
     }
 }
 
@@ -31,7 +46,8 @@ internal sealed class PendingFile(long ino, int count, long length)
 /// The block pipeline of a <see cref="FlistSink"/> (docs/flist-format.md §3): chunks queue into a bounded channel and
 /// a pool of workers hashes, compresses and encrypts them on all cores, hands each block to the
 /// <see cref="BlockUploader"/> and records its reference in the file it belongs to. An all-zero chunk (a hole, or
-/// zeros read) is encoded once per length and reused.
+/// zeros read) is encoded once per length and reused; a chunk whose key the <see cref="BlockIdIndex"/> knows is only
+/// hashed (its id is known; the uploader encodes it only if a store lacks the block).
 /// </summary>
 internal sealed class ChunkEncoder
 {
@@ -39,11 +55,13 @@ internal sealed class ChunkEncoder
     private readonly Task[] _workers;
     private readonly BlockUploader _uploader;
     private readonly FlistCounters _counters;
+    private readonly BlockIdIndex _index;
     private readonly Dictionary<int, EncodedBlock> _zeroBlocks = [];
 
-    public ChunkEncoder(int workers, BlockUploader uploader, FlistCounters counters)
+    public ChunkEncoder(int workers, BlockUploader uploader, BlockIdIndex index, FlistCounters counters)
     {
         _uploader = uploader;
+        _index = index;
         _counters = counters;
         workers = Math.Max(1, workers);
         _chunks = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(workers * 2)
@@ -124,31 +142,63 @@ internal sealed class ChunkEncoder
         try
         {
             await foreach (var chunk in _chunks.Reader.ReadAllAsync(token).ConfigureAwait(false))
-            {
-                EncodedBlock block;
-                try
-                {
-                    block = FlistBlock.Encode(chunk.Buffer.AsSpan(0, chunk.Length));
-                }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(chunk.Buffer);
-                }
-                await RecordAsync(chunk.File, chunk.Index, chunk.Length, block, token).ConfigureAwait(false);
-            }
+                await EncodeAsync(chunk, token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
             // The uploader failed or the build was aborted: the failure surfaces through the uploader.
         }
+        catch (Exception e)
+        {
+            _uploader.Fail(e); // one failure channel: the sink sees it through the uploader
+        }
+    }
+
+    private async ValueTask EncodeAsync(Chunk chunk, CancellationToken cancellationToken)
+    {
+        byte[] key;
+        try
+        {
+            key = FlistBlock.Hash(chunk.Buffer.AsSpan(0, chunk.Length));
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(chunk.Buffer);
+            throw;
+        }
+        Count(chunk.Length);
+        if (_index.TryGetId(key, out var id))
+        {
+            Interlocked.Increment(ref _counters.BlocksKnown);
+            chunk.File.SetBlock(chunk.Index, new FlistBlockRef(id, key));
+            await _uploader.SubmitKnownAsync(id, key, chunk.Buffer, chunk.Length, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        EncodedBlock block;
+        try
+        {
+            block = FlistBlock.Encode(chunk.Buffer.AsSpan(0, chunk.Length), key);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk.Buffer);
+        }
+        _index.Add(block.Key, block.Id);
+        chunk.File.SetBlock(chunk.Index, new FlistBlockRef(block.Id, block.Key));
+        await _uploader.SubmitAsync(block, cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask RecordAsync(PendingFile file, int index, int length, EncodedBlock block, CancellationToken cancellationToken)
     {
+        Count(length);
+        file.SetBlock(index, new FlistBlockRef(block.Id, block.Key));
+        await _uploader.SubmitAsync(block, cancellationToken).ConfigureAwait(false);
+    }
+
+    private void Count(int length)
+    {
         Interlocked.Increment(ref _counters.Blocks);
         Interlocked.Add(ref _counters.BytesIn, length);
-        await _uploader.SubmitAsync(block, cancellationToken).ConfigureAwait(false);
-        file.SetBlock(index, new FlistBlockRef(block.Id, block.Key));
     }
 
     private readonly record struct Chunk(PendingFile File, int Index, byte[] Buffer, int Length);

@@ -16,15 +16,23 @@ namespace RootfsForge.Sinks.Flist;
 /// Not representable in a <c>.fl</c> and reported instead: xattrs (counted, <c>security.capability</c> warned by path),
 /// sockets (skipped and counted), names that are not UTF-8 or longer than 255 bytes (skipped with their subtree, warned).
 /// Hard links become separate inode rows with the same blocks. Block rows are written file by file in the order the
-/// files arrive, so the same tree gives the same <c>.fl</c>.
+/// files arrive, at points fixed by the input (<see cref="DrainLag"/>), so the same tree gives the same <c>.fl</c> bytes.
 /// </remarks>
 public sealed class FlistSink : TreeSink
 {
+    /// <summary>
+    /// How many files may wait for their blocks before the oldest one's block rows must be written. Rows are written at
+    /// points that depend only on the input (before the inode of the file this many places later), never on how fast
+    /// the workers were, so the same tree gives the same <c>.fl</c> bytes.
+    /// </summary>
+    private const int DrainLag = 64;
+
     private readonly FlistSinkOptions _options;
     private readonly BlockRouter _router;
     private readonly FlistFileWriter _writer;
     private readonly FlistCounters _blocks = new();
     private readonly BlockUploader _uploader;
+    private readonly BlockIdIndex _index;
     private readonly ChunkEncoder _encoder;
     private readonly Queue<PendingFile> _pending = new();
     private readonly Dictionary<string, long> _directories = new(StringComparer.Ordinal);
@@ -42,9 +50,18 @@ public sealed class FlistSink : TreeSink
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.MaxBlocksPerFile, int.MaxValue);
         _options = options;
         _router = new BlockRouter(options.Stores);
-        _writer = new FlistFileWriter(path);
+        _index = options.BlockIndexPath is { } indexPath ? BlockIdIndex.Open(indexPath) : BlockIdIndex.InMemory();
+        try
+        {
+            _writer = new FlistFileWriter(path);
+        }
+        catch
+        {
+            _index.Dispose();
+            throw;
+        }
         _uploader = new BlockUploader(_router, options.MaxUploadsInFlight, _blocks);
-        _encoder = new ChunkEncoder(options.Parallelism, _uploader, _blocks);
+        _encoder = new ChunkEncoder(options.Parallelism, _uploader, _index, _blocks);
     }
 
     /// <summary>
@@ -74,7 +91,6 @@ public sealed class FlistSink : TreeSink
         ArgumentNullException.ThrowIfNull(entry);
         ObjectDisposedException.ThrowIf(_completed || _aborted, this);
         cancellationToken.ThrowIfCancellationRequested();
-        DrainEncoded();
         if (entry.Path.Length == 0)
         {
             if (_directories.ContainsKey("")) throw new InvalidOperationException("the root was added twice");
@@ -176,6 +192,7 @@ public sealed class FlistSink : TreeSink
                 $"'{entry.Path}' has an apparent size of {length} bytes: {count} block rows, more than the limit of " +
                 $"{_options.MaxBlocksPerFile} ({_options.MaxBlocksPerFile * FlistBlock.ChunkSize} bytes) a .fl file may take",
                 "file content", kind: ImageErrorKind.LimitExceeded);
+        while (_pending.Count >= DrainLag) await DrainOldestAsync(cancellationToken).ConfigureAwait(false);
         long ino = _writer.AddInode(parent, name, length, entry.Uid, entry.Gid, FileTypeBits.Regular | perms, 0, mtime);
         Interlocked.Increment(ref _blocks.Files);
         var file = new PendingFile(ino, (int)count, length);
@@ -238,16 +255,25 @@ public sealed class FlistSink : TreeSink
 
     private long Seconds(UnixTime t) => (_options.MtimeClamp is { } clamp ? t.ClampTo(clamp) : t).Seconds;
 
-    /// <summary>Writes the block rows of files whose chunks are all encoded, in the order the files arrived.</summary>
-    private void DrainEncoded()
+    /// <summary>Waits until the oldest pending file is encoded and writes its block rows (and its hard links').</summary>
+    private async ValueTask DrainOldestAsync(CancellationToken cancellationToken)
     {
-        while (_pending.TryPeek(out var file) && file.IsEncoded)
+        var file = _pending.Peek();
+        // A failed upload or worker stops the pipeline, so an unencoded file would wait forever: watch for that too.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _uploader.Aborted);
+        try
         {
-            _pending.Dequeue();
-            _writer.AddBlocks(file.Ino, file.Blocks);
-            foreach (var alias in file.Aliases) _writer.AddBlocks(alias, file.Blocks);
-            file.Drained = true;
+            await file.Encoded.WaitAsync(linked.Token).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            _uploader.ThrowIfFailed();
+            throw;
+        }
+        _pending.Dequeue();
+        _writer.AddBlocks(file.Ino, file.Blocks);
+        foreach (var alias in file.Aliases) _writer.AddBlocks(alias, file.Blocks);
+        file.Drained = true;
     }
 
     /// <inheritdoc />
@@ -257,11 +283,11 @@ public sealed class FlistSink : TreeSink
         if (!_directories.ContainsKey("")) InsertRoot(null);
         await _encoder.CompleteAsync().ConfigureAwait(false);
         await _uploader.CompleteAsync(cancellationToken).ConfigureAwait(false);
-        DrainEncoded();
-        if (_pending.Count != 0) throw new InvalidOperationException($"{_pending.Count} files still have blocks in flight");
+        while (_pending.Count > 0) await DrainOldestAsync(cancellationToken).ConfigureAwait(false);
         var routes = _options.Stores.Select(r => new FlistRoute(r.Start, r.End, StoreUrl.Redact(r.Store.Url)));
         _writer.Commit(routes, _options.Tags, cancellationToken);
         _writer.Dispose();
+        _index.Dispose();
         _blocks.Stop();
         _completed = true;
     }
@@ -276,6 +302,7 @@ public sealed class FlistSink : TreeSink
             await _encoder.AbortAsync().ConfigureAwait(false);
         }
         _writer.Dispose();
+        _index.Dispose();
     }
 
     private readonly record struct LinkTarget(long Mode, long Rdev, PendingFile? File);

@@ -35,6 +35,19 @@ public sealed record FlistSinkOptions
     /// apparent size.
     /// </summary>
     public long MaxBlocksPerFile { get; init; } = DefaultMaxBlocksPerFile;
+
+    /// <summary>
+    /// A file remembering each chunk's block id across builds (created when missing; shared safely by concurrent builds),
+    /// so rebuilding a tree whose blocks the stores hold costs hashing only; <c>null</c> remembers within this build only.
+    /// Every block is still checked to exist in its stores, and encoded and uploaded if it does not.
+    /// </summary>
+    public string? BlockIndexPath { get; init; }
+
+    /// <summary>The default block index: <c>$XDG_CACHE_HOME/rootfsforge/block-ids</c> (or <c>~/.cache/…</c>).</summary>
+    public static string DefaultBlockIndexPath =>
+        Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg
+            ? xdg
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "rootfsforge", "block-ids");
 }
 
 /// <summary>What a <see cref="FlistSink"/> stored, at one moment.</summary>
@@ -45,19 +58,23 @@ public sealed record FlistSinkOptions
 /// <param name="BlocksUploaded">Block writes done (PUT/SET/file), every replica counted.</param>
 /// <param name="BlocksAlreadyPresent">Block writes skipped because the store already held the block.</param>
 /// <param name="BlocksDuplicate">Chunks whose content appeared earlier in the same build (stored once).</param>
+/// <param name="BlocksKnown">Chunks whose block id came from the block index (<see cref="FlistSinkOptions.BlockIndexPath"/>):
+/// not compressed or encrypted unless a store lacked the block.</param>
 /// <param name="Elapsed">Time from the sink's creation to now, or to its completion.</param>
 public sealed record FlistStatistics(long Files, long Blocks, long BytesIn, long BytesStored, long BlocksUploaded,
-    long BlocksAlreadyPresent, long BlocksDuplicate, TimeSpan Elapsed);
+    long BlocksAlreadyPresent, long BlocksDuplicate, long BlocksKnown, TimeSpan Elapsed);
 
 /// <summary>The live counters behind <see cref="FlistStatistics"/>.</summary>
 internal sealed class FlistCounters
 {
     private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
-    public long Files, Blocks, BytesIn, BytesStored, BlocksUploaded, BlocksAlreadyPresent, BlocksDuplicate;
+    public long Files, Blocks, BytesIn, BytesStored, BlocksUploaded, BlocksAlreadyPresent, BlocksDuplicate, BlocksKnown,
+        BlocksEncodedLate;
 
     public void Stop() => _clock.Stop();
 
     public FlistStatistics Snapshot() => new(Interlocked.Read(ref Files), Interlocked.Read(ref Blocks),
         Interlocked.Read(ref BytesIn), Interlocked.Read(ref BytesStored), Interlocked.Read(ref BlocksUploaded),
-        Interlocked.Read(ref BlocksAlreadyPresent), Interlocked.Read(ref BlocksDuplicate), _clock.Elapsed);
+        Interlocked.Read(ref BlocksAlreadyPresent), Interlocked.Read(ref BlocksDuplicate), Interlocked.Read(ref BlocksKnown),
+        _clock.Elapsed);
 }
