@@ -8,12 +8,12 @@ using Xunit.Abstractions;
 namespace RootfsForge.NativeTests.Ext4;
 
 /// <summary>
-/// The e2fsprogs test images (shared/corpora/e2fsprogs): clean images must walk fully and match what debugfs rdump
+/// The e2fsprogs test images (native-tests/data/e2fsprogs): clean images must walk fully and match what debugfs rdump
 /// extracts; corrupt images must walk or fail with <see cref="ImageFormatException"/> quickly and with bounded memory.
 /// </summary>
 public class Ext4CorpusTests(ITestOutputHelper output)
 {
-    private static string CorpusDir => Path.Combine(TestEnvironment.SharedDir, "corpora", "e2fsprogs");
+    private static string CorpusDir => Path.Combine(TestEnvironment.DataDir, "e2fsprogs");
 
     private static IEnumerable<string[]> Rows() =>
         File.Exists(Path.Combine(CorpusDir, "MANIFEST.tsv"))

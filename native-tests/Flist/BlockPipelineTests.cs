@@ -30,7 +30,7 @@ public class BlockPipelineTests
     [Fact]
     public void Vector4a_MatchesTheRowInRedisFixture()
     {
-        using var fl = FlistFile.Open(Path.Combine(TestEnvironment.SharedDir, "fixtures", "rfs", "redis-latest.fl"));
+        using var fl = FlistFile.Open(Path.Combine(TestEnvironment.DataDir, "rfs", "redis-latest.fl"));
         var blocks = fl.BlocksOf(12);
         Assert.Single(blocks);
         Assert.Equal("4a9ac8f76703f2ee2886d2ec85e26c534141f2b05881c35c0cfe56efdd9cc34d", Convert.ToHexStringLower(blocks[0].Id));
@@ -61,7 +61,7 @@ public class BlockPipelineTests
     public static TheoryData<string> SnappyInputs()
     {
         var data = new TheoryData<string>();
-        foreach (var line in File.ReadLines(Path.Combine(TestEnvironment.SharedDir, "fixtures", "snappy", "expected.tsv")).Skip(1))
+        foreach (var line in File.ReadLines(Path.Combine(TestEnvironment.DataDir, "snappy", "expected.tsv")).Skip(1))
             if (line.Length > 0) data.Add(line.Split('\t')[0]);
         return data;
     }
@@ -70,7 +70,7 @@ public class BlockPipelineTests
     [MemberData(nameof(SnappyInputs))]
     public void Snappy_ReproducesRfsCompressorBytes(string name)
     {
-        var dir = Path.Combine(TestEnvironment.SharedDir, "fixtures", "snappy");
+        var dir = Path.Combine(TestEnvironment.DataDir, "snappy");
         var row = File.ReadLines(Path.Combine(dir, "expected.tsv")).Single(l => l.StartsWith(name + "\t", StringComparison.Ordinal)).Split('\t');
         using var gz = new GZipStream(File.OpenRead(Path.Combine(dir, name)), CompressionMode.Decompress);
         using var ms = new MemoryStream();
@@ -107,7 +107,7 @@ public class BlockPipelineTests
     [MemberData(nameof(SnappyInputs))]
     public void SnappyRawEncoder_ReproducesRfsCompressorBytes(string name)
     {
-        var dir = Path.Combine(TestEnvironment.SharedDir, "fixtures", "snappy");
+        var dir = Path.Combine(TestEnvironment.DataDir, "snappy");
         var row = File.ReadLines(Path.Combine(dir, "expected.tsv")).Single(l => l.StartsWith(name + "\t", StringComparison.Ordinal)).Split('\t');
         using var gz = new GZipStream(File.OpenRead(Path.Combine(dir, name)), CompressionMode.Decompress);
         using var ms = new MemoryStream();

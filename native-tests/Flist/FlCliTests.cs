@@ -104,7 +104,7 @@ public class FlCliTests
     public void Info_And_Ls_OnRfsFixture()
     {
         RequireCommand("fl");
-        var fixture = Path.Combine(TestEnvironment.SharedDir, "fixtures", "rfs", "alpine-latest.fl");
+        var fixture = Path.Combine(TestEnvironment.DataDir, "rfs", "alpine-latest.fl");
         var (code, stdout, err) = TestEnvironment.RunCli("fl", "info", fixture);
         Assert.True(code == 0, err);
         Assert.Contains("527 (100 directories, 92 files, 335 symlinks, 0 other)", stdout);
@@ -121,7 +121,7 @@ public class FlCliTests
         RequireCommand("fl");
         var dir = TestEnvironment.NewTempDir("rff-cli");
         var fl = Path.Combine(dir, "t.fl");
-        var bytes = File.ReadAllBytes(Path.Combine(TestEnvironment.SharedDir, "fixtures", "rfs", "redis-latest.fl"));
+        var bytes = File.ReadAllBytes(Path.Combine(TestEnvironment.DataDir, "rfs", "redis-latest.fl"));
         File.WriteAllBytes(fl, bytes[..20000]);
         var (code, _, err) = TestEnvironment.RunCli("fl", "info", fl);
         Assert.Equal(3, code);

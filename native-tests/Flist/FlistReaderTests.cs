@@ -9,7 +9,7 @@ namespace RootfsForge.NativeTests.Flist;
 
 public class FlistReaderTests
 {
-    private static string Fixture(string name) => Path.Combine(TestEnvironment.SharedDir, "fixtures", "rfs", name);
+    private static string Fixture(string name) => Path.Combine(TestEnvironment.DataDir, "rfs", name);
 
     [Theory]
     [InlineData("alpine-latest.fl", 527, 100, 92, 335, 97, "dir:///tmp/rfs-e2e-tests/store", 192)]

@@ -118,7 +118,7 @@ public class FlistRoundTripTests
 
         foreach (var fixture in new[] { "alpine-latest.fl", "hello-world-latest.fl", "redis-latest.fl" })
         {
-            var reference = Path.Combine(TestEnvironment.SharedDir, "fixtures", "rfs", fixture);
+            var reference = Path.Combine(TestEnvironment.DataDir, "rfs", fixture);
             Assert.Equal(SchemaOf(reference), SchemaOf(fl));
         }
     }

@@ -7,7 +7,7 @@ using Xunit;
 namespace RootfsForge.NativeTests.Journal;
 
 /// <summary>
-/// The e2fsprogs corpus images that need journal recovery (shared/corpora/e2fsprogs). Replay must finish within 10 s and
+/// The e2fsprogs corpus images that need journal recovery (native-tests/data/e2fsprogs). Replay must finish within 10 s and
 /// either succeed or fail with an <see cref="ImageFormatException"/>; where e2fsprogs replays, the result must equal its
 /// <c>debugfs journal_run</c> block for block, and where the upstream <c>expect</c> file shows file content after
 /// e2fsck's replay, the replayed blocks must hold that content.
@@ -19,7 +19,7 @@ public sealed partial class CorpusJournalTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static string CorpusDir => Path.Combine(TestEnvironment.SharedDir, "corpora", "e2fsprogs");
+    private static string CorpusDir => Path.Combine(TestEnvironment.DataDir, "e2fsprogs");
 
     private JournalImage Load(string test)
     {

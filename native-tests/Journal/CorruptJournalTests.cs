@@ -53,7 +53,7 @@ public sealed class CorruptJournalTests(Xunit.Abstractions.ITestOutputHelper out
     public void Corrupted_corpus_journal_fails_cleanly()
     {
         TestEnvironment.RequireTool("debugfs");
-        string compressed = Path.Combine(TestEnvironment.SharedDir, "corpora", "e2fsprogs", "j_recover_csum2_64bit", "image.bz2");
+        string compressed = Path.Combine(TestEnvironment.DataDir, "e2fsprogs", "j_recover_csum2_64bit", "image.bz2");
         Skip.IfNot(File.Exists(compressed), $"{compressed} is missing");
         var info = JournalImage.Inspect(JournalImage.Decompress(compressed, _dir, "j_recover_csum2_64bit.img"));
         Fuzz(info, 12345);

@@ -4,14 +4,14 @@ using Xunit;
 namespace RootfsForge.NativeTests.Oracle;
 
 /// <summary>
-/// ../shared/corpora/e2fsprogs (README.md there): every clean image extracts and matches the kernel's view (or, where the
+/// native-tests/data/e2fsprogs (README.md there): every clean image extracts and matches the kernel's view (or, where the
 /// kernel refuses it, debugfs rdump minus its documented quirks); every corrupt image extracts or stops with one clear
 /// error within 10 s, without crash, unbounded memory or writes outside the output.
 /// </summary>
 [Collection(OracleCollection.Name)]
 public sealed class CorpusTests
 {
-    private static string CorpusDir => Path.Combine(TestEnvironment.SharedDir, "corpora", "e2fsprogs");
+    private static string CorpusDir => Path.Combine(TestEnvironment.DataDir, "e2fsprogs");
 
     private static IEnumerable<string[]> Rows(string cls)
     {

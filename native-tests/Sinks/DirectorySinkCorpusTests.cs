@@ -9,7 +9,7 @@ using Xunit.Abstractions;
 namespace RootfsForge.NativeTests.Sinks;
 
 /// <summary>
-/// The e2fsprogs corpus images (shared/corpora/e2fsprogs) that broke directory extraction: corrupt symlinks whose target
+/// The e2fsprogs corpus images (native-tests/data/e2fsprogs) that broke directory extraction: corrupt symlinks whose target
 /// is empty (or starts with NUL) and xattr values larger than the target filesystem holds. The oracle is Python's
 /// lstat/readlink/getxattr of what landed on disk, compared with the walk of the image.
 /// </summary>

@@ -14,8 +14,8 @@ public static class TestEnvironment
         ? d
         : Path.Combine(RepoRoot, ".fixtures");
 
-    /// <summary>The shared/ folder beside the repository (specs, fixtures, corpora).</summary>
-    public static string SharedDir { get; } = Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
+    /// <summary>The test data kept in the repository: native-tests/data (e2fsprogs/, rfs/, snappy/; see its README).</summary>
+    public static string DataDir { get; } = Path.Combine(RepoRoot, "native-tests", "data");
 
     /// <summary>True when running as root.</summary>
     public static bool IsRoot => Environment.UserName == "root" || geteuid() == 0;
