@@ -135,9 +135,8 @@ public sealed partial class ImageReference : IEquatable<ImageReference>
         int at = name.IndexOf('@');
         if (at >= 0)
         {
-            // user:password@host/... is not a reference: say so without echoing the secret.
-            int slash = name.IndexOf('/');
-            if (slash < 0 || at < slash)
+            // user:password@host/... is not a reference (a digest never holds '/'): say so without echoing the secret.
+            if (name.IndexOf('/', at) > at)
                 throw new FormatException("invalid image reference: a registry must not carry credentials (USER:PASSWORD@); use a credentials file");
             digest = name[(at + 1)..];
             name = name[..at];

@@ -1,0 +1,93 @@
+using RootfsForge.NativeTests.Flist;
+using RootfsForge.NativeTests.Support;
+
+namespace RootfsForge.NativeTests.Oci;
+
+/// <summary>
+/// Debian's <c>docker-registry</c> (the CNCF distribution registry 2.8) serving a storage folder on a free 127.0.0.1
+/// port, anonymous, with htpasswd Basic auth or with token auth. Several servers may share one storage folder (the
+/// filesystem driver keeps no state in memory without a cache), so images pushed once can be read in every mode.
+/// </summary>
+internal sealed class RegistryServer : IDisposable
+{
+    private readonly ServerProcess _process;
+
+    private RegistryServer(ServerProcess process, string configDir)
+    {
+        _process = process;
+        ConfigDir = configDir;
+    }
+
+    public string ConfigDir { get; }
+
+    public int Port => _process.Port;
+
+    /// <summary><c>127.0.0.1:PORT</c>, the registry part of a reference.</summary>
+    public string Host => $"127.0.0.1:{Port}";
+
+    public string Origin => $"http://{Host}";
+
+    public static RegistryServer StartAnonymous(string storage) => Start(storage, _ => "");
+
+    /// <summary>Basic auth against an htpasswd file made with <c>htpasswd -B</c> (bcrypt, what the registry requires).</summary>
+    public static RegistryServer StartHtpasswd(string storage, string user, string password) => Start(storage, dir =>
+    {
+        TestEnvironment.RequireTool("htpasswd");
+        string file = Path.Combine(dir, "htpasswd");
+        File.WriteAllText(file, TestEnvironment.RunChecked("htpasswd", ["-Bbn", user, password]));
+        return $"auth:\n  htpasswd:\n    realm: rootfsforge-test\n    path: {file}\n";
+    });
+
+    /// <summary>Token auth: the registry trusts tokens signed by <paramref name="issuer"/>'s certificate.</summary>
+    public static RegistryServer StartToken(string storage, TokenIssuer issuer) => Start(storage, dir =>
+    {
+        string bundle = Path.Combine(dir, "token-ca.pem");
+        File.WriteAllText(bundle, issuer.CertificatePem);
+        return "auth:\n  token:\n"
+            + $"    realm: {issuer.Realm}\n    service: {TokenIssuer.Service}\n    issuer: {TokenIssuer.Issuer}\n    rootcertbundle: {bundle}\n";
+    });
+
+    private static RegistryServer Start(string storage, Func<string, string> auth)
+    {
+        TestEnvironment.RequireTool("docker-registry");
+        string dir = TestEnvironment.NewTempDir("rff-registry");
+        string authYaml = auth(dir);
+        string config = Path.Combine(dir, "config.yml");
+        var process = ServerProcess.Start("docker-registry", port =>
+        {
+            File.WriteAllText(config, $"""
+                version: 0.1
+                log:
+                  level: warn
+                  accesslog:
+                    disabled: true
+                storage:
+                  filesystem:
+                    rootdirectory: {storage}
+                  delete:
+                    enabled: true
+                  maintenance:
+                    uploadpurging:
+                      enabled: false
+                http:
+                  addr: 127.0.0.1:{port}
+                  secret: rootfsforge-test-secret
+                {authYaml}
+                """);
+            return ["serve", config];
+        }, dir);
+        return new RegistryServer(process, dir);
+    }
+
+    public void Dispose()
+    {
+        _process.Dispose();
+        try
+        {
+            Directory.Delete(ConfigDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
