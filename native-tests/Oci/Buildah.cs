@@ -65,6 +65,17 @@ internal sealed class Buildah : IDisposable
     public string Base()
     {
         if (_baseBuilt) return BaseImage;
+        BusyboxImage(BaseImage);
+        _baseBuilt = true;
+        return BaseImage;
+    }
+
+    /// <summary>
+    /// A one-layer busybox image like <see cref="BaseImage"/>; a <paramref name="marker"/> file (/etc/marker) makes
+    /// its layer differ from the base's, so a push cannot reuse blobs already in a registry in another compression.
+    /// </summary>
+    public string BusyboxImage(string name, string? marker = null)
+    {
         string c = Run("from", "scratch");
         string root = Run("mount", c);
         Directory.CreateDirectory(Path.Combine(root, "bin"));
@@ -72,10 +83,10 @@ internal sealed class Buildah : IDisposable
         File.SetUnixFileMode(Path.Combine(root, "bin", "busybox"), (UnixFileMode)0b111_101_101);
         Run("run", "--isolation", "chroot", c, "--", "/bin/busybox", "--install", "-s", "/bin");
         Run("run", "--isolation", "chroot", c, "--", "/bin/sh", "-c", "mkdir -p /etc /tmp /root && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && echo 'root:x:0:' > /etc/group");
+        if (marker is not null) File.WriteAllText(Path.Combine(root, "etc", "marker"), marker);
         Run("config", "--cmd", "/bin/sh", "--os", "linux", "--arch", "amd64", c);
-        Run("commit", "--rm", c, BaseImage);
-        _baseBuilt = true;
-        return BaseImage;
+        Run("commit", "--rm", c, name);
+        return name;
     }
 
     /// <summary>

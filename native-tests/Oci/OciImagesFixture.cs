@@ -15,6 +15,7 @@ namespace RootfsForge.NativeTests.Oci;
 public sealed class OciImagesFixture : IDisposable
 {
     public const string AppImage = "localhost/rootfsforge-test/app:1";
+    public const string AppZstdImage = "localhost/rootfsforge-test/app-zstd:1";
     public const string ArmImage = "localhost/rootfsforge-test/arm:1";
     public const string AppConf = "app config\n";
 
@@ -34,14 +35,10 @@ public sealed class OciImagesFixture : IDisposable
             _registry = RegistryServer.StartAnonymous(Storage);
             var b = _buildah;
             b.Base();
-            b.Build(AppImage, (c, root) =>
-            {
-                Directory.CreateDirectory(Path.Combine(root, "etc"));
-                File.WriteAllText(Path.Combine(root, "etc", "app.conf"), AppConf);
-                Directory.CreateDirectory(Path.Combine(root, "srv"));
-                b.Run("config", "--entrypoint", "[\"/bin/sh\", \"-c\"]", "--cmd", "echo hello", "--env", "GREETING=hello world",
-                    "--workingdir", "/srv", "--label", "org.example.role=test-app", "--port", "8080/tcp", "--user", "1000:1000", c);
-            });
+            BuildApp(AppImage, Buildah.BaseImage);
+            // containers/image reuses a layer already in the registry in another compression, so the zstd image
+            // gets layers of its own.
+            BuildApp(AppZstdImage, b.BusyboxImage("localhost/rootfsforge-test/busybox-zstd:1", "zstd"));
             b.Build(ArmImage, (c, root) =>
             {
                 File.WriteAllText(Path.Combine(root, "etc", "arch"), "arm64\n");
@@ -49,7 +46,7 @@ public sealed class OciImagesFixture : IDisposable
             });
             b.Push(Buildah.BaseImage, Host, "test/base:1");
             b.Push(AppImage, Host, "test/app:gzip");
-            b.Push(AppImage, Host, "test/app:zstd", compression: "zstd");
+            b.Push(AppZstdImage, Host, "test/app:zstd", compression: "zstd");
             b.Push(AppImage, Host, "test/app:v2s2", format: "v2s2");
             b.Run("manifest", "create", "localhost/rootfsforge-test/multi:1");
             b.Run("manifest", "add", "--arch", "amd64", "localhost/rootfsforge-test/multi:1", AppImage);
@@ -67,6 +64,14 @@ public sealed class OciImagesFixture : IDisposable
             Failure = e;
         }
     }
+
+    private void BuildApp(string name, string from) => Buildah.Build(name, (c, root) =>
+    {
+        File.WriteAllText(Path.Combine(root, "etc", "app.conf"), AppConf);
+        Directory.CreateDirectory(Path.Combine(root, "srv"));
+        Buildah.Run("config", "--entrypoint", "[\"/bin/sh\", \"-c\"]", "--cmd", "[\"echo hello\"]", "--env", "GREETING=hello world",
+            "--workingdir", "/srv", "--label", "org.example.role=test-app", "--port", "8080/tcp", "--user", "1000:1000", c);
+    }, from);
 
     public string? SkipReason { get; }
 

@@ -206,9 +206,14 @@ internal sealed class RegistryClient : IDisposable
             catch (Exception e) when (IsTransient(e, cancellationToken))
             {
                 if (attempt >= MaxAttempts)
-                    throw new RegistryException($"cannot reach {Origin(make().RequestUri!)} (registry {_registry}) after {attempt} tries: {e.Message}", null, null, e);
+                    throw new RegistryException($"cannot reach {Origin(make().RequestUri!)} (registry {_registry}) after {attempt} tries: {Describe(e)}", null, null, e);
                 await DelayAsync(attempt, null, cancellationToken).ConfigureAwait(false);
                 continue;
+            }
+            catch (HttpRequestException e)
+            {
+                // Not worth retrying: TLS failure, unknown host, …
+                throw new RegistryException($"cannot reach {Origin(make().RequestUri!)} (registry {_registry}): {Describe(e)}", null, null, e);
             }
             if (attempt < MaxAttempts && ((int)response.StatusCode == 429 || (int)response.StatusCode >= 500))
             {
@@ -330,6 +335,15 @@ internal sealed class RegistryClient : IDisposable
         IOException and not ImageFormatException and not RegistryException => true,
         _ => false,
     };
+
+    /// <summary>The exception's message with its inner exceptions' (TLS and socket errors hide there).</summary>
+    private static string Describe(Exception e)
+    {
+        var parts = new List<string>();
+        for (var x = e; x is not null && parts.Count < 3; x = x.InnerException)
+            if (!parts.Contains(x.Message)) parts.Add(x.Message);
+        return string.Join(": ", parts);
+    }
 
     private static TimeSpan? RetryAfter(HttpResponseMessage response)
     {
