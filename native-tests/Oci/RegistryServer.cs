@@ -53,12 +53,13 @@ internal sealed class RegistryServer : IDisposable
         string dir = TestEnvironment.NewTempDir("rff-registry");
         string authYaml = auth(dir);
         string config = Path.Combine(dir, "config.yml");
-        var process = ServerProcess.Start("docker-registry", port =>
+        // The registry's log goes to CONFIGDIR/registry.log (kept when ROOTFSFORGE_KEEP_REGISTRY_LOGS=1).
+        var process = ServerProcess.Start("sh", port =>
         {
             File.WriteAllText(config, $"""
                 version: 0.1
                 log:
-                  level: warn
+                  level: {(Environment.GetEnvironmentVariable("ROOTFSFORGE_KEEP_REGISTRY_LOGS") == "1" ? "debug" : "warn")}
                   accesslog:
                     disabled: true
                 storage:
@@ -74,7 +75,7 @@ internal sealed class RegistryServer : IDisposable
                   secret: rootfsforge-test-secret
                 {authYaml}
                 """);
-            return ["serve", config];
+            return ["-c", "exec docker-registry serve \"$0\" 2>>\"$1\"", config, Path.Combine(dir, "registry.log")];
         }, dir);
         return new RegistryServer(process, dir);
     }
@@ -82,6 +83,7 @@ internal sealed class RegistryServer : IDisposable
     public void Dispose()
     {
         _process.Dispose();
+        if (Environment.GetEnvironmentVariable("ROOTFSFORGE_KEEP_REGISTRY_LOGS") == "1") return;
         try
         {
             Directory.Delete(ConfigDir, recursive: true);

@@ -57,6 +57,9 @@ internal sealed class TokenIssuer : IDisposable
 
     public string Realm => $"{_server.Origin}/token";
 
+    /// <summary><c>127.0.0.1:PORT</c>: plain HTTP, so it must be listed as insecure for credentials to be sent.</summary>
+    public string Host => $"127.0.0.1:{_server.Port}";
+
     /// <summary>Tokens issued so far.</summary>
     public int Issued => Volatile.Read(ref _issued);
 

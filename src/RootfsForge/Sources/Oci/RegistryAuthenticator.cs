@@ -44,6 +44,11 @@ internal sealed class RegistryAuthenticator
     /// <summary>Number of tokens fetched (for tests and diagnostics).</summary>
     public int TokensFetched { get; private set; }
 
+    /// <summary>Why a request may still be refused with 401, for the error message (never the secret itself).</summary>
+    public string UnauthorizedHint => _credential is null
+        ? "no credentials for it were found"
+        : _basic || _bearer is not null ? $"it refused the {_credential}" : $"{_credential} were not asked for";
+
     /// <summary>The header for the next registry request, fetching a new token when the current one has expired.</summary>
     public async Task<AuthenticationHeaderValue?> GetHeaderAsync(CancellationToken cancellationToken)
     {
@@ -96,7 +101,10 @@ internal sealed class RegistryAuthenticator
         var builder = new UriBuilder(realm);
         builder.Query = string.Join('&', new[] { builder.Query.TrimStart('?') }.Where(q => q.Length > 0).Concat(query));
         var uri = builder.Uri;
-        bool withCredentials = _credential is not null && _mayCarryCredentials(uri);
+        bool withCredentials = _credential is not null;
+        if (withCredentials && !_mayCarryCredentials(uri))
+            throw new RegistryException(
+                $"the token service of registry {_registry} ({uri.GetLeftPart(UriPartial.Authority)}) is plain HTTP; credentials are sent there only when it is listed as an insecure registry");
 
         using var response = await _send(() =>
         {

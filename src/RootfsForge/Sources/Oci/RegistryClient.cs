@@ -405,6 +405,7 @@ internal sealed class RegistryClient : IDisposable
             _ => "refused",
         };
         string detail = code is null ? "" : message is null ? $" ({code})" : $" ({code}: {message})";
+        if (status == 401) detail += "; " + _auth.UnauthorizedHint;
         return new RegistryException($"registry {_registry}: {what}: {reason}: HTTP {status}{detail}", response.StatusCode, code);
     }
 
