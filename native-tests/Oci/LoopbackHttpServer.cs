@@ -134,6 +134,12 @@ internal sealed class LoopbackHttpServer : IAsyncDisposable, IDisposable
         while (true)
         {
             if (await stream.ReadAsync(one) == 0) return (null, null, headers);
+            if (raw.Count == 0 && one[0] == 0x16)
+            {
+                // A TLS ClientHello (an HTTPS probe): answer like Go's net/http does, so the client falls back at once.
+                await stream.WriteAsync("HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTPS request to an HTTP server.\n"u8.ToArray());
+                return (null, null, headers);
+            }
             raw.Add(one[0]);
             int c = raw.Count;
             if (c >= 4 && raw[c - 4] == '\r' && raw[c - 3] == '\n' && raw[c - 2] == '\r' && raw[c - 1] == '\n') break;
