@@ -105,12 +105,22 @@ internal sealed class Buildah : IDisposable
     /// <summary>Runs a shell command inside a working container (chroot isolation).</summary>
     public void Sh(string container, string script) => Run("run", "--isolation", "chroot", container, "--", "/bin/sh", "-c", script);
 
-    /// <summary><c>buildah bud</c> of a Dockerfile in <paramref name="contextDir"/> (FROM the local base names).</summary>
+    /// <summary>
+    /// <c>buildah bud --layers</c> of the Dockerfile in <paramref name="contextDir"/>: one layer per RUN/COPY/ADD, as
+    /// <c>docker build</c> makes them (FROM must name a local image such as <see cref="BaseImage"/>).
+    /// </summary>
     public string BuildDockerfile(string contextDir, string name)
     {
         Base();
-        Run("bud", "--isolation", "chroot", "--pull=never", "--layers=false", "-t", name, contextDir);
+        Run("bud", "--isolation", "chroot", "--pull=never", "--layers", "-t", name, contextDir);
         return name;
+    }
+
+    /// <summary>Writes an OCI layout of <paramref name="image"/> (skopeo, layers as stored) at DIR, named <paramref name="tag"/>.</summary>
+    public string ToOciLayout(string image, string dir, string tag)
+    {
+        Skopeo("copy", Storage(image), $"oci:{dir}:{tag}");
+        return dir;
     }
 
     /// <summary>Pushes to a plain-HTTP registry: <paramref name="format"/> oci or v2s2, compression gzip or zstd.</summary>

@@ -165,7 +165,11 @@ public class RegistryFaultTests(OciImagesFixture images)
         File.WriteAllBytes(path, bytes[..(bytes.Length - 7)]);
         var e = await Assert.ThrowsAsync<ImageFormatException>(() => image.DownloadAsync());
         Assert.Contains("truncated", e.Message);
-        Assert.Empty(Directory.GetFiles(Path.Combine(cache, "partial")));
+        // The bad blob is not kept, neither as a blob nor as a partial file (other layers' downloads, stopped with it,
+        // may leave theirs to resume).
+        string hex = image.Layers[^1].Digest["sha256:".Length..];
+        Assert.False(File.Exists(Path.Combine(cache, "sha256", hex)));
+        Assert.False(File.Exists(Path.Combine(cache, "partial", "sha256-" + hex)));
     }
 
     private async Task<(OciImage, string)> OpenDirect(string repoTag)

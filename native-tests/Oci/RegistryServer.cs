@@ -25,7 +25,9 @@ internal sealed class RegistryServer : IDisposable
     /// <summary><c>127.0.0.1:PORT</c>, the registry part of a reference.</summary>
     public string Host => $"127.0.0.1:{Port}";
 
-    public string Origin => $"http://{Host}";
+    public string Origin => $"{(Tls ? "https" : "http")}://{Host}";
+
+    public bool Tls { get; private init; }
 
     public static RegistryServer StartAnonymous(string storage) => Start(storage, _ => "");
 
@@ -47,11 +49,30 @@ internal sealed class RegistryServer : IDisposable
             + $"    realm: {issuer.Realm}\n    service: {TokenIssuer.Service}\n    issuer: {TokenIssuer.Issuer}\n    rootcertbundle: {bundle}\n";
     });
 
-    private static RegistryServer Start(string storage, Func<string, string> auth)
+    /// <summary>
+    /// Anonymous over HTTPS with a self-signed certificate for 127.0.0.1 (what <c>InsecureRegistries</c> is for).
+    /// </summary>
+    public static RegistryServer StartTls(string storage) => Start(storage, _ => "", tls: true);
+
+    private static RegistryServer Start(string storage, Func<string, string> auth, bool tls = false)
     {
         TestEnvironment.RequireTool("docker-registry");
         string dir = TestEnvironment.NewTempDir("rff-registry");
         string authYaml = auth(dir);
+        string tlsYaml = "";
+        if (tls)
+        {
+            using var key = System.Security.Cryptography.RSA.Create(2048);
+            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=127.0.0.1", key,
+                System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+            var san = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+            san.AddIpAddress(System.Net.IPAddress.Loopback);
+            request.CertificateExtensions.Add(san.Build());
+            using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(1));
+            File.WriteAllText(Path.Combine(dir, "tls.crt"), cert.ExportCertificatePem() + "\n");
+            File.WriteAllText(Path.Combine(dir, "tls.key"), key.ExportPkcs8PrivateKeyPem() + "\n");
+            tlsYaml = $"  tls:\n    certificate: {Path.Combine(dir, "tls.crt")}\n    key: {Path.Combine(dir, "tls.key")}\n";
+        }
         string config = Path.Combine(dir, "config.yml");
         // The registry's log goes to CONFIGDIR/registry.log (kept when ROOTFSFORGE_KEEP_REGISTRY_LOGS=1).
         var process = ServerProcess.Start("sh", port =>
@@ -73,11 +94,11 @@ internal sealed class RegistryServer : IDisposable
                 http:
                   addr: 127.0.0.1:{port}
                   secret: rootfsforge-test-secret
-                {authYaml}
+                {tlsYaml}{authYaml}
                 """);
             return ["-c", "exec docker-registry serve \"$0\" 2>>\"$1\"", config, Path.Combine(dir, "registry.log")];
         }, dir);
-        return new RegistryServer(process, dir);
+        return new RegistryServer(process, dir) { Tls = tls };
     }
 
     public void Dispose()

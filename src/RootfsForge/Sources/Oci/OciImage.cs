@@ -92,23 +92,29 @@ public sealed class OciImage : IDisposable, IAsyncDisposable
     public IReadOnlyList<LayerDescriptor> Layers => _image.Layers;
 
     /// <summary>
-    /// Fetches every layer that is not yet in the blob cache (registry images; checked, one after the other), reporting
-    /// progress. Local images need nothing: their layers are checked when opened.
+    /// Fetches every layer that is not yet in the blob cache (registry images; checked; up to
+    /// <see cref="ParallelDownloads"/> at a time), reporting progress. Local images need nothing: their layers are
+    /// checked when opened.
     /// </summary>
     public async Task DownloadAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         Report(force: true);
-        foreach (var layer in Layers)
+        if (_source is not RegistrySource) return;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = ParallelDownloads, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(Layers.DistinctBy(l => l.Digest), options, async (layer, ct) =>
         {
-            await _source.EnsureLayerAsync(layer, OnDownloaded, cancellationToken).ConfigureAwait(false);
-            if (_source is RegistrySource) LayerDone(layer);
-        }
+            await _source.EnsureLayerAsync(layer, OnDownloaded, ct).ConfigureAwait(false);
+            LayerDone(layer);
+        }).ConfigureAwait(false);
     }
+
+    /// <summary>How many layers <see cref="DownloadAsync"/> fetches at once.</summary>
+    public const int ParallelDownloads = 3;
 
     /// <summary>
     /// Opens one layer's tar, decompressed, downloading and checking the blob first if needed. The caller disposes the
-    /// stream. Decompression stops with <see cref="ImageFormatException"/> past <see cref="OciImageOptions.MaxLayerExpansion"/>.
+    /// stream. May be called for several layers at once (e.g. to read ahead). Decompression stops with <see cref="ImageFormatException"/> past <see cref="OciImageOptions.MaxLayerExpansion"/>.
     /// </summary>
     /// <param name="layer">One of <see cref="Layers"/>.</param>
     /// <param name="cancellationToken">Cancels the download or check.</param>

@@ -21,6 +21,7 @@ internal sealed class RegistryAuthenticator
     private readonly RegistryCredential? _credential;
     private readonly Func<Uri, bool> _mayCarryCredentials;
     private readonly Func<Func<HttpRequestMessage>, CancellationToken, Task<HttpResponseMessage>> _send;
+    private readonly SemaphoreSlim _gate = new(1, 1);
     private AuthChallenge? _bearer;
     private bool _basic;
     private string? _token;
@@ -52,42 +53,61 @@ internal sealed class RegistryAuthenticator
     /// <summary>The header for the next registry request, fetching a new token when the current one has expired.</summary>
     public async Task<AuthenticationHeaderValue?> GetHeaderAsync(CancellationToken cancellationToken)
     {
-        if (_bearer is not null)
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            if (_token is null || DateTime.UtcNow >= _tokenRefreshAt)
-                await FetchTokenAsync(_bearer, cancellationToken).ConfigureAwait(false);
-            return new AuthenticationHeaderValue("Bearer", _token);
+            if (_bearer is not null)
+            {
+                if (_token is null || DateTime.UtcNow >= _tokenRefreshAt)
+                    await FetchTokenAsync(_bearer, cancellationToken).ConfigureAwait(false);
+                return new AuthenticationHeaderValue("Bearer", _token);
+            }
+            if (_basic && _credential is not null) return new AuthenticationHeaderValue("Basic", _credential.BasicParameter);
+            return null;
         }
-        if (_basic && _credential is not null) return new AuthenticationHeaderValue("Basic", _credential.BasicParameter);
-        return null;
+        finally
+        {
+            _gate.Release();
+        }
     }
 
     /// <summary>
-    /// Handles a 401: learns the scheme and gets what it asks for. Returns true when a retry can succeed; throws
-    /// <see cref="RegistryException"/> when it cannot (no credentials for Basic, the token service refused).
+    /// Handles a 401 to a request sent with <paramref name="sent"/>: learns the scheme and gets what it asks for.
+    /// Returns true when a retry can succeed; throws <see cref="RegistryException"/> when it cannot (no credentials for
+    /// Basic, the token service refused). Concurrent requests share one renewal.
     /// </summary>
-    public async Task<bool> HandleUnauthorizedAsync(HttpResponseMessage response, bool hadAuthorization, CancellationToken cancellationToken)
+    public async Task<bool> HandleUnauthorizedAsync(HttpResponseMessage response, AuthenticationHeaderValue? sent, CancellationToken cancellationToken)
     {
-        var challenges = AuthChallenge.From(response.Headers);
-        if (challenges.FirstOrDefault(c => c.IsBearer) is { } bearer && bearer["realm"] is { Length: > 0 })
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            _bearer = bearer;
-            _basic = false;
-            await FetchTokenAsync(bearer, cancellationToken).ConfigureAwait(false);
-            return true;
+            var challenges = AuthChallenge.From(response.Headers);
+            if (challenges.FirstOrDefault(c => c.IsBearer) is { } bearer && bearer["realm"] is { Length: > 0 })
+            {
+                // Another request already renewed the token this one was sent with: just retry.
+                if (_bearer is not null && _token is not null && sent?.Scheme == "Bearer" && sent.Parameter != _token) return true;
+                _bearer = bearer;
+                _basic = false;
+                await FetchTokenAsync(bearer, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            if (challenges.Any(c => c.IsBasic))
+            {
+                if (_credential is null)
+                    throw new RegistryException($"registry {_registry} requires authentication and no credentials for it were found", HttpStatusCode.Unauthorized, "UNAUTHORIZED");
+                if (sent?.Scheme == "Basic")
+                    throw new RegistryException($"registry {_registry} refused the {_credential}", HttpStatusCode.Unauthorized, "UNAUTHORIZED");
+                if (!_mayCarryCredentials(response.RequestMessage!.RequestUri!))
+                    throw new RegistryException($"registry {_registry} asks for a password over plain HTTP; list it as an insecure registry to allow that", HttpStatusCode.Unauthorized);
+                _basic = true;
+                return true;
+            }
+            return false;
         }
-        if (challenges.Any(c => c.IsBasic))
+        finally
         {
-            if (_credential is null)
-                throw new RegistryException($"registry {_registry} requires authentication and no credentials for it were found", HttpStatusCode.Unauthorized, "UNAUTHORIZED");
-            if (hadAuthorization && _basic)
-                throw new RegistryException($"registry {_registry} refused the {_credential}", HttpStatusCode.Unauthorized, "UNAUTHORIZED");
-            if (!_mayCarryCredentials(response.RequestMessage!.RequestUri!))
-                throw new RegistryException($"registry {_registry} asks for a password over plain HTTP; list it as an insecure registry to allow that", HttpStatusCode.Unauthorized);
-            _basic = true;
-            return true;
+            _gate.Release();
         }
-        return false;
     }
 
     private async Task FetchTokenAsync(AuthChallenge challenge, CancellationToken cancellationToken)

@@ -238,7 +238,7 @@ internal sealed class RegistryClient : IDisposable
             bool again;
             try
             {
-                again = await _auth.HandleUnauthorizedAsync(response, header is not null, cancellationToken).ConfigureAwait(false);
+                again = await _auth.HandleUnauthorizedAsync(response, header, cancellationToken).ConfigureAwait(false);
             }
             catch
             {
