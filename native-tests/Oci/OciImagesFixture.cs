@@ -103,7 +103,7 @@ public sealed class OciImagesFixture : IDisposable
     }
 
     /// <summary>A fresh, empty blob cache folder.</summary>
-    public string NewCache() => Path.Combine(TestEnvironment.NewTempDir("rff-oci-cache"), "blobs");
+    public string NewCache() => Path.Combine(Dir, "caches", Guid.NewGuid().ToString("N"), "blobs");
 
     /// <summary>Options for a plain-HTTP loopback registry with its own cache.</summary>
     public static OciImageOptions Options(string cache, params string[] insecure) =>

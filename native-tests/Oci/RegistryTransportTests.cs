@@ -72,6 +72,32 @@ public class RegistryTransportTests(OciImagesFixture images)
     }
 
     [SkippableFact]
+    public async Task SameBlob_TwoImagesAtOnce_OneDownload()
+    {
+        images.Require();
+        string cache = images.NewCache();
+        using var proxy = new FaultProxy(images.RegistryOrigin);
+        var reference = ImageReference.Parse($"docker://{proxy.Host}/test/app:gzip");
+        await using var a = await OciImage.OpenAsync(reference, OciImagesFixture.Options(cache, proxy.Host));
+        await using var b = await OciImage.OpenAsync(reference, OciImagesFixture.Options(cache, proxy.Host));
+        var layer = a.Layers[0];
+        proxy.Rule = async (x, p) =>
+        {
+            if (!x.Path.EndsWith(layer.Digest, StringComparison.Ordinal)) return false;
+            await Task.Delay(300); // keep the first download going while the second one arrives
+            await p.ForwardAsync(x);
+            return true;
+        };
+        var streams = await Task.WhenAll(a.OpenLayerAsync(layer), b.OpenLayerAsync(b.Layers[0]));
+        foreach (var s in streams)
+        {
+            Assert.Equal(File.ReadAllBytes("/bin/busybox"), OciImagesFixture.ReadTar(s)["bin/busybox"]);
+            await s.DisposeAsync();
+        }
+        Assert.Single(proxy.Log, e => e.Target.EndsWith(layer.Digest, StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
     public async Task Buildah_Dockerfile_OneLayerPerStep_WithWhiteouts()
     {
         images.Require();

@@ -65,6 +65,12 @@ internal sealed class BlobCache
                 await Task.Delay(LockPoll, cancellationToken).ConfigureAwait(false);
                 continue;
             }
+            if (IsStale(handle, partialPath))
+            {
+                // Locked only after the holder renamed (committed) or deleted (discarded) the file we opened: look again.
+                handle.Dispose();
+                continue;
+            }
             if (Contains(digest, size))
             {
                 File.Delete(partialPath);
@@ -80,6 +86,28 @@ internal sealed class BlobCache
                 handle.Dispose();
                 throw;
             }
+        }
+    }
+
+    /// <summary>
+    /// True when <paramref name="handle"/> no longer is the file at <paramref name="path"/>: renamed into the cache or
+    /// deleted (Linux: /proc/self/fd shows where an open file now is, or "(deleted)"). Without /proc it is not checked.
+    /// </summary>
+    private static bool IsStale(SafeFileHandle handle, string path)
+    {
+        try
+        {
+            // Compare names only: the folders may be reached through symbolic links.
+            var target = new FileInfo($"/proc/self/fd/{handle.DangerousGetHandle()}").LinkTarget;
+            return target is not null && (target.EndsWith(" (deleted)", StringComparison.Ordinal) || Path.GetFileName(target) != Path.GetFileName(path));
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 }
