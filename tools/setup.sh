@@ -12,6 +12,8 @@ PACKAGES=(
   tar libarchive-tools zstd xz-utils lz4 bzip2 cpio  # tar readers used as oracles; initramfs tools
   debootstrap                                      # the Debian 12 cloud-like image
   redis-server                                     # zdb:// store tests (speaks 0-db's EXISTS/SET/GET)
+  docker-registry buildah skopeo umoci             # OCI sources: registry, image builds/pushes, layouts, unpack oracle
+  busybox-static apache2-utils                     # OCI test base image (/bin/busybox); htpasswd -B for registry auth
   time hyperfine ca-certificates curl
 )
 missing=()
@@ -28,6 +30,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # redis-server's Debian unit starts a system instance; the tests start their own on free ports, so stop it.
 systemctl disable --now redis-server >/dev/null 2>&1 || true
+# Likewise docker-registry's unit (port 5000): the OCI tests start their own registries.
+systemctl disable --now docker-registry >/dev/null 2>&1 || true
 
 if ! command -v dotnet >/dev/null; then
   echo "setup.sh: the .NET 10 SDK is required (dotnet on PATH): https://learn.microsoft.com/dotnet/core/install/linux-debian" >&2
