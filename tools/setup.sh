@@ -12,6 +12,7 @@ PACKAGES=(
   tar libarchive-tools zstd xz-utils lz4 bzip2 cpio  # tar readers used as oracles; initramfs tools
   debootstrap                                      # the Debian 12 cloud-like image
   redis-server                                     # zdb:// store tests (speaks 0-db's EXISTS/SET/GET)
+  python3-flask                                    # the 0-hub stand-in (tools/hub-standin: Flask/werkzeug, the hub's stack)
   time hyperfine ca-certificates curl
 )
 missing=()
