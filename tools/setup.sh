@@ -14,6 +14,7 @@ PACKAGES=(
   redis-server                                     # zdb:// store tests (speaks 0-db's EXISTS/SET/GET)
   docker-registry buildah skopeo umoci             # OCI sources: registry, image builds/pushes, layouts, unpack oracle
   busybox-static apache2-utils                     # OCI test base image (/bin/busybox); htpasswd -B for registry auth
+  python3-flask                                    # the 0-hub stand-in (tools/hub-standin: Flask/werkzeug, the hub's stack)
   time hyperfine ca-certificates curl
 )
 missing=()

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using RootfsForge.Hub;
 
 namespace RootfsForge.Cli.Commands;
@@ -6,13 +7,18 @@ namespace RootfsForge.Cli.Commands;
 /// <summary><c>rootfsforge push FILE.tar.gz --hub URL</c>: upload a rootfs tarball to the 0-hub, which makes a .flist of it.</summary>
 internal static class PushCommand
 {
+    /// <summary>The least time between two hub progress lines on stderr (the hub reports every percent).</summary>
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(2);
+
     public static Command Create()
     {
         var file = new Argument<string>("FILE") { Description = "The rootfs .tar.gz to upload (- for standard input)." };
         var hub = new Option<string>("--hub") { Description = "The hub's base URL, e.g. https://hub.grid.tf.", Required = true };
         var tokenFile = OutputOptions.TokenFileOption();
         var name = new Option<string>("--name") { Description = "The flist name (default: the file name without .tar.gz)." };
-        var command = new Command("push", "Upload a rootfs .tar.gz to the 0-hub (POST /api/flist/me/upload).") { file, hub, tokenFile, name };
+        var command = new Command("push",
+            "Upload a rootfs .tar.gz to the 0-hub (POST /api/flist/me/upload), follow the hub's conversion and wait " +
+            "until the .flist can be downloaded. Prints the flist's name.") { file, hub, tokenFile, name };
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             string path = parse.GetValue(file)!;
@@ -22,12 +28,27 @@ internal static class PushCommand
                     ? Path.GetFileName(path)[..^".tar.gz".Length]
                     : throw new UsageException($"'{path}' must end in .tar.gz (the hub accepts only gzip tarballs)"));
             using var client = OutputOptions.OpenHub(parse.GetValue(hub)!, parse.GetValue(tokenFile));
-            using var stream = path == "-" ? Console.OpenStandardInput() : File.OpenRead(path);
-            var result = await client.PushAsync(stream, flistName, ct).ConfigureAwait(false);
+            // A file is sent with its length (Content-Length); standard input is streamed (chunked).
+            await using var stream = path == "-" ? Console.OpenStandardInput() : File.OpenRead(path);
+            var result = await client.PushAsync(stream, flistName, new HubProgressLines(), ct).ConfigureAwait(false);
             Console.WriteLine(result.Name);
-            Console.Error.WriteLine($"rootfsforge: uploaded {flistName}.tar.gz to {parse.GetValue(hub)}; the hub made {result.Name}");
+            Console.Error.WriteLine($"rootfsforge: uploaded {flistName}.tar.gz; the hub made {result.Name}" +
+                (result.FlistUrl is null ? "" : $": {result.FlistUrl} (md5 {result.Md5})"));
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>The hub's conversion progress as plain stderr lines, at most one every <see cref="ProgressInterval"/>.</summary>
+    private sealed class HubProgressLines : IProgress<HubProgress>
+    {
+        private readonly Stopwatch _since = new();
+
+        public void Report(HubProgress value)
+        {
+            if (_since.IsRunning && _since.Elapsed < ProgressInterval && value.Percent != 100) return;
+            _since.Restart();
+            Console.Error.WriteLine($"rootfsforge: hub: {value.Message}" + (value.Percent is { } p ? $" ({p} %)" : ""));
+        }
     }
 }

@@ -7,7 +7,9 @@ namespace RootfsForge.Sinks.Hub;
 
 /// <summary>
 /// Streams a tree as a deterministic tar.gz straight into a 0-hub upload (<c>-o hub:NAME</c>): no temporary file, the
-/// gzip output is sent while the tree is still being read. <see cref="CompleteAsync"/> waits for the hub's answer.
+/// gzip output is sent (chunked: its length is not known beforehand) while the tree is still being read.
+/// <see cref="CompleteAsync"/> waits for the hub's answer, its conversion job and the flist to be downloadable
+/// (<see cref="HubClient.PushAsync"/>, docs/flist-format.md §9).
 /// Disposing without completing aborts the request mid-body, so the hub never sees a complete archive.
 /// </summary>
 /// <remarks>The tar writer inside counts into this sink's <see cref="TreeSink.Statistics"/>, so progress is live.</remarks>
@@ -39,7 +41,7 @@ public sealed class HubSink : TreeSink
         await Task.Yield(); // the request runs beside the tree writer
         try
         {
-            return await client.PushAsync(_pipe.Reader.AsStream(), name, _cts.Token).ConfigureAwait(false);
+            return await client.PushAsync(_pipe.Reader.AsStream(), name, progress: null, _cts.Token).ConfigureAwait(false);
         }
         finally
         {
