@@ -5,14 +5,16 @@ using RootfsForge.Tree;
 namespace RootfsForge.Tar;
 
 /// <summary>
-/// The pax extended header values that apply to one member: the global (<c>g</c>) records read so far, then the member's
-/// own (<c>x</c>) records, later ones overriding earlier ones (POSIX pax, "pax Extended Header"). Keys not listed in
+/// The pax extended header values that apply to one member: those of the global (<c>g</c>) records read so far that
+/// <see cref="Inherit"/> takes, then the member's own (<c>x</c>) records, later ones overriding earlier ones (POSIX pax,
+/// "pax Extended Header"). Keys not listed in
 /// <see cref="PaxKeywords"/> (<c>uname</c>, <c>gname</c>, <c>comment</c>, <c>SCHILY.acl.*</c>, ...) are ignored: owners are
 /// always the numeric ids (docs/tar-output.md §10). Reused across members.
 /// </summary>
 internal sealed class PaxAttributes
 {
     private readonly List<(ExtendedAttribute Attribute, bool FromSchily)> _xattrs = [];
+    private readonly Dictionary<string, int> _xattrIndex = new(StringComparer.Ordinal);
 
     public byte[]? Path { get; private set; }
     public byte[]? LinkPath { get; private set; }
@@ -50,7 +52,23 @@ internal sealed class PaxAttributes
         Uid = Gid = DevMajor = DevMinor = null;
         MTime = ATime = CTime = null;
         _xattrs.Clear();
+        _xattrIndex.Clear();
         SparseMap00.Clear();
+    }
+
+    /// <summary>
+    /// Takes the values of a global header (<c>g</c>) that can apply to every later member: <c>uid</c>, <c>gid</c>,
+    /// <c>mtime</c>, <c>atime</c>, <c>ctime</c> (what archivers put there). Names, sizes, sparse maps and xattrs describe
+    /// one file and are not inherited (Go's archive/tar applies no global record at all), which also keeps the cost of a
+    /// member independent of the size of the global headers before it.
+    /// </summary>
+    public void Inherit(PaxAttributes global)
+    {
+        Uid = global.Uid;
+        Gid = global.Gid;
+        MTime = global.MTime;
+        ATime = global.ATime;
+        CTime = global.CTime;
     }
 
     /// <summary>The extended attributes, sorted by name.</summary>
@@ -113,9 +131,11 @@ internal sealed class PaxAttributes
     /// </summary>
     private void SetXattr(string name, byte[] value, bool fromSchily)
     {
-        int i = _xattrs.FindIndex(x => x.Attribute.Name == name);
-        if (i < 0)
+        if (!_xattrIndex.TryGetValue(name, out int i))
+        {
+            _xattrIndex.Add(name, _xattrs.Count);
             _xattrs.Add((new ExtendedAttribute(name, value), fromSchily));
+        }
         else if (fromSchily || !_xattrs[i].FromSchily)
             _xattrs[i] = (new ExtendedAttribute(name, value), fromSchily);
     }

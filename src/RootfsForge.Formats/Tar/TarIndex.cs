@@ -37,6 +37,7 @@ internal sealed class TarIndex
     private readonly List<Range> _components = [];
     private readonly List<Range> _linkComponents = [];
     private readonly List<TarNode> _path = [];
+    private readonly HashSet<TarNode> _cleaned = new(ReferenceEqualityComparer.Instance); // directories of this layer rid of lower names
     private long _entries;
     private long _nextInodeId = 1;
     private int _layer;
@@ -79,6 +80,7 @@ internal sealed class TarIndex
         ArgumentNullException.ThrowIfNull(layer);
         int number = ++_layer;
         _warnedAbsolute = _warnedDotDot = _warnedAufs = false;
+        _cleaned.Clear();
         var reader = new TarMemberReader(layer, _warnings);
         try
         {
@@ -315,7 +317,7 @@ internal sealed class TarIndex
         var file = name.AsSpan(components[^1]);
         if (file.SequenceEqual(OpaqueWhiteout))
         {
-            if (parent is not null) DeleteLower(parent, layer);
+            if (parent is not null) DeleteLower(parent, layer, _cleaned);
             return;
         }
         var hidden = file[WhiteoutPrefix.Length..];
@@ -329,11 +331,15 @@ internal sealed class TarIndex
         var target = parent?.Find(hidden);
         if (target is null) return;
         if (target.Layer != layer) parent!.Children!.Remove(target.Name);
-        else if (target.IsDirectory) DeleteLower(target, layer);
+        else if (target.IsDirectory) DeleteLower(target, layer, _cleaned);
     }
 
-    /// <summary>Deletes, below <paramref name="directory"/>, every name that <paramref name="layer"/> did not touch.</summary>
-    private static void DeleteLower(TarNode directory, int layer)
+    /// <summary>
+    /// Deletes, below <paramref name="directory"/>, every name that <paramref name="layer"/> did not touch. A directory
+    /// already cleaned in this layer holds no lower names any more (none can come back while one layer is applied), so
+    /// it is not visited again: a layer's whiteouts cost at most one visit of each name, however many there are.
+    /// </summary>
+    private static void DeleteLower(TarNode directory, int layer, HashSet<TarNode> cleaned)
     {
         var pending = new Stack<TarNode>();
         pending.Push(directory);
@@ -341,7 +347,7 @@ internal sealed class TarIndex
         while (pending.Count > 0)
         {
             var node = pending.Pop();
-            if (node.Children is not { } children) continue;
+            if (!cleaned.Add(node) || node.Children is not { } children) continue;
             doomed.Clear();
             foreach (var child in children.Values)
             {

@@ -14,7 +14,7 @@ internal sealed class TarMemberReader
     private readonly ICollection<string> _warnings;
     private readonly byte[] _header = new byte[TarHeader.BlockSize];
     private readonly PaxAttributes _pax = new();
-    private readonly List<(byte[] Data, long Offset)> _globalRecords = [];
+    private readonly PaxAttributes _global = new();
     private readonly List<(byte[] Data, long Offset)> _extendedRecords = [];
     private readonly List<long> _sparseNumbers = [];
     private long _globalSize;
@@ -65,7 +65,7 @@ internal sealed class TarMemberReader
                     continue;
                 case TarHeader.TypeFlags.PaxGlobal:
                     _globalSize += h.Size;
-                    _globalRecords.Add((ReadExtension(h.Size, _globalSize, TarLimits.MaxPaxHeaderSize, "pax global header", at), dataStart));
+                    _global.Read(ReadExtension(h.Size, _globalSize, TarLimits.MaxPaxHeaderSize, "pax global header", at), dataStart);
                     continue;
                 case TarHeader.TypeFlags.GnuLongName:
                 case TarHeader.TypeFlags.GnuLongLink:
@@ -107,7 +107,7 @@ internal sealed class TarMemberReader
     private TarMember? ReadMember(in TarHeaderFields h, long headerOffset, long memberStart, byte[]? longName, byte[]? longLink)
     {
         _pax.Clear();
-        foreach (var (data, offset) in _globalRecords) _pax.Read(data, offset);
+        _pax.Inherit(_global);
         foreach (var (data, offset) in _extendedRecords) _pax.Read(data, offset);
         long dataStart = headerOffset + TarHeader.BlockSize;
         long size = _pax.Size ?? h.Size;
