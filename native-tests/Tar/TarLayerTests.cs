@@ -267,3 +267,83 @@ public class TarLayerTests : TempDirectories
         }
     }
 }
+
+/// <summary>
+/// Random layers of hostile names (<c>..</c>, absolute names, whiteouts at every depth, symlinks pointing up, across and
+/// in loops, hard links to anything): applying them ends in a tree or in the one refusal a well-formed layer can earn (a
+/// symlink loop), never another exception; the tree holds only valid paths, no whiteout name, and readable contents.
+/// </summary>
+public class TarLayerRobustnessTests
+{
+    private static readonly string[] Parts = ["a", "b", "c", "..", ".", "", ".wh.a", ".wh.b", ".wh..wh..opq", ".wh..wh.plnk"];
+    private static readonly string[] Targets = ["a", "b", "/a", "../..", "a/b", "/", "c/../a", "missing", "b/c"];
+
+    [Fact]
+    public async Task RandomLayersEndInATreeOrALoop()
+    {
+        var rng = new Random(4242);
+        int trees = 0, loops = 0;
+        for (int round = 0; round < 300; round++)
+        {
+            var index = new TarIndex();
+            var archives = new List<TarArchive>();
+            try
+            {
+                for (int layer = 0; layer < 3; layer++)
+                {
+                    var archive = await TarArchive.OpenAsync(new MemoryStream(RandomLayer(rng)), $"layer {layer}", null);
+                    archives.Add(archive);
+                    index.ApplyLayer(archive, ociLayer: true);
+                }
+                foreach (var e in index.Walk())
+                {
+                    Assert.True(TreePath.IsValid(e.Path), e.Path);
+                    Assert.DoesNotContain(e.Path.Split('/'), p => p.StartsWith(".wh.", StringComparison.Ordinal));
+                    if (e.OpenContent is null) continue;
+                    using var content = e.OpenContent();
+                    await content.ReadExactlyAtAsync(0, new byte[content.Length]);
+                }
+                trees++;
+            }
+            catch (ImageFormatException e) when (e.Kind == ImageErrorKind.Loop)
+            {
+                loops++;
+            }
+            finally
+            {
+                foreach (var a in archives) a.Dispose();
+            }
+        }
+        Assert.True(trees > 200, $"{trees} trees, {loops} loops");
+    }
+
+    private static byte[] RandomLayer(Random rng)
+    {
+        var tar = new MemoryStream();
+        var header = new byte[512];
+        for (int i = rng.Next(1, 25); i > 0; i--)
+        {
+            var name = string.Join('/', Enumerable.Range(0, rng.Next(1, 4)).Select(_ => Parts[rng.Next(Parts.Length)]));
+            if (rng.Next(5) == 0) name = "/" + name;
+            byte type = rng.Next(6) switch
+            {
+                0 => TarHeader.TypeFlags.Directory,
+                1 => TarHeader.TypeFlags.SymbolicLink,
+                2 => TarHeader.TypeFlags.HardLink,
+                3 => TarHeader.TypeFlags.Fifo,
+                _ => TarHeader.TypeFlags.RegularFile,
+            };
+            var target = type == TarHeader.TypeFlags.HardLink
+                ? string.Join('/', Enumerable.Range(0, rng.Next(1, 3)).Select(_ => Parts[rng.Next(3)]))
+                : Targets[rng.Next(Targets.Length)];
+            var data = type == TarHeader.TypeFlags.RegularFile ? System.Text.Encoding.ASCII.GetBytes($"content {i}") : [];
+            TarHeader.WriteUstar(header, System.Text.Encoding.ASCII.GetBytes(name), 0x1ED, 0, 0, data.Length, 0, type,
+                type is TarHeader.TypeFlags.SymbolicLink or TarHeader.TypeFlags.HardLink ? System.Text.Encoding.ASCII.GetBytes(target) : default, 0, 0);
+            tar.Write(header);
+            tar.Write(data);
+            tar.Write(new byte[(512 - data.Length % 512) % 512]);
+        }
+        tar.Write(new byte[1024]);
+        return tar.ToArray();
+    }
+}

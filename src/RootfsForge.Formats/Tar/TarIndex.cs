@@ -127,6 +127,13 @@ internal sealed class TarIndex
             ApplyWhiteout(name, components, layer, archive);
             return;
         }
+        if (oci && HasWhiteoutDirectory(name, components))
+        {
+            // No directory of an image can be named .wh.* (layer.md, "Whiteouts"); runtimes would make one, but the tree
+            // must never show a whiteout name.
+            _warnings.Add($"{Display(name, components, components.Count)}: lies under a whiteout name; skipped");
+            return;
+        }
 
         TarInode inode;
         if (member.Type == EntryType.HardLink)
@@ -269,6 +276,7 @@ internal sealed class TarIndex
                 continue;
             }
             if (child is not null && !child.IsDirectory) return Skip("a file that is not a directory");
+            if (child is null && component.AsSpan().StartsWith(WhiteoutPrefix)) return Skip("a whiteout name");
             resolved.Add((component, child));
         }
 
@@ -332,6 +340,13 @@ internal sealed class TarIndex
         if (target is null) return;
         if (target.Layer != layer) parent!.Children!.Remove(target.Name);
         else if (target.IsDirectory) DeleteLower(target, layer, _cleaned);
+    }
+
+    private static bool HasWhiteoutDirectory(byte[] name, List<Range> components)
+    {
+        for (int i = 0; i < components.Count - 1; i++)
+            if (name.AsSpan(components[i]).StartsWith(WhiteoutPrefix)) return true;
+        return false;
     }
 
     /// <summary>
