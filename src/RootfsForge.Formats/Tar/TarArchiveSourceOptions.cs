@@ -1,7 +1,7 @@
 namespace RootfsForge.Tar;
 
 /// <summary>Options of <see cref="TarArchiveSource"/>.</summary>
-public sealed class TarArchiveSourceOptions
+public sealed record TarArchiveSourceOptions
 {
     /// <summary>
     /// Where a compressed or non-seekable archive is decompressed to (an unlinked temporary file, so content can be
@@ -9,6 +9,6 @@ public sealed class TarArchiveSourceOptions
     /// </summary>
     public string? TemporaryDirectory { get; init; }
 
-    /// <summary>Refuse archives with more entries than this (metadata is held in memory, content is not).</summary>
-    public long MaxEntries { get; init; } = 20_000_000;
+    /// <summary>Refuse archives with more members than this (metadata is held in memory, content is not).</summary>
+    public long MaxEntries { get; init; } = TarIndex.DefaultMaxEntries;
 }

@@ -92,26 +92,6 @@ internal static partial class TarHeader
         return value;
     }
 
-    /// <summary>Parses pax records <c>"%d %s=%s\n"</c> into (key, value bytes) pairs, in order.</summary>
-    public static void ReadPaxRecords(ReadOnlySpan<byte> data, List<KeyValuePair<string, byte[]>> records, long offset)
-    {
-        int pos = 0;
-        while (pos < data.Length)
-        {
-            if (data[pos] == 0) break; // padding
-            int space = data[pos..].IndexOf((byte)' ');
-            if (space <= 0 || space > 20) throw new ImageFormatException("pax record has no length", "pax header", offset + pos);
-            if (!int.TryParse(Encoding.ASCII.GetString(data.Slice(pos, space)), out int len) || len <= space + 2 || len > data.Length - pos)
-                throw new ImageFormatException("pax record length is invalid", "pax header", offset + pos);
-            var record = data.Slice(pos + space + 1, len - space - 1);
-            if (record[^1] != '\n') throw new ImageFormatException("pax record does not end in a newline", "pax header", offset + pos);
-            int eq = record.IndexOf((byte)'=');
-            if (eq <= 0) throw new ImageFormatException("pax record has no '='", "pax header", offset + pos);
-            records.Add(new(Encoding.UTF8.GetString(record[..eq]), record[(eq + 1)..^1].ToArray()));
-            pos += len;
-        }
-    }
-
     private static void VerifyChecksum(ReadOnlySpan<byte> block, long offset)
     {
         long stored = ParseNumber(block.Slice(FieldLocations.Checksum, FieldLengths.Checksum), "checksum", offset);
@@ -124,7 +104,7 @@ internal static partial class TarHeader
         }
         if (stored != unsigned && stored != signed)
             throw new ImageFormatException($"header checksum {stored} does not match the computed {unsigned}; not a tar archive or corrupt",
-                "tar header", offset);
+                "tar header", offset, kind: ImageErrorKind.ChecksumMismatch);
     }
 
     private static byte[] CString(ReadOnlySpan<byte> field)

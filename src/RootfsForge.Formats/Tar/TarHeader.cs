@@ -57,9 +57,21 @@ internal static partial class TarHeader
         public const int Prefix = 155;
 
         public const int GnuSparseEntry = 24; // offset[12] + numbytes[12]
+        public const int GnuSparseOffset = 12;
+        public const int GnuSparseNumBytes = 12;
         public const int GnuSparseEntriesInHeader = 4;
         public const int GnuSparseEntriesInExtension = 21;
         public const int GnuRealSize = 12;
+    }
+
+    /// <summary>
+    /// The old GNU sparse extension block that follows a type <c>S</c> header while its <c>isextended</c> byte is set
+    /// (GNU tar manual, "Old GNU Format"): 21 (offset, numbytes) pairs, then its own <c>isextended</c> byte.
+    /// </summary>
+    internal static class GnuSparseExtensionLocations
+    {
+        public const int Entries = 0;
+        public const int IsExtended = FieldLengths.GnuSparseEntriesInExtension * FieldLengths.GnuSparseEntry; // 504
     }
 
     /// <summary>Type flags (the <c>typeflag</c> byte).</summary>
@@ -81,6 +93,7 @@ internal static partial class TarHeader
         public const byte GnuSparse = (byte)'S';
         public const byte GnuDirectoryDump = (byte)'D';
         public const byte GnuVolumeHeader = (byte)'V';
+        public const byte GnuMultiVolume = (byte)'M';
     }
 
     /// <summary>"ustar\0" then version "00": the POSIX magic this writer emits.</summary>
