@@ -11,6 +11,7 @@ internal static class All
         LsCommand.Create(),
         CatCommand.Create(),
         ExtractCommand.Create(),
+        ContainerCommand.Create(),
         VmCommand.Create(),
         LintCommand.Create(),
         BootCommand.Create(),

@@ -241,7 +241,7 @@ internal static class FlCommand
         return command;
     }
 
-    private static Dictionary<string, string> ParseTags(string[]? tags)
+    internal static Dictionary<string, string> ParseTags(string[]? tags)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var t in tags ?? [])

@@ -232,10 +232,15 @@ internal sealed class OutputTargets(OutputSpec spec, SinkFactoryOptions options,
 
     public IReadOnlyList<BlockStoreRoute> Routes => routes;
 
-    /// <summary>Creates the sink (standard output through a stream that reports a closed reader).</summary>
-    public TreeSink CreateSink() => SinkFactory.Create(spec, spec.Kind == OutputKind.StandardOutput
-        ? options with { StandardOutput = CommandRunner.OpenStandardOutput() }
-        : options);
+    /// <summary>
+    /// Creates the sink (standard output through a stream that reports a closed reader), with <paramref name="changed"/>
+    /// options when the command adds to them (tags).
+    /// </summary>
+    public TreeSink CreateSink(SinkFactoryOptions? changed = null)
+    {
+        var o = changed ?? options;
+        return SinkFactory.Create(spec, spec.Kind == OutputKind.StandardOutput ? o with { StandardOutput = CommandRunner.OpenStandardOutput() } : o);
+    }
 
     /// <summary>
     /// Prints what the finished sink did beyond the common summary (blocks and dedup, or the hub's answer) and publishes a
