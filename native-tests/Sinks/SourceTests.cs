@@ -79,7 +79,7 @@ touch -d '2300-01-01 00:00:00.25' usr/bin/zz-original
             var source = new DirectorySource(dir);
             var paths = source.Walk().Select(e => e.Path).ToList();
             Assert.Equal(["", "mnt", "outside"], paths);
-            Assert.Contains(source.Warnings, w => w.Contains("'mnt' is a mount point"));
+            Assert.Contains(source.Warnings, w => w.StartsWith("/mnt: a mount point", StringComparison.Ordinal));
             var crossing = new DirectorySource(dir, new DirectorySourceOptions { CrossMountPoints = true });
             Assert.Equal(["", "mnt", "mnt/inside", "outside"], crossing.Walk().Select(e => e.Path).ToList());
         }
