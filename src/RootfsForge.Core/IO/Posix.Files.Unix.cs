@@ -67,10 +67,13 @@ internal static unsafe partial class Posix
         return new SafeFileHandle((nint)fd, ownsHandle: true);
     }
 
-    /// <summary>statx(2) of <paramref name="name"/> in <paramref name="directory"/>, not following a final symlink; null when it does not exist.</summary>
+    /// <summary>
+    /// statx(2) of <paramref name="name"/> in <paramref name="directory"/>, not following a final symlink; null when it
+    /// does not exist (an empty name names nothing, as for statx without AT_EMPTY_PATH; <see cref="Stat"/> takes a handle).
+    /// </summary>
     public static FileStatus? StatAt(SafeHandle? directory, ReadOnlySpan<byte> name)
     {
-        if (name.IsEmpty) throw new ArgumentException("an empty name; use Stat for an open handle", nameof(name));
+        if (name.IsEmpty) return null;
         return StatCore(Directory(directory), CString(name), AT_SYMLINK_NOFOLLOW, FileNameEncoding.GetString(name));
     }
 

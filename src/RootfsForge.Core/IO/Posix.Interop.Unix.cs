@@ -116,9 +116,6 @@ internal static unsafe partial class Posix
     /// <summary>STATX_ATTR_MOUNT_ROOT (in stx_attributes, valid when set in stx_attributes_mask).</summary>
     private const ulong STATX_ATTR_MOUNT_ROOT = 0x2000;
 
-    /// <summary>UTIME_OMIT of utimensat(2): leave that time alone.</summary>
-    private const long UTIME_OMIT = (1L << 30) - 2;
-
     /// <summary>struct open_how of openat2(2).</summary>
     [StructLayout(LayoutKind.Sequential)]
     private struct OpenHow

@@ -27,11 +27,9 @@ internal static partial class Posix
 
     public const int O_RDONLY = 0;
     public const int O_WRONLY = 1;
-    public const int O_RDWR = 2;
     public const int O_CREAT = 0x40;
     public const int O_EXCL = 0x80;
     public const int O_NOCTTY = 0x100;
-    public const int O_TRUNC = 0x200;
     public const int O_NONBLOCK = 0x800;
     public const int O_DIRECTORY = 0x10000;
     public const int O_NOFOLLOW = 0x20000;
@@ -44,13 +42,11 @@ internal static partial class Posix
         RESOLVE_BENEATH = 0x08, RESOLVE_IN_ROOT = 0x10;
 
     // mount(2) and umount2(2) flags.
-    public const ulong MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_BIND = 0x1000, MS_REC = 0x4000,
-        MS_PRIVATE = 1 << 18;
+    public const ulong MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_PRIVATE = 1 << 18;
 
     public const int MNT_DETACH = 2, UMOUNT_NOFOLLOW = 8;
 
     public const int SEEK_SET = 0;
-    public const int SEEK_END = 2;
     public const int SEEK_DATA = 3;
     public const int SEEK_HOLE = 4;
 
@@ -61,11 +57,9 @@ internal static partial class Posix
     public const int EINTR = 4;
     public const int ENXIO = 6;
     public const int E2BIG = 7;
-    public const int EAGAIN = 11;
     public const int EACCES = 13;
     public const int EBUSY = 16;
     public const int EEXIST = 17;
-    public const int EXDEV = 18;
     public const int ENOTDIR = 20;
     public const int EISDIR = 21;
     public const int EINVAL = 22;
@@ -73,7 +67,6 @@ internal static partial class Posix
     public const int ERANGE = 34;
     public const int ENAMETOOLONG = 36;
     public const int ENOSYS = 38;
-    public const int ENOTEMPTY = 39;
     public const int ELOOP = 40;
     public const int ENODATA = 61;
     public const int ENOTSUP = 95;

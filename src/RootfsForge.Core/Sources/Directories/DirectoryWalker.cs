@@ -70,7 +70,7 @@ internal sealed class DirectoryWalker : TreeWalker<DirectoryNode>, IDisposable
             Warn($"{TreePath.Display(path)}: replaced during the walk; its contents were not read");
             return;
         }
-        foreach (var name in Posix.ReadDirectory(handle, path))
+        foreach (var name in Posix.ReadDirectory(handle, TreePath.Display(path)))
         {
             if (Posix.StatAt(handle, name) is { } status) children.Add(new WalkChild<DirectoryNode>(name, new DirectoryNode(name, status)));
             else Warn($"{TreePath.Display(TreePath.Join(path, FileNameEncoding.GetString(name)))}: vanished during the walk");
