@@ -127,4 +127,64 @@ public class FlCliTests
         Assert.Equal(3, code);
         Assert.Contains("truncated", err);
     }
+
+    /// <summary>
+    /// Issue 9 #8 through the command: a parent cycle makes four inodes unreachable. info counts them (exit 0), verify
+    /// reports each (exit 3), ls and extract fail before writing anything (exit 3) instead of extracting only "./".
+    /// </summary>
+    [SkippableFact]
+    public void ParentCycle_VerifyAndExtractFail_InfoCounts()
+    {
+        RequireCommand("fl");
+        var fl = FlistReaderTests.Crafted("hello-world-latest.fl", "update inode set parent = 13 where ino = 11");
+        var (code, stdout, err) = TestEnvironment.RunCli("fl", "info", fl);
+        Assert.True(code == 0, err);
+        Assert.Contains("unreachable: 4 inodes", stdout);
+        (code, _, err) = TestEnvironment.RunCli("fl", "verify", fl);
+        Assert.Equal(3, code);
+        Assert.Contains("inode 11: 'dev' is not reachable from the root: its parents form a cycle (11 -> 13 -> 11)", err);
+        Assert.Contains("4 of 15 inodes are not reachable", err);
+        (code, stdout, _) = TestEnvironment.RunCli("fl", "ls", fl);
+        Assert.Equal((3, ""), (code, stdout));
+        var dir = Path.GetDirectoryName(fl)!;
+        foreach (var output in new[] { "out", "out.tar" })
+        {
+            (code, _, err) = TestEnvironment.RunCli("fl", "extract", fl, "-o", Path.Combine(dir, output));
+            Assert.Equal(3, code);
+            Assert.Contains("inode 11", err);
+        }
+        Assert.Equal(["hello-world-latest.fl"], Directory.GetFileSystemEntries(dir).Select(Path.GetFileName));
+    }
+
+    /// <summary>
+    /// Issue 9 #7 and "also seen": an mtime of 2^63 − 1 and a size of 2^63 − 1 are shown, not crashed on or turned
+    /// negative; names with a newline, an escape sequence or a NUL are printed escaped, never raw.
+    /// </summary>
+    [SkippableFact]
+    public void ExtremeValuesAndControlCharacters_ArePrintedSafely()
+    {
+        RequireCommand("fl");
+        var fl = FlistReaderTests.Crafted("hello-world-latest.fl",
+            "update inode set size = 9223372036854775807 where ino = 3",
+            "update inode set mtime = 9223372036854775807 where ino = 2",
+            "update inode set mtime = -9223372036854775808 where ino = 5",
+            "update inode set name = cast(x'6574630a1b5b33316d78' as text) where ino = 4",
+            "update inode set name = cast(x'736800796f75' as text) where ino = 13");
+        var (code, stdout, err) = TestEnvironment.RunCli("fl", "info", fl);
+        Assert.True(code == 0, err);
+        Assert.Contains("content:     185 bytes in 2 block rows", stdout);
+        Assert.Contains("incomplete:  1 files", stdout);
+        Assert.DoesNotContain("-", stdout.Split('\n').Single(l => l.StartsWith("content:", StringComparison.Ordinal)));
+        (code, stdout, err) = TestEnvironment.RunCli("fl", "ls", "-l", fl);
+        Assert.True(code == 0, err);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, l => l.Contains("@9223372036854775807") && l.EndsWith(" /.startup.toml", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("@-9223372036854775808") && l.EndsWith(" /etc", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains(" 9223372036854775807 ") && l.EndsWith(" /hello", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.EndsWith(" /etc\\x0a\\x1b[31mx", StringComparison.Ordinal));
+        Assert.Equal(14, lines.Length); // dev/shm is skipped
+        Assert.DoesNotContain(stdout + err, c => char.IsControl(c) && c != '\n');
+        Assert.Contains("/dev: entry named 'sh\\x00you' is not a valid name; skipped", err);
+        Assert.Contains("/hello: file of 9223372036854775807 bytes has 1 block rows, expected 17592186044416", err);
+    }
 }

@@ -9,7 +9,35 @@ namespace RootfsForge.NativeTests.Flist;
 
 public class FlistReaderTests
 {
-    private static string Fixture(string name) => Path.Combine(TestEnvironment.DataDir, "rfs", name);
+    internal static string Fixture(string name) => Path.Combine(TestEnvironment.DataDir, "rfs", name);
+
+    /// <summary>
+    /// A copy of an rfs fixture changed by SQL run through Python's sqlite3 module (another SQLite client than ours), the
+    /// way a hostile or broken writer would leave it.
+    /// </summary>
+    internal static string Crafted(string fixture, params string[] statements)
+    {
+        var fl = Path.Combine(TestEnvironment.NewTempDir("rff-crafted"), fixture);
+        File.Copy(Fixture(fixture), fl);
+        const string script = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+for statement in sys.argv[2:]:
+    if db.execute(statement).rowcount < 1: sys.exit('no row changed: ' + statement)
+db.commit()
+""";
+        TestEnvironment.RequireTool("python3");
+        TestEnvironment.RunChecked("python3", ["-c", script, fl, .. statements]);
+        return fl;
+    }
+
+    private static ImageFormatException WalkFails(string fl)
+    {
+        using var source = FlistSource.Open(fl);
+        var e = Assert.ThrowsAny<ImageFormatException>(() => source.Walk().ToList());
+        Assert.Equal(fl, e.ImagePath);
+        return e;
+    }
 
     [Theory]
     [InlineData("alpine-latest.fl", 527, 100, 92, 335, 97, "dir:///tmp/rfs-e2e-tests/store", 192)]
@@ -75,11 +103,14 @@ public class FlistReaderTests
         var bytes = File.ReadAllBytes(Fixture("redis-latest.fl"));
         File.WriteAllBytes(fl, bytes[..(bytes.Length / 2)]);
         var e = Assert.Throws<ImageFormatException>(() => FlistSource.Open(fl));
-        Assert.Contains("truncated", e.Message);
+        Assert.Equal((ImageErrorKind.Truncated, "SQLite header", 28L), (e.Kind, e.Structure, e.Offset));
         File.WriteAllBytes(fl, bytes[..50]);
-        Assert.Throws<ImageFormatException>(() => FlistSource.Open(fl));
+        e = Assert.Throws<ImageFormatException>(() => FlistSource.Open(fl));
+        Assert.Equal((ImageErrorKind.Truncated, "SQLite header", 0L), (e.Kind, e.Structure, e.Offset));
         File.WriteAllText(fl, string.Concat(Enumerable.Repeat("this is not a database ", 20)));
-        Assert.Contains("not an SQLite", Assert.Throws<ImageFormatException>(() => FlistSource.Open(fl)).Message);
+        e = Assert.Throws<ImageFormatException>(() => FlistSource.Open(fl));
+        Assert.Equal((ImageErrorKind.NotAnImage, "SQLite header", 0L), (e.Kind, e.Structure, e.Offset));
+        Assert.Equal(fl, e.ImagePath);
     }
 
     [Fact]
@@ -164,5 +195,105 @@ public class FlistReaderTests
         var fl = Path.Combine(dir, "out.fl");
         Assert.ThrowsAny<IOException>(() => Pack(fl, TreeFixtures.SampleTree(), BlockStoreRoute.Parse($"zdb://127.0.0.1:{port}")));
         Assert.Empty(Directory.GetFileSystemEntries(dir));
+    }
+
+    /// <summary>
+    /// Issue 9 #8: "dev" (ino 11) made a child of its own child "shm" (ino 13): dev, console, shm and pts can no longer be
+    /// reached from the root. Before, the walk silently gave the rest of the tree; now it fails before the first entry.
+    /// </summary>
+    [SkippableFact]
+    public async Task ParentCycle_IsUnreachable_WalkFails_InfoCounts_VerifyReports()
+    {
+        var fl = Crafted("hello-world-latest.fl", "update inode set parent = 13 where ino = 11");
+        var e = WalkFails(fl);
+        Assert.Equal((ImageErrorKind.InvalidName, "inode 11"), (e.Kind, e.Structure));
+        using var source = FlistSource.Open(fl);
+        var info = source.GetInfo();
+        Assert.Equal((15, 4), (info.Inodes, info.Unreachable));
+        var verify = await source.VerifyAsync();
+        Assert.False(verify.Ok);
+        foreach (var ino in new[] { 11, 12, 13, 14 }) Assert.Contains(verify.Problems, p => p.StartsWith($"inode {ino}: ", StringComparison.Ordinal));
+        Assert.Contains(verify.Problems, p => p.StartsWith("4 of 15 inodes are not reachable", StringComparison.Ordinal));
+    }
+
+    [SkippableTheory]
+    [InlineData("update inode set parent = 99 where ino = 6", ImageErrorKind.MissingReference, "inode 6", 1)]
+    [InlineData("update inode set parent = 3 where ino = 6", ImageErrorKind.Corrupt, "inode 6", 1)]      // 3 is a file
+    [InlineData("update inode set parent = 2 where ino = 1", ImageErrorKind.Corrupt, "inode table", 15)] // no root
+    [InlineData("update inode set mode = 33188 where ino = 1", ImageErrorKind.Corrupt, "inode 1", 15)]   // root is a file
+    [InlineData("update inode set parent = 0 where ino = 5", ImageErrorKind.Corrupt, "inode 5", 5)]      // a second root
+    public void RowsOutsideTheTree_AreNamedErrors(string statement, ImageErrorKind kind, string structure, int unreachable)
+    {
+        var fl = Crafted("hello-world-latest.fl", statement);
+        var e = WalkFails(fl);
+        Assert.Equal((kind, structure), (e.Kind, e.Structure));
+        using var source = FlistSource.Open(fl);
+        Assert.Equal(unreachable, source.GetInfo().Unreachable);
+    }
+
+    /// <summary>Issue 9 #7: numbers that cannot be used as read are refused at open, naming the row.</summary>
+    [SkippableTheory]
+    [InlineData("update inode set size = -1 where ino = 3", "inode 3")]
+    [InlineData("update inode set size = 'big' where ino = 3", "inode 3")]
+    [InlineData("update inode set mtime = 1.5 where ino = 2", "inode 2")]
+    [InlineData("update inode set mode = 61440 where ino = 4", "inode 4")]    // 0170000: no file type
+    [InlineData("update inode set uid = 4294967296 where ino = 4", "inode 4")]
+    [InlineData("update inode set name = x'6869' where ino = 4", "inode 4")] // a BLOB name
+    [InlineData("update inode set ino = -5 where ino = 4", "inode -5")]
+    [InlineData("update inode set parent = -1 where ino = 4", "inode 4")]
+    [InlineData("update route set start = 256", "route")]
+    [InlineData("update route set url = NULL", "route")]
+    public void OutOfRangeNumbers_AreCorrupt(string statement, string structure)
+    {
+        var fl = Crafted("hello-world-latest.fl", statement);
+        var e = Assert.Throws<ImageFormatException>(() => FlistSource.Open(fl));
+        Assert.Equal((ImageErrorKind.Corrupt, structure), (e.Kind, e.Structure));
+        Assert.Equal(fl, e.ImagePath);
+    }
+
+    /// <summary>
+    /// Issue 9 #7: extreme values that are valid numbers are carried, shown safely, and never turned into negative
+    /// counts: a size of 2^63 − 1 (its block count, 2^44, computed without overflow), times at both ends of 64 bits.
+    /// </summary>
+    [SkippableFact]
+    public void ExtremeSizesAndTimes_AreCarriedAndCountedSafely()
+    {
+        var fl = Crafted("hello-world-latest.fl",
+            "update inode set size = 9223372036854775807 where ino = 3",
+            "update inode set mtime = 9223372036854775807, ctime = -9223372036854775808 where ino = 2",
+            "update inode set mtime = -9223372036854775808 where ino = 5");
+        using var source = FlistSource.Open(fl);
+        var info = source.GetInfo();
+        Assert.Equal((1L, 185L), (info.FilesWithWrongBlockCount, info.ContentBytes)); // only .startup.toml is readable
+        var entries = source.Walk().ToDictionary(e => e.Path);
+        Assert.Equal(long.MaxValue, entries["hello"].Size);
+        Assert.Contains(source.Warnings, w => w == "/hello: file of 9223372036854775807 bytes has 1 block rows, expected 17592186044416");
+        var e = Assert.Throws<ImageFormatException>(() => entries["hello"].OpenContent!());
+        Assert.Equal((ImageErrorKind.MissingReference, "inode 3"), (e.Kind, e.Structure));
+        Assert.Equal(new UnixTime(long.MaxValue, 0), entries[".startup.toml"].ModificationTime);
+        Assert.Equal(new UnixTime(long.MinValue, 0), entries[".startup.toml"].ChangeTime);
+        Assert.Equal(new UnixTime(long.MinValue, 0), entries["etc"].ModificationTime);
+        Assert.Equal("9999-12-31T23:59:59.000000000Z", entries[".startup.toml"].ModificationTime.ToString());
+    }
+
+    /// <summary>Names are compared, checked and joined as the bytes stored: NUL, '/', duplicates are skipped with a warning.</summary>
+    [SkippableFact]
+    public void BadNames_AreSkippedWithEscapedWarnings()
+    {
+        var fl = Crafted("hello-world-latest.fl",
+            "update inode set name = cast(x'736800796f75' as text) where ino = 13", // "sh\0you" under dev
+            "update inode set name = 'a/b' where ino = 12",
+            "update inode set name = 'hosts' where ino = 8",                         // a duplicate in etc
+            "update inode set name = cast(x'6574630a1b5b33316d78' as text) where ino = 4"); // newline + escape sequence
+        using var source = FlistSource.Open(fl);
+        var paths = source.Walk().Select(e => e.Path).ToList();
+        Assert.DoesNotContain("dev/shm", paths);
+        Assert.DoesNotContain(paths, p => p.Contains('\0') || p.Contains("a/b"));
+        Assert.Single(paths, p => p == "etc/hosts");
+        Assert.Contains("etc\n\u001b[31mx", paths);
+        Assert.Contains(source.Warnings, w => w == "/dev: entry named 'sh\\x00you' is not a valid name; skipped");
+        Assert.Contains(source.Warnings, w => w == "/dev: entry named 'a/b' is not a valid name; skipped");
+        Assert.Contains(source.Warnings, w => w == "/etc/hosts: duplicate entry skipped");
+        Assert.All(source.Warnings, w => Assert.DoesNotContain(w, c => char.IsControl(c)));
     }
 }

@@ -123,7 +123,7 @@ public class DirectorySinkTests : TempDirectories
             await using var sink = new DirectorySink(target);
             Write(sink, tree);
         });
-        Assert.False(string.IsNullOrEmpty(ex.Message));
+        Assert.Equal((ImageErrorKind.InvalidName, "tree entry"), (ex.Kind, ex.Structure));
         Assert.Equal(["passwd"], Directory.GetFileSystemEntries(canary).Select(Path.GetFileName));
         Assert.Equal("original", File.ReadAllText(Path.Combine(canary, "passwd")));
         Assert.Equal(1, new FileInfo(Path.Combine(canary, "passwd")).LinkTarget is null ? 1 : 0);
@@ -196,5 +196,67 @@ public class DirectorySinkTests : TempDirectories
         Write(sink, [SampleTrees.Dir(""), SampleTrees.File("new", "n"u8.ToArray())]);
         Assert.Equal("x", File.ReadAllText(Path.Combine(target, "existing")));
         Assert.Equal("n", File.ReadAllText(Path.Combine(target, "new")));
+    }
+
+    /// <summary>
+    /// ReplaceExisting: the old output (a non-empty directory or a file) stays untouched by a run that fails or is
+    /// cancelled while completing, and is replaced only by a completed one; no temporary sibling is left either way.
+    /// </summary>
+    [Fact]
+    public async Task ReplaceExistingSwapsOnlyWhenComplete()
+    {
+        var parent = Temp();
+        var target = Path.Combine(parent, "out");
+        Directory.CreateDirectory(target);
+        File.WriteAllText(Path.Combine(target, "old"), "o");
+        var replace = new DirectorySinkOptions { ReplaceExisting = true, Privileged = false };
+        Assert.Throws<IOException>(() => new DirectorySink(target));
+
+        await Assert.ThrowsAsync<ImageFormatException>(async () =>
+        {
+            await using var sink = new DirectorySink(target, replace);
+            sink.Add(SampleTrees.Dir(""));
+            sink.Add(SampleTrees.Content("z", () => new FailingContent(4 << 20, 2 << 20), 4 << 20));
+            sink.Complete();
+        });
+        using (var cancelled = new CancellationTokenSource())
+        {
+            await cancelled.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+            {
+                await using var sink = new DirectorySink(target, replace);
+                sink.Add(SampleTrees.Dir(""));
+                sink.Add(SampleTrees.File("new", "n"u8.ToArray()));
+                await sink.CompleteAsync(cancelled.Token);
+            });
+        }
+        Assert.Equal(["old"], Directory.GetFileSystemEntries(target).Select(Path.GetFileName));
+        Assert.Equal(["out"], Directory.GetFileSystemEntries(parent).Select(Path.GetFileName));
+
+        await using (var sink = new DirectorySink(target, replace)) Write(sink, [SampleTrees.Dir(""), SampleTrees.File("new", "n"u8.ToArray())]);
+        Assert.Equal(["new"], Directory.GetFileSystemEntries(target).Select(Path.GetFileName));
+        Assert.Equal(["out"], Directory.GetFileSystemEntries(parent).Select(Path.GetFileName));
+
+        // A file in the way is replaced by the directory.
+        var fileTarget = Path.Combine(parent, "was-a-file");
+        File.WriteAllText(fileTarget, "f");
+        await using (var sink = new DirectorySink(fileTarget, replace)) Write(sink, [SampleTrees.Dir(""), SampleTrees.File("x", [1])]);
+        Assert.Equal([1], File.ReadAllBytes(Path.Combine(fileTarget, "x")));
+        Assert.Equal(["out", "was-a-file"], Directory.GetFileSystemEntries(parent).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>A name that is not UTF-8 and one with a newline are created as exactly those bytes (Python lists them).</summary>
+    [SkippableFact]
+    public async Task NamesAreWrittenAsTheirBytes()
+    {
+        TestEnvironment.RequireTool("python3");
+        var target = Path.Combine(Temp(), "out");
+        string odd = FileNameEncoding.GetString([0x6e, 0xff, 0xfe]), newline = "a\nb";
+        await using (var sink = new DirectorySink(target, new DirectorySinkOptions { Privileged = false }))
+            Write(sink, [SampleTrees.Dir(""), SampleTrees.Dir(odd), SampleTrees.File(odd + "/" + newline, [7]), SampleTrees.Symlink("l", odd)]);
+        var listing = TestEnvironment.RunChecked("python3", ["-c",
+            "import os,sys; r=os.fsencode(sys.argv[1]); print(sorted(n.hex() for n in os.listdir(r)), sorted(n.hex() for n in os.listdir(os.path.join(r, b'n\\xff\\xfe'))), os.readlink(os.path.join(r, b'l')).hex())",
+            target]).Trim();
+        Assert.Equal("['6c', '6efffe'] ['610a62'] 6efffe", listing);
     }
 }

@@ -76,12 +76,12 @@ internal sealed class DirectoryLintTree(string root) : LintTree
         path = Normalize(path);
         var st = _tree.Lstat(path);
         if (st is not { } s) return null;
-        var type = (s.Mode & Posix.S_IFMT) switch
+        var type = (s.Mode & FileTypeBits.Mask) switch
         {
-            Posix.S_IFDIR => EntryType.Directory,
-            Posix.S_IFREG => EntryType.RegularFile,
-            Posix.S_IFLNK => EntryType.SymbolicLink,
-            Posix.S_IFCHR => EntryType.CharacterDevice,
+            FileTypeBits.Directory => EntryType.Directory,
+            FileTypeBits.Regular => EntryType.RegularFile,
+            FileTypeBits.Symlink => EntryType.SymbolicLink,
+            FileTypeBits.Character => EntryType.CharacterDevice,
             0x6000 => EntryType.BlockDevice,
             0x1000 => EntryType.Fifo,
             _ => EntryType.Socket,

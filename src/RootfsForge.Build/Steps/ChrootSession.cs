@@ -54,7 +54,7 @@ public sealed class ChrootSession : IDisposable
     public static ChrootSession Enter(string root, ChrootOptions? options = null)
     {
         options ??= new ChrootOptions();
-        if (Posix.geteuid() != 0) throw new InvalidOperationException("the chroot steps need root");
+        if (Posix.EffectiveUserId != 0) throw new InvalidOperationException("the chroot steps need root");
         CheckFreshRoot(root);
         var session = new ChrootSession(new StagingRoot(root), options);
         try
@@ -225,7 +225,7 @@ public sealed class ChrootSession : IDisposable
         using var dev = _tree.OpenMountPoint("dev");
         foreach (var (name, major, minor) in new[] { ("null", 1u, 3u), ("zero", 1u, 5u), ("full", 1u, 7u),
                      ("random", 1u, 8u), ("urandom", 1u, 9u), ("tty", 5u, 0u) })
-            Posix.MknodAt(dev, name, (uint)Posix.S_IFCHR | 0x1B6, major, minor);
+            Posix.MknodAt(dev, name, (uint)RootfsForge.Tree.FileTypeBits.Character | 0x1B6, major, minor);
         foreach (var dir in new[] { "pts", "shm" }) Posix.MkdirAt(dev, dir, 0x1ED);
         foreach (var (name, target) in new[] { ("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                      ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2") })

@@ -63,7 +63,7 @@ internal static class FlCommand
                 bool q = parse.GetValue(quiet);
                 if (publishDir is not null) await OutputOptions.PublishAsync(outPath, publishDir, q, ct).ConfigureAwait(false);
                 if (q) return ExitCodes.Ok;
-                foreach (var w in tree.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
+                foreach (var w in tree.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {TreePath.Printable(w)}");
                 OutputOptions.WarnUnreachable(routes);
                 Console.Error.WriteLine(OutputOptions.FlistSummary(outPath, sink));
                 return ExitCodes.Ok;
@@ -88,18 +88,19 @@ internal static class FlCommand
             await using var stdout = new StreamWriter(CommandRunner.OpenStandardOutput()) { AutoFlush = false };
             await foreach (var e in source.WalkAsync(ct).ConfigureAwait(false))
             {
-                string path = e.Path.Length == 0 ? "/" : "/" + e.Path;
+                // Names come from the file: control characters (a newline, an escape sequence) are shown escaped.
+                string path = TreePath.Display(e.Path);
                 if (!l)
                 {
                     stdout.WriteLine(path);
                     continue;
                 }
                 string size = e.Type is EntryType.CharacterDevice or EntryType.BlockDevice ? $"{e.DeviceMajor},{e.DeviceMinor}" : e.Size.ToString();
-                string target = e.Type == EntryType.SymbolicLink ? " -> " + e.LinkTarget : "";
+                string target = e.Type == EntryType.SymbolicLink ? " -> " + TreePath.Printable(e.LinkTarget ?? "") : "";
                 stdout.WriteLine($"{ModeString(e)} {e.Uid,5} {e.Gid,5} {size,12} {ShortTime(e.ModificationTime)} {path}{target}");
             }
             await stdout.FlushAsync(ct).ConfigureAwait(false);
-            foreach (var w in source.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
+            foreach (var w in source.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {TreePath.Printable(w)}");
             return ExitCodes.Ok;
         }));
         return command;
@@ -154,15 +155,17 @@ internal static class FlCommand
             Console.WriteLine($"inodes:      {i.Inodes} ({i.Directories} directories, {i.Files} files, {i.Symlinks} symlinks, {i.Other} other)");
             Console.WriteLine($"content:     {i.ContentBytes} bytes in {i.BlockRows} block rows");
             if (i.FilesWithWrongBlockCount > 0)
-                Console.WriteLine($"incomplete:  {i.FilesWithWrongBlockCount} files whose block rows do not cover their size");
+                Console.WriteLine($"incomplete:  {i.FilesWithWrongBlockCount} files whose block rows do not cover their size (not counted above)");
+            if (i.Unreachable > 0)
+                Console.WriteLine($"unreachable: {i.Unreachable} inodes not reachable from the root (corrupt: 'fl verify' names them)");
             foreach (var r in i.Routes)
             {
                 // §7 lint: a route must not carry a password or token; never print it.
-                string shown = StoreUrl.Redact(r.Url);
+                string shown = TreePath.Printable(StoreUrl.Redact(r.Url));
                 Console.WriteLine($"route:       {r.Start:x2}-{r.End:x2} {shown}");
                 if (shown != r.Url) Console.Error.WriteLine($"rootfsforge: warning: route {shown} carries a secret in the .fl");
             }
-            foreach (var t in i.Tags) Console.WriteLine($"tag:         {t.Key}={t.Value}");
+            foreach (var t in i.Tags) Console.WriteLine($"tag:         {TreePath.Printable(t.Key)}={TreePath.Printable(t.Value)}");
             return ExitCodes.Ok;
         }));
         return command;
@@ -180,7 +183,7 @@ internal static class FlCommand
             {
                 await using var source = FlistSource.Open(parse.GetValue(file)!, routes);
                 var result = await source.VerifyAsync(8, ct).ConfigureAwait(false);
-                foreach (var p in result.Problems) Console.Error.WriteLine($"rootfsforge: {p}");
+                foreach (var p in result.Problems) Console.Error.WriteLine($"rootfsforge: {TreePath.Printable(p)}");
                 Console.Error.WriteLine(result.Ok
                     ? $"rootfsforge: ok: {result.DistinctBlocks} distinct blocks verified"
                     : $"rootfsforge: {result.Problems.Count} problems in {result.DistinctBlocks} distinct blocks");
@@ -229,7 +232,7 @@ internal static class FlCommand
                 await using var sink = RootfsForge.Sinks.SinkFactory.Create(spec, sinkOptions);
                 await TreeCopy.RunAsync(source, sink, null, ct).ConfigureAwait(false);
                 var stats = sink.Statistics;
-                foreach (var w in source.Warnings.Concat(stats.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {w}");
+                foreach (var w in source.Warnings.Concat(stats.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {TreePath.Printable(w)}");
                 Console.Error.WriteLine($"rootfsforge: {stats.Entries} entries, {stats.ContentBytes} bytes");
                 return ExitCodes.Ok;
             }

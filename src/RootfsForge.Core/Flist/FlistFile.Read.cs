@@ -3,11 +3,17 @@ using Microsoft.Data.Sqlite;
 
 namespace RootfsForge.Flist;
 
-/// <summary>One <c>inode</c> row.</summary>
-internal sealed record FlistInode(long Ino, long Parent, string Name, long Size, uint Uid, uint Gid, uint Mode, long Rdev,
+/// <summary>One <c>inode</c> row, its numbers range-checked (<see cref="FlistFile"/>); <see cref="Name"/> as the stored bytes.</summary>
+internal sealed record FlistInode(long Ino, long Parent, byte[] Name, long Size, uint Uid, uint Gid, uint Mode, long Rdev,
     long Ctime, long Mtime)
 {
-    public uint Type => Mode & FileTypeBits.Mask;
+    public int Type => (int)Mode & FileTypeBits.Mask;
+
+    /// <summary>The name for messages: escaped where it is not UTF-8 or holds control characters.</summary>
+    public string DisplayName => TreePath.Printable(FileNameEncoding.GetString(Name));
+
+    /// <summary>"inode N", the structure messages name.</summary>
+    public string Structure => $"inode {Ino}";
 }
 
 /// <summary>One <c>block</c> row: the store id and the AES/plaintext key, 32 bytes each.</summary>
@@ -18,7 +24,10 @@ internal readonly record struct FlistRoute(byte Start, byte End, string Url);
 
 /// <summary>
 /// A whole <c>.fl</c> read into memory (metadata only: a few hundred bytes per inode) and closed again. Every problem is an
-/// <see cref="ImageFormatException"/> naming the file and the row.
+/// <see cref="ImageFormatException"/> naming the file and the row (docs/flist-format.md §2.8). Every number is checked
+/// against the range its use allows: ino at least 1, parent at least 0, uid/gid/mode 32-bit, a mode whose type bits are
+/// a file type, a regular file's size at least 0; times and device numbers take any 64-bit value (they are shown, not
+/// computed with). How the rows form a tree is <see cref="Sources.Flist.FlistTree"/>'s concern.
 /// </summary>
 internal sealed class FlistFile : IDisposable
 {
@@ -36,6 +45,15 @@ internal sealed class FlistFile : IDisposable
 
     public IReadOnlyList<FlistBlockRef> BlocksOf(long ino) => _blocks.TryGetValue(ino, out var l) ? l : [];
 
+    /// <summary>
+    /// The number of block rows a regular file of <paramref name="size"/> bytes has: <c>ceil(size / 524288)</c>
+    /// (§2.2), computed without overflow for every size up to 2^63 − 1.
+    /// </summary>
+    public static long BlockCount(long size) => size / FlistBlock.ChunkSize + (size % FlistBlock.ChunkSize != 0 ? 1 : 0);
+
+    /// <summary>True when the block rows of the regular file <paramref name="inode"/> cover its size exactly.</summary>
+    public bool HasAllBlocks(FlistInode inode) => BlocksOf(inode.Ino).Count == BlockCount(inode.Size);
+
     public static FlistFile Open(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such .fl file", path);
@@ -50,7 +68,7 @@ internal sealed class FlistFile : IDisposable
             if (check != "ok") throw Bad(path, $"SQLite integrity check failed: {check}", "database");
             var tables = new HashSet<string>(Column(db, "select name from sqlite_master where type = 'table'"));
             foreach (var t in new[] { "inode", "block", "extra" })
-                if (!tables.Contains(t)) throw Bad(path, $"table '{t}' is missing: not an rfs .fl", "schema");
+                if (!tables.Contains(t)) throw Bad(path, $"table '{t}' is missing: not an rfs .fl", "schema", kind: ImageErrorKind.NotAnImage);
             file.ReadInodes(db);
             file.ReadExtra(db);
             file.ReadBlocks(db);
@@ -69,17 +87,18 @@ internal sealed class FlistFile : IDisposable
         Span<byte> header = stackalloc byte[SqliteHeaderLength];
         using var fs = File.OpenRead(path);
         if (fs.Length < SqliteHeaderLength || fs.ReadAtLeast(header, SqliteHeaderLength, false) < SqliteHeaderLength)
-            throw Bad(path, $"file is {fs.Length} bytes, shorter than an SQLite header", "SQLite header", 0);
-        if (!header[..16].SequenceEqual(SqliteMagic)) throw Bad(path, "not an SQLite 3 database", "SQLite header", 0);
+            throw Bad(path, $"file is {fs.Length} bytes, shorter than an SQLite header", "SQLite header", 0, ImageErrorKind.Truncated);
+        if (!header[..16].SequenceEqual(SqliteMagic)) throw Bad(path, "not an SQLite 3 database", "SQLite header", 0, ImageErrorKind.NotAnImage);
         int pageSize = (header[16] << 8) | header[17];
         if (pageSize == 1) pageSize = 65536;
         long pages = (header[28] << 24) | (header[29] << 16) | (header[30] << 8) | header[31];
         if (pageSize >= 512 && pages > 0 && fs.Length < pages * pageSize)
-            throw Bad(path, $"file is truncated: {fs.Length} bytes, header says {pages} pages of {pageSize}", "SQLite header", 28);
+            throw Bad(path, $"file is truncated: {fs.Length} bytes, header says {pages} pages of {pageSize}", "SQLite header", 28, ImageErrorKind.Truncated);
     }
 
-    private static ImageFormatException Bad(string path, string message, string structure, long? offset = null) =>
-        new(message, structure, offset) { ImagePath = path };
+    private static ImageFormatException Bad(string path, string message, string structure, long? offset = null,
+        ImageErrorKind kind = ImageErrorKind.Corrupt) =>
+        new(message, structure, offset, kind: kind) { ImagePath = path };
 
     private static object? Scalar(SqliteConnection db, string sql)
     {
@@ -101,19 +120,37 @@ internal sealed class FlistFile : IDisposable
     private void ReadInodes(SqliteConnection db)
     {
         using var cmd = db.CreateCommand();
-        cmd.CommandText = "select ino, parent, name, size, uid, gid, mode, rdev, ctime, mtime from inode order by ino";
+        // The name as its stored bytes (CAST AS BLOB): a TEXT value may hold bytes that are not UTF-8, or a NUL.
+        cmd.CommandText = "select ino, parent, name, size, uid, gid, mode, rdev, ctime, mtime, typeof(name), cast(name as blob) "
+                          + "from inode order by ino";
         using var r = cmd.ExecuteReader();
         while (r.Read())
         {
             long ino = r.IsDBNull(0) ? 0 : r.GetInt64(0);
             string where = $"inode {ino}";
             for (int i = 0; i < 10; i++)
+            {
                 if (r.IsDBNull(i)) throw Bad(Path, $"column '{r.GetName(i)}' is NULL", where);
-            if (r.GetFieldType(2) != typeof(string)) throw Bad(Path, "name is not TEXT", where);
-            Inodes.Add(new FlistInode(ino, r.GetInt64(1), r.GetString(2), r.GetInt64(3), U32(r, 4, where), U32(r, 5, where),
-                U32(r, 6, where), r.GetInt64(7), r.GetInt64(8), r.GetInt64(9)));
+                if (i != 2 && r.GetFieldType(i) != typeof(long))
+                    throw Bad(Path, $"column '{r.GetName(i)}' holds a {StorageClass(r.GetFieldType(i))}, not an INTEGER", where);
+            }
+            if (r.GetString(10) != "text") throw Bad(Path, $"name is {r.GetString(10).ToUpperInvariant()}, not TEXT", where);
+            if (ino < 1) throw Bad(Path, $"ino {ino} is not a positive row id", where);
+            long parent = r.GetInt64(1);
+            if (parent < 0) throw Bad(Path, $"parent {parent} is negative", where);
+            uint mode = U32(r, 6, where);
+            if (FileTypeBits.ToEntryType((int)mode) is not { } type)
+                throw Bad(Path, $"mode {Convert.ToString(mode, 8)} has no known file type", where);
+            long size = r.GetInt64(3);
+            if (type == EntryType.RegularFile && size < 0) throw Bad(Path, $"size {size} is negative", where);
+            var name = r.IsDBNull(11) ? [] : (byte[])r.GetValue(11);
+            Inodes.Add(new FlistInode(ino, parent, name, size, U32(r, 4, where), U32(r, 5, where), mode, r.GetInt64(7),
+                r.GetInt64(8), r.GetInt64(9)));
         }
     }
+
+    private static string StorageClass(Type type) =>
+        type == typeof(string) ? "TEXT" : type == typeof(double) ? "REAL" : type == typeof(byte[]) ? "BLOB" : type.Name;
 
     private uint U32(SqliteDataReader r, int column, string where)
     {
@@ -162,6 +199,7 @@ internal sealed class FlistFile : IDisposable
         using var r = cmd.ExecuteReader();
         while (r.Read())
         {
+            if (r.IsDBNull(0) || r.IsDBNull(1) || r.IsDBNull(2)) throw Bad(Path, "NULL in a route row", "route");
             long s = r.GetInt64(0), e = r.GetInt64(1);
             if (s is < 0 or > 255 || e is < 0 or > 255) throw Bad(Path, $"route range {s}-{e} is outside 0..255", "route");
             Routes.Add(new FlistRoute((byte)s, (byte)e, r.GetString(2)));

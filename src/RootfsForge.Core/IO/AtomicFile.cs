@@ -7,7 +7,7 @@ namespace RootfsForge.IO;
 /// the target's folder; <see cref="Commit"/> flushes, fsyncs and renames it into place; disposing without committing
 /// deletes the temporary file, so a failed run never leaves a half-written output.
 /// </summary>
-public sealed class AtomicFile : IDisposable
+internal sealed class AtomicFile : IDisposable
 {
     private readonly FileStream _stream;
     private bool _committed;
@@ -90,14 +90,16 @@ public sealed class AtomicFile : IDisposable
         }
     }
 
-    private static unsafe void FsyncDirectory(string dir)
+    /// <summary>Makes the rename durable (fsync of the folder); best effort, as the data itself is already on disk.</summary>
+    private static void FsyncDirectory(string dir)
     {
-        fixed (byte* p = Posix.CString(dir))
+        try
         {
-            int fd = Posix.openat(Posix.AT_FDCWD, p, Posix.O_RDONLY | Posix.O_DIRECTORY | Posix.O_CLOEXEC, 0);
-            if (fd < 0) return;
-            Posix.fsync(fd);
-            Posix.close(fd);
+            using var fd = Posix.OpenAt(null, dir, Posix.O_RDONLY | Posix.O_DIRECTORY);
+            Posix.Fsync(fd, dir);
+        }
+        catch (IOException)
+        {
         }
     }
 }

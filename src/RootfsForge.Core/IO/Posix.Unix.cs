@@ -1,24 +1,32 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
+using Microsoft.Win32.SafeHandles;
+using RootfsForge.Tree;
 
 namespace RootfsForge.IO;
 
 /// <summary>
-/// The libc calls the directory sink and source need, with file names as NUL-terminated byte strings so that names which
-/// are not UTF-8 survive. Linux only (statx and the dirent64 layout are Linux's).
+/// The Linux system calls RootfsForge makes itself (the directory sink and source, the directory block store, the build
+/// steps), in one style: descriptors are <see cref="SafeFileHandle"/>s (a <c>null</c> directory handle means the current
+/// directory, <c>AT_FDCWD</c>), names are bytes (<see cref="ReadOnlySpan{T}"/> of <see cref="byte"/>, so names that are
+/// not UTF-8 survive; the <see cref="string"/> overloads convert with <see cref="FileNameEncoding"/>), and a failure is
+/// an <see cref="IOException"/> made by <see cref="Error"/> with the errno in <see cref="Exception.HResult"/>. Calls whose
+/// failure is an expected answer (a file that exists, an attribute that is absent) say so in their names (<c>Try…</c>)
+/// or return null. The raw imports are private (Posix.Interop.Unix.cs). Linux only: statx, openat2, getdents64 and
+/// the dirent64 layout are Linux's.
 /// </summary>
-internal static unsafe partial class Posix
+[SupportedOSPlatform("linux")]
+internal static partial class Posix
 {
-    private const string Libc = "libc";
+    private const int AT_FDCWD = -100;
 
-    public const int AT_FDCWD = -100;
     public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int AT_REMOVEDIR = 0x200;
     public const int AT_SYMLINK_FOLLOW = 0x400;
     public const int AT_EMPTY_PATH = 0x1000;
-    public const int AT_STATX_DONT_SYNC = 0x4000;
 
     public const int O_RDONLY = 0;
     public const int O_WRONLY = 1;
-    public const int O_RDWR = 2;
     public const int O_CREAT = 0x40;
     public const int O_EXCL = 0x80;
     public const int O_NOCTTY = 0x100;
@@ -29,261 +37,93 @@ internal static unsafe partial class Posix
     public const int O_PATH = 0x200000;
     public const int O_TMPFILE = 0x400000 | O_DIRECTORY;
 
+    // openat2(2) resolve flags.
+    public const ulong RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04,
+        RESOLVE_BENEATH = 0x08, RESOLVE_IN_ROOT = 0x10;
+
+    // mount(2) and umount2(2) flags.
+    public const ulong MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_PRIVATE = 1 << 18;
+
+    public const int MNT_DETACH = 2, UMOUNT_NOFOLLOW = 8;
+
     public const int SEEK_SET = 0;
     public const int SEEK_DATA = 3;
     public const int SEEK_HOLE = 4;
 
-    public const int EINTR = 4;
-    public const int ENOENT = 2;
-    public const int EEXIST = 17;
+    // errno values (asm-generic/errno-base.h, errno.h).
     public const int EPERM = 1;
-    public const int EACCES = 13;
+    public const int ENOENT = 2;
+    public const int ESRCH = 3;
+    public const int EINTR = 4;
     public const int ENXIO = 6;
+    public const int E2BIG = 7;
+    public const int EACCES = 13;
+    public const int EBUSY = 16;
+    public const int EEXIST = 17;
+    public const int ENOTDIR = 20;
+    public const int EISDIR = 21;
+    public const int EINVAL = 22;
+    public const int ENOSPC = 28;
     public const int ERANGE = 34;
+    public const int ENAMETOOLONG = 36;
+    public const int ENOSYS = 38;
+    public const int ELOOP = 40;
     public const int ENODATA = 61;
     public const int ENOTSUP = 95;
     public const int EOPNOTSUPP = ENOTSUP;
-    public const int EISDIR = 21;
-    public const int ELOOP = 40;
-    public const int ENOTDIR = 20;
-    public const int EINVAL = 22;
-    public const int E2BIG = 7;
-    public const int ENOSPC = 28;
-    public const int ENAMETOOLONG = 36;
 
-    public const uint S_IFMT = 0xF000;
-    public const uint S_IFSOCK = 0xC000;
-    public const uint S_IFLNK = 0xA000;
-    public const uint S_IFREG = 0x8000;
-    public const uint S_IFBLK = 0x6000;
-    public const uint S_IFDIR = 0x4000;
-    public const uint S_IFCHR = 0x2000;
-    public const uint S_IFIFO = 0x1000;
-
-    public const long UTIME_OMIT = (1L << 30) - 2;
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int openat(int dirfd, byte* path, int flags, uint mode);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int close(int fd);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int dup(int fd);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int mkdirat(int dirfd, byte* path, uint mode);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int mknodat(int dirfd, byte* path, uint mode, ulong dev);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int symlinkat(byte* target, int newdirfd, byte* linkpath);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int linkat(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, int flags);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int unlinkat(int dirfd, byte* path, int flags);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int renameat(int olddirfd, byte* oldpath, int newdirfd, byte* newpath);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int fchownat(int dirfd, byte* path, uint uid, uint gid, int flags);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int fchown(int fd, uint uid, uint gid);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int fchmodat(int dirfd, byte* path, uint mode, int flags);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int fchmod(int fd, uint mode);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int utimensat(int dirfd, byte* path, Timespec* times, int flags);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int futimens(int fd, Timespec* times);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int fsetxattr(int fd, byte* name, byte* value, nuint size, int flags);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int lsetxattr(byte* path, byte* name, byte* value, nuint size, int flags);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial nint llistxattr(byte* path, byte* list, nuint size);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial nint lgetxattr(byte* path, byte* name, byte* value, nuint size);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial nint readlinkat(int dirfd, byte* path, byte* buf, nuint size);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int statx(int dirfd, byte* path, int flags, uint mask, Statx* buf);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial long lseek(int fd, long offset, int whence);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial nint pwrite(int fd, byte* buf, nuint count, long offset);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial nint pread(int fd, byte* buf, nuint count, long offset);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int ftruncate(int fd, long length);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int fsync(int fd);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial nint fdopendir(int fd);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial nint readdir(nint dir);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int closedir(nint dir);
-
-    [LibraryImport(Libc)]
-    public static partial uint geteuid();
-
-    [LibraryImport(Libc, SetLastError = true)]
-    public static partial int fstatvfs(int fd, Statvfs* buf);
-
-    /// <summary>struct statvfs of glibc on 64-bit Linux (every field before the spare words is 8 bytes).</summary>
-    [StructLayout(LayoutKind.Sequential, Size = 112)]
-    public struct Statvfs
-    {
-        public ulong BlockSize;
-        public ulong FragmentSize;
-        public ulong Blocks;
-        public ulong FreeBlocks;
-        public ulong AvailableBlocks;
-    }
-
-    /// <summary>struct timespec (64-bit Linux).</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct Timespec
-    {
-        public long Seconds;
-        public long Nanoseconds;
-    }
-
-    /// <summary>struct statx_timestamp.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct StatxTimestamp
-    {
-        public long Seconds;
-        public uint Nanoseconds;
-        private int _reserved;
-    }
-
-    /// <summary>struct statx (include/uapi/linux/stat.h); the same layout on every Linux architecture.</summary>
-    [StructLayout(LayoutKind.Sequential, Size = 256)]
-    public struct Statx
-    {
-        public uint Mask;
-        public uint BlockSize;
-        public ulong Attributes;
-        public uint LinkCount;
-        public uint Uid;
-        public uint Gid;
-        public ushort Mode;
-        private ushort _spare0;
-        public ulong Inode;
-        public ulong Size;
-        public ulong Blocks;
-        public ulong AttributesMask;
-        public StatxTimestamp AccessTime;
-        public StatxTimestamp BirthTime;
-        public StatxTimestamp ChangeTime;
-        public StatxTimestamp ModificationTime;
-        public uint RdevMajor;
-        public uint RdevMinor;
-        public uint DevMajor;
-        public uint DevMinor;
-    }
-
-    /// <summary>STATX_BASIC_STATS.</summary>
-    public const uint STATX_BASIC_STATS = 0x7FF;
-
-    /// <summary>The errno of the last failed call.</summary>
-    public static int LastError => Marshal.GetLastPInvokeError();
-
-    /// <summary>An <see cref="IOException"/> naming the call, the path and the errno text.</summary>
+    /// <summary>The one place an errno becomes an exception: "<paramref name="call"/> <paramref name="path"/>: text (errno N)".</summary>
+    /// <param name="call">The operation, as users know it ("open", "mkdir", "setxattr user.x").</param>
+    /// <param name="path">What it was applied to, as a path for the message.</param>
+    /// <param name="errno">The error number; also stored in <see cref="Exception.HResult"/> (see <see cref="Errno"/>).</param>
     public static IOException Error(string call, string path, int errno) =>
-        new($"{call} {path}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})") { HResult = errno };
+        new($"{call} {TreePath.Printable(path)}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
 
-    /// <summary>NUL-terminated bytes of a (possibly escaped) name.</summary>
-    public static byte[] CString(string name)
-    {
-        var bytes = Tree.FileNameEncoding.GetBytes(name);
-        var z = new byte[bytes.Length + 1];
-        bytes.CopyTo(z, 0);
-        return z;
-    }
+    /// <summary><see cref="Error"/> for the errno the last import left behind.</summary>
+    private static IOException LastError(string call, string path) => Error(call, path, Marshal.GetLastPInvokeError());
 
-    /// <summary>NUL-terminated copy of raw bytes.</summary>
+    /// <summary>The errno of an exception made by <see cref="Error"/>.</summary>
+    public static int Errno(IOException e) => e.HResult;
+
+    /// <summary>The effective user id of the process.</summary>
+    public static uint EffectiveUserId => geteuid();
+
+    /// <summary>NUL-terminated name bytes of <paramref name="name"/> (escaped bytes restored, see <see cref="FileNameEncoding"/>).</summary>
+    public static byte[] CString(string name) => CString(FileNameEncoding.GetBytes(name));
+
+    /// <summary>A NUL-terminated copy of <paramref name="bytes"/>.</summary>
     public static byte[] CString(ReadOnlySpan<byte> bytes)
     {
+        if (bytes.IndexOf((byte)0) >= 0) throw new ArgumentException("a file name cannot contain NUL", nameof(bytes));
         var z = new byte[bytes.Length + 1];
         bytes.CopyTo(z);
         return z;
     }
 
-    /// <summary>The "/proc/self/fd/N/name" path that reaches <paramref name="name"/> in the directory open as <paramref name="dirfd"/>.</summary>
-    public static byte[] ProcPath(int dirfd, ReadOnlySpan<byte> name)
+    /// <summary>
+    /// The NUL-terminated path <c>/proc/self/fd/N/name</c> that reaches <paramref name="name"/> inside the directory
+    /// <paramref name="directory"/>: for the calls that have no *at form (the l*xattr family). Only the final component is
+    /// resolved by name, and the l* calls do not follow it.
+    /// </summary>
+    private static byte[] ProcPath(SafeHandle directory, ReadOnlySpan<byte> name)
     {
-        var prefix = System.Text.Encoding.ASCII.GetBytes($"/proc/self/fd/{dirfd}/");
+        if (name.IndexOf((byte)0) >= 0 || name.IndexOf((byte)'/') >= 0)
+            throw new ArgumentException("not a single file name", nameof(name));
+        var prefix = System.Text.Encoding.ASCII.GetBytes($"/proc/self/fd/{directory.DangerousGetHandle()}/");
         var z = new byte[prefix.Length + name.Length + 1];
         prefix.CopyTo(z, 0);
         name.CopyTo(z.AsSpan(prefix.Length));
         return z;
     }
 
-    /// <summary>Lists the names in an open directory (without "." and ".."); the fd stays open.</summary>
-    public static List<byte[]> ReadDirectory(int dirfd, string pathForErrors)
-    {
-        int copy = dup(dirfd);
-        if (copy < 0) throw Error("dup", pathForErrors, LastError);
-        // fdopendir shares the file offset with dirfd's duplicate: rewind so every listing starts at the beginning.
-        lseek(copy, 0, SEEK_SET);
-        nint dir = fdopendir(copy);
-        if (dir == 0)
-        {
-            int e = LastError;
-            close(copy);
-            throw Error("fdopendir", pathForErrors, e);
-        }
-        var names = new List<byte[]>();
-        try
-        {
-            while (true)
-            {
-                Marshal.SetLastPInvokeError(0);
-                nint ent = readdir(dir);
-                if (ent == 0)
-                {
-                    int e = LastError;
-                    if (e != 0) throw Error("readdir", pathForErrors, e);
-                    break;
-                }
-                // struct dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name[] at offset 19.
-                byte* name = (byte*)ent + 19;
-                var span = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(name);
-                if (span.SequenceEqual("."u8) || span.SequenceEqual(".."u8)) continue;
-                names.Add(span.ToArray());
-            }
-        }
-        finally
-        {
-            closedir(dir);
-        }
-        return names;
-    }
+    /// <summary>The /proc/self/fd path of an open handle (mount(2) resolves it to exactly that directory).</summary>
+    public static string FdPath(SafeHandle fd) => $"/proc/self/fd/{fd.DangerousGetHandle()}";
+
+    /// <summary>The handle that stands for the current directory (<c>AT_FDCWD</c>) where a directory is optional.</summary>
+    private static SafeHandle Directory(SafeHandle? directory) => directory ?? CurrentDirectory;
+
+    private static readonly SafeFileHandle CurrentDirectory = new(AT_FDCWD, ownsHandle: false);
+
+    /// <summary>True when <paramref name="result"/> failed with EINTR and the call should be repeated.</summary>
+    private static bool Interrupted(long result) => result < 0 && Marshal.GetLastPInvokeError() == EINTR;
 }

@@ -1,4 +1,7 @@
+using System.Runtime.Versioning;
+using Microsoft.Win32.SafeHandles;
 using RootfsForge.IO;
+using RootfsForge.Tree;
 
 namespace RootfsForge.Stores;
 
@@ -8,6 +11,7 @@ namespace RootfsForge.Stores;
 /// The two-level name is a hard link to the flat file where the filesystem allows it, so the second layout costs
 /// neither space nor a second write.
 /// </summary>
+[SupportedOSPlatform("linux")]
 internal sealed class DirectoryBlockStore : IBlockStore
 {
     private readonly string _root;
@@ -69,36 +73,24 @@ internal sealed class DirectoryBlockStore : IBlockStore
     /// nothing written, where the filesystem has no <c>O_TMPFILE</c> or /proc is not mounted (then the caller writes
     /// a temporary file and renames it).
     /// </summary>
-    private unsafe bool TryWriteUnnamed(string hex, ReadOnlySpan<byte> data)
+    private bool TryWriteUnnamed(string hex, ReadOnlySpan<byte> data)
     {
         if (!Volatile.Read(ref _unnamedFiles)) return false;
-        int fd;
-        fixed (byte* dir = Posix.CString(_root))
-            fd = Posix.openat(Posix.AT_FDCWD, dir, Posix.O_TMPFILE | Posix.O_WRONLY | Posix.O_CLOEXEC, 0x1B6);
-        if (fd < 0)
-        {
-            int errno = Posix.LastError;
-            if (errno is Posix.EOPNOTSUPP or Posix.EISDIR or Posix.EINVAL)
-            {
-                Volatile.Write(ref _unnamedFiles, false);
-                return false;
-            }
-            throw Posix.Error("open O_TMPFILE in", _root, errno);
-        }
+        SafeFileHandle fd;
         try
         {
-            fixed (byte* p = data)
-            {
-                for (int done = 0; done < data.Length;)
-                {
-                    nint n = Posix.pwrite(fd, p + done, (nuint)(data.Length - done), done);
-                    if (n < 0 && Posix.LastError == Posix.EINTR) continue;
-                    if (n <= 0) throw Posix.Error("write", Flat(hex), n < 0 ? Posix.LastError : Posix.ENOSPC);
-                    done += (int)n;
-                }
-            }
+            fd = Posix.OpenAt(null, _root, Posix.O_TMPFILE | Posix.O_WRONLY, 0x1B6);
+        }
+        catch (IOException e) when (Posix.Errno(e) is Posix.EOPNOTSUPP or Posix.EISDIR or Posix.EINVAL)
+        {
+            Volatile.Write(ref _unnamedFiles, false);
+            return false;
+        }
+        using (fd)
+        {
+            Posix.WriteAt(fd, data, 0, Flat(hex));
             // Named through /proc/self/fd with AT_SYMLINK_FOLLOW: linkat's AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH.
-            byte[] self = Posix.CString($"/proc/self/fd/{fd}");
+            var self = System.Text.Encoding.ASCII.GetBytes(Posix.FdPath(fd));
             int first = Link(self, Flat(hex));
             if (first == Posix.ENOENT && !Directory.Exists("/proc/self/fd"))
             {
@@ -110,37 +102,21 @@ internal sealed class DirectoryBlockStore : IBlockStore
             if (second != 0) throw Posix.Error("link", TwoLevel(hex), second);
             return true;
         }
-        finally
-        {
-            Posix.close(fd);
-        }
     }
 
     /// <summary>
     /// Names the file behind <paramref name="procFd"/> (a /proc/self/fd path) <paramref name="path"/>; 0 or the errno.
     /// EEXIST counts as success: a name is the hash of its content, so whoever wrote it first wrote the same bytes.
     /// </summary>
-    private static unsafe int Link(byte[] procFd, string path)
+    private static int Link(byte[] procFd, string path)
     {
-        fixed (byte* from = procFd)
-        fixed (byte* to = Posix.CString(path))
-        {
-            if (Posix.linkat(Posix.AT_FDCWD, from, Posix.AT_FDCWD, to, Posix.AT_SYMLINK_FOLLOW) == 0) return 0;
-        }
-        int errno = Posix.LastError;
+        int errno = Posix.TryLinkAt(null, procFd, null, FileNameEncoding.GetBytes(path), Posix.AT_SYMLINK_FOLLOW);
         return errno == Posix.EEXIST ? 0 : errno;
     }
 
     /// <summary>Links <paramref name="path"/> to <paramref name="existing"/>; false when the filesystem cannot (then copy).</summary>
-    private static unsafe bool TryLink(string existing, string path)
-    {
-        fixed (byte* from = Posix.CString(existing))
-        fixed (byte* to = Posix.CString(path))
-        {
-            if (Posix.linkat(Posix.AT_FDCWD, from, Posix.AT_FDCWD, to, 0) == 0) return true;
-        }
-        return Posix.LastError == Posix.EEXIST;
-    }
+    private static bool TryLink(string existing, string path) =>
+        Posix.TryLinkAt(null, FileNameEncoding.GetBytes(existing), null, FileNameEncoding.GetBytes(path)) is 0 or Posix.EEXIST;
 
     private static async Task WriteAtomicAsync(string path, ReadOnlyMemory<byte> data, CancellationToken ct)
     {

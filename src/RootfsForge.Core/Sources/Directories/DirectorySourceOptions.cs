@@ -1,7 +1,7 @@
 namespace RootfsForge.Sources.Directories;
 
 /// <summary>Options of <see cref="DirectorySource"/>.</summary>
-public sealed class DirectorySourceOptions
+public sealed record DirectorySourceOptions
 {
     /// <summary>
     /// Descend into directories on other filesystems (mount points). Off by default, like <c>find -xdev</c>: a mount

@@ -14,6 +14,7 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
     private readonly BlockRouter _router;
     private readonly bool _ownsRouter;
     private readonly List<string> _warnings = [];
+    private FlistTree? _tree;
 
     private FlistSource(FlistFile file, BlockRouter router, bool ownsRouter)
     {
@@ -58,7 +59,7 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
     public FlistInfo GetInfo()
     {
         int dirs = 0, files = 0, links = 0, other = 0;
-        long bytes = 0, missing = 0;
+        long bytes = 0, incomplete = 0;
         foreach (var i in _file.Inodes)
         {
             switch (i.Type)
@@ -66,134 +67,32 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
                 case FileTypeBits.Directory: dirs++; break;
                 case FileTypeBits.Regular:
                     files++;
-                    bytes += i.Size;
-                    if (_file.BlocksOf(i.Ino).Count != BlockCount(i.Size)) missing++;
+                    // Only sizes backed by block rows count: each is at most rows × 512 KiB, so the sum cannot overflow.
+                    if (_file.HasAllBlocks(i)) bytes += i.Size;
+                    else incomplete++;
                     break;
                 case FileTypeBits.Symlink: links++; break;
                 default: other++; break;
             }
         }
-        return new FlistInfo(_file.Inodes.Count, dirs, files, links, other, _file.BlockRowCount, bytes, missing,
-            Routes, _file.Tags.ToList());
+        return new FlistInfo(_file.Inodes.Count, dirs, files, links, other, _file.BlockRowCount, bytes, incomplete,
+            Tree.UnreachableCount, Routes, _file.Tags.ToList());
     }
 
-    private static long BlockCount(long size) => (size + FlistBlock.ChunkSize - 1) / FlistBlock.ChunkSize;
+    /// <summary>The rows as a tree, built on first use.</summary>
+    private FlistTree Tree => _tree ??= FlistTree.Build(_file);
 
     /// <inheritdoc />
+    /// <exception cref="ImageFormatException">The rows do not form one tree: no root, a root that is not a directory, or
+    /// rows that cannot be reached from the root (see <see cref="FlistTree"/> for the kinds); thrown before any entry.</exception>
     public async IAsyncEnumerable<TreeEntry> WalkAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        foreach (var entry in Walk(cancellationToken)) yield return entry;
+        var tree = Tree;
+        if (tree.Problems.Count > 0) throw tree.Problems[0];
+        // The rows are in memory: the walk runs synchronously between yields; only file content is fetched asynchronously.
+        var walker = new FlistWalker(_file, tree, _router, _warnings);
+        foreach (var (entry, _) in walker.Walk(tree.Root!, cancellationToken)) yield return entry;
         await Task.CompletedTask.ConfigureAwait(false);
-    }
-
-    internal IEnumerable<TreeEntry> Walk(CancellationToken cancellationToken = default)
-    {
-        var byIno = new Dictionary<long, FlistInode>(_file.Inodes.Count);
-        var children = new Dictionary<long, List<FlistInode>>();
-        FlistInode? root = null;
-        foreach (var i in _file.Inodes)
-        {
-            byIno[i.Ino] = i;
-            if (i.Parent == 0)
-            {
-                if (root is not null) throw Bad("more than one inode has parent 0", $"inode {i.Ino}");
-                root = i;
-                continue;
-            }
-            if (!children.TryGetValue(i.Parent, out var list)) children[i.Parent] = list = [];
-            list.Add(i);
-        }
-        if (root is null) throw Bad("no root inode (parent 0)", "inode");
-        if (root.Type != FileTypeBits.Directory) throw Bad("the root inode is not a directory", $"inode {root.Ino}");
-        foreach (var p in children.Keys)
-        {
-            if (!byIno.TryGetValue(p, out var parent))
-                throw Bad($"parent {p} does not exist", $"inode {children[p][0].Ino}");
-            if (parent.Type != FileTypeBits.Directory)
-                throw Bad($"parent {p} is not a directory", $"inode {children[p][0].Ino}");
-        }
-
-        var visited = new HashSet<long>();
-        var stack = new Stack<(FlistInode Inode, string Path)>();
-        stack.Push((root, ""));
-        while (stack.Count > 0)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var (inode, path) = stack.Pop();
-            if (!visited.Add(inode.Ino)) throw Bad("directory cycle", $"inode {inode.Ino}");
-            yield return ToEntry(inode, path);
-            if (inode.Type != FileTypeBits.Directory || !children.TryGetValue(inode.Ino, out var kids)) continue;
-            kids.Sort((a, b) => FileNameEncoding.CompareBytes(a.Name, b.Name));
-            for (int k = 1; k < kids.Count; k++)
-                if (kids[k].Name == kids[k - 1].Name) throw Bad($"duplicate name '{kids[k].Name}'", $"inode {kids[k].Ino}");
-            for (int k = kids.Count - 1; k >= 0; k--)
-            {
-                string name = kids[k].Name;
-                if (name.Length == 0 || name.Contains('/') || name.Contains('\0') || name is "." or "..")
-                    throw Bad($"invalid name '{name}'", $"inode {kids[k].Ino}");
-                stack.Push((kids[k], path.Length == 0 ? name : path + "/" + name));
-            }
-        }
-    }
-
-    private ImageFormatException Bad(string message, string structure) => new(message, structure) { ImagePath = _file.Path };
-
-    private TreeEntry ToEntry(FlistInode i, string path)
-    {
-        var type = i.Type switch
-        {
-            FileTypeBits.Directory => EntryType.Directory,
-            FileTypeBits.Regular => EntryType.RegularFile,
-            FileTypeBits.Symlink => EntryType.SymbolicLink,
-            FileTypeBits.Character => EntryType.CharacterDevice,
-            FileTypeBits.Block => EntryType.BlockDevice,
-            FileTypeBits.Fifo => EntryType.Fifo,
-            FileTypeBits.Socket => EntryType.Socket,
-            _ => throw Bad($"unknown file type in mode {Convert.ToString(i.Mode, 8)}", $"inode {i.Ino}"),
-        };
-        var mtime = new UnixTime(i.Mtime, 0);
-        string? target = null;
-        long size = type switch { EntryType.RegularFile => i.Size, _ => 0 };
-        if (type == EntryType.SymbolicLink)
-        {
-            if (!_file.Extra.TryGetValue(i.Ino, out var data)) throw Bad("symlink has no extra row (target)", $"inode {i.Ino}");
-            target = FileNameEncoding.GetString(data);
-            size = data.Length;
-        }
-        Func<FileContent>? open = null;
-        if (type == EntryType.RegularFile)
-        {
-            if (i.Size < 0) throw Bad($"negative size {i.Size}", $"inode {i.Ino}");
-            var blocks = _file.BlocksOf(i.Ino);
-            if (blocks.Count != BlockCount(i.Size))
-            {
-                // Listing still works (rfs itself wrote such a file, see redis-latest.fl inode 1261); reading fails.
-                string message = $"file of {i.Size} bytes has {blocks.Count} blocks, expected {BlockCount(i.Size)}";
-                _warnings.Add($"{path}: {message}");
-                open = () => throw Bad(message, $"inode {i.Ino} ({path})");
-            }
-            else
-            {
-                open = () => new FlistFileContent(_router, blocks, i.Size, path);
-            }
-        }
-        return new TreeEntry
-        {
-            Path = path,
-            Type = type,
-            Permissions = (int)(i.Mode & 0xFFF),
-            Uid = i.Uid,
-            Gid = i.Gid,
-            ModificationTime = mtime,
-            AccessTime = mtime,
-            ChangeTime = new UnixTime(i.Ctime, 0),
-            Size = size,
-            DeviceMajor = type is EntryType.CharacterDevice or EntryType.BlockDevice ? LinuxDeviceNumber.Major((ulong)i.Rdev) : 0,
-            DeviceMinor = type is EntryType.CharacterDevice or EntryType.BlockDevice ? LinuxDeviceNumber.Minor((ulong)i.Rdev) : 0,
-            LinkTarget = target,
-            InodeId = i.Ino,
-            OpenContent = open,
-        };
     }
 
     /// <summary>
@@ -203,9 +102,16 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
     public async Task<FlistVerifyResult> VerifyAsync(int parallelism = 8, CancellationToken cancellationToken = default)
     {
         var work = new Dictionary<string, (FlistBlockRef Block, int Length, string Where)>(StringComparer.Ordinal);
+        var list = new List<string>();
         foreach (var i in _file.Inodes.Where(i => i.Type == FileTypeBits.Regular))
         {
             var blocks = _file.BlocksOf(i.Ino);
+            if (!_file.HasAllBlocks(i))
+            {
+                // Reported as one problem; its rows cannot be matched to chunks, so they are not fetched.
+                list.Add($"inode {i.Ino} ('{i.DisplayName}'): {blocks.Count} block rows for {i.Size} bytes, expected {FlistFile.BlockCount(i.Size)}");
+                continue;
+            }
             for (int k = 0; k < blocks.Count; k++)
             {
                 int len = (int)Math.Min(FlistBlock.ChunkSize, i.Size - (long)k * FlistBlock.ChunkSize);
@@ -231,10 +137,12 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
                 problems.Add($"{w.Where}: {e.Message}");
             }
         }).ConfigureAwait(false);
-        var info = GetInfo();
-        var list = problems.OrderBy(p => p, StringComparer.Ordinal).ToList();
-        foreach (var i in _file.Inodes.Where(i => i.Type == FileTypeBits.Regular && _file.BlocksOf(i.Ino).Count != BlockCount(i.Size)))
-            list.Add($"inode {i.Ino} ({i.Name}): {_file.BlocksOf(i.Ino).Count} block rows for {i.Size} bytes, expected {BlockCount(i.Size)}");
+        list.AddRange(problems.OrderBy(p => p, StringComparer.Ordinal));
+        // The tree's shape: rows outside it are corrupt input too (rfs's mount would not show them).
+        var tree = Tree;
+        foreach (var p in tree.Problems) list.Add(p.Message);
+        if (tree.UnreachableCount > 0)
+            list.Add($"{tree.UnreachableCount} of {_file.Inodes.Count} inodes are not reachable from the root");
         return new FlistVerifyResult(work.Count, list);
     }
 
@@ -255,12 +163,13 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
 /// <param name="Symlinks">Symlink inodes.</param>
 /// <param name="Other">Devices, FIFOs, sockets.</param>
 /// <param name="BlockRows">Rows of the block table.</param>
-/// <param name="ContentBytes">Sum of regular file sizes.</param>
-/// <param name="FilesWithWrongBlockCount">Regular files whose block rows do not cover their size.</param>
+/// <param name="ContentBytes">Sum of the sizes of the regular files whose block rows cover them (what can be read back).</param>
+/// <param name="FilesWithWrongBlockCount">Regular files whose block rows do not cover their size (not in <paramref name="ContentBytes"/>).</param>
+/// <param name="Unreachable">Inodes a walk from the root does not reach (a parent cycle, a missing or non-directory parent).</param>
 /// <param name="Routes">The route table.</param>
 /// <param name="Tags">The tag table.</param>
 public sealed record FlistInfo(int Inodes, int Directories, int Files, int Symlinks, int Other, long BlockRows,
-    long ContentBytes, long FilesWithWrongBlockCount, IReadOnlyList<(byte Start, byte End, string Url)> Routes,
+    long ContentBytes, long FilesWithWrongBlockCount, int Unreachable, IReadOnlyList<(byte Start, byte End, string Url)> Routes,
     IReadOnlyList<KeyValuePair<string, string>> Tags);
 
 /// <summary>Outcome of <see cref="FlistSource.VerifyAsync"/>.</summary>
