@@ -12,6 +12,7 @@ PACKAGES=(
   tar libarchive-tools zstd xz-utils lz4 bzip2 cpio  # tar readers used as oracles; initramfs tools
   debootstrap                                      # the Debian 12 cloud-like image
   redis-server                                     # zdb:// store tests (speaks 0-db's EXISTS/SET/GET)
+  sqlite3                                          # reliability fuzz test: mutates .fl rows
   time hyperfine ca-certificates curl
 )
 missing=()

@@ -53,7 +53,15 @@ public abstract class DiskImage : BlockSource
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= DiskImageOptions.Default;
-        string resolved = ImageFile.RealPath(path);
+        string resolved;
+        try
+        {
+            resolved = ImageFile.RealPath(path);
+        }
+        catch (FileNotFoundException) when (File.Exists(path))
+        {
+            resolved = System.IO.Path.GetFullPath(path); // e.g. /dev/stdin on a pipe ("pipe:[…]"): opening it says what it is
+        }
         var chain = BackingChain.For(path, options);
         return Open(path, resolved, null, "disk image", options, chain);
     }

@@ -111,7 +111,8 @@ internal sealed partial class Qcow2Header
             throw error($"l1_size {L1Size} is too small for a {Size}-byte disk (needs {needed})", Structure, F.L1Size);
         long bytes = (long)L1Size * L2EntrySizeForL1;
         if (bytes > F.MaxL1TableBytes)
-            throw error($"L1 table of {L1Size} entries exceeds {F.MaxL1TableBytes >> 20} MiB", Structure, F.L1Size);
+            throw error($"L1 table of {L1Size} entries exceeds {F.MaxL1TableBytes >> 20} MiB", Structure, F.L1Size,
+                ImageErrorKind.LimitExceeded);
         if (L1Size == 0) return;
         if ((L1TableOffset & (ClusterSize - 1)) != 0)
             throw error($"L1 table offset 0x{L1TableOffset:x} is not cluster-aligned", "qcow2 L1 table", L1TableOffset);
