@@ -5,6 +5,11 @@ using RootfsForge.Tree;
 
 namespace RootfsForge.Disks;
 
+/// <remarks>
+/// Hand-written P/Invokes because .NET has no equivalent: File.OpenHandle cannot open without blocking (O_NONBLOCK), a
+/// handle's file type is not exposed (File.GetUnixFileMode gives the permission bits only), RandomAccess.GetLength reports
+/// 0 for a block device, and there is no realpath(3).
+/// </remarks>
 internal static unsafe partial class ImageFile
 {
     // open(2), fcntl(2), lseek(2) and statx(2) values; the same on every Linux architecture .NET runs on.
