@@ -15,6 +15,7 @@ PACKAGES=(
   docker-registry buildah skopeo umoci             # OCI sources: registry, image builds/pushes, layouts, unpack oracle
   busybox-static apache2-utils                     # OCI test base image (/bin/busybox); htpasswd -B for registry auth
   python3-flask                                    # the 0-hub stand-in (tools/hub-standin: Flask/werkzeug, the hub's stack)
+  sqlite3                                          # reliability fuzz test: mutates .fl rows
   time hyperfine ca-certificates curl
 )
 missing=()

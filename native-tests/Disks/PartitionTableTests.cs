@@ -134,7 +134,9 @@ public sealed class PartitionTableTests
         }
         using var image = DiskImage.Open(disk);
         var e = Assert.ThrowsAny<ImageFormatException>(() => PartitionTable.Read(image));
-        Assert.Contains("neither the primary nor the backup GPT header is valid", e.Message);
+        Assert.Equal(ImageErrorKind.Corrupt, e.Kind);
+        Assert.Equal("GPT header", e.Structure);
+        Assert.Equal(512, e.Offset);
     }
 
     [SkippableFact]

@@ -96,7 +96,9 @@ public sealed class RootSelectionTests
         var table = Disk("noext", ("EF00", "esp", 3, "vfat", null), ("8300", "empty", 2, "none", null));
         var e = Assert.ThrowsAny<ImageFormatException>(() => RootPartitionSelector.Select(table));
         Assert.IsNotType<UnsupportedImageException>(e);
-        Assert.Contains("no ext2/3/4 filesystem found", e.Message);
+        Assert.Equal(ImageErrorKind.Corrupt, e.Kind);
+        Assert.Equal("partition table", e.Structure);
+        // The message lists what was found, so the user can pick a partition.
         Assert.Contains("partition 1 (EFI System \"esp\", vfat", e.Message);
         Assert.Contains("partition 2 (Linux filesystem \"empty\", no known filesystem", e.Message);
     }
@@ -108,9 +110,13 @@ public sealed class RootSelectionTests
         var table = Disk("override", ("EF00", "esp", 2, "vfat", null), ("8300", null, 3, "ext4", "a"), ("8300", null, 5, "ext4", "b"));
         Assert.Equal(3, RootPartitionSelector.Select(table).Number);
         Assert.Equal(2, RootPartitionSelector.Select(table, partitionNumber: 2).Number);
-        var missing = Assert.ThrowsAny<ImageFormatException>(() => RootPartitionSelector.Select(table, partitionNumber: 7));
-        Assert.Contains("partition 7 does not exist; the disk has partition 1", missing.Message);
+        // A partition that does not exist is the caller's mistake (the CLI's exit 2), not bad input.
+        var missing = Assert.Throws<ArgumentException>(() => RootPartitionSelector.Select(table, partitionNumber: 7));
+        Assert.Equal("partitionNumber", missing.ParamName);
+        Assert.Contains("the disk has partition 1", missing.Message);
         var vfat = Assert.Throws<UnsupportedImageException>(() => RootPartitionSelector.Select(table, partitionNumber: 1));
-        Assert.Contains("partition 1 holds vfat", vfat.Message);
+        Assert.Equal(ImageErrorKind.Unsupported, vfat.Kind);
+        Assert.Equal("partition", vfat.Structure);
+        Assert.Equal(table.Partitions[0].Offset, vfat.Offset);
     }
 }

@@ -10,10 +10,11 @@ internal static class CatCommand
         var image = CommonOptions.Image();
         var path = new Argument<string>("PATH") { Description = "Absolute path inside the image, e.g. /etc/os-release. Symlinks are followed." };
         var partition = CommonOptions.Partition();
-        var command = new Command("cat", "Write a file from the image's root filesystem to stdout.") { image, path, partition };
+        var allowBacking = CommonOptions.AllowBackingOutside();
+        var command = new Command("cat", "Write a file from the image's root filesystem to stdout.") { image, path, partition, allowBacking };
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            using var img = CommonOptions.Open(parse, image, partition, quiet: true);
+            using var img = CommonOptions.Open(parse, image, partition, quiet: true, allowBackingOutside: allowBacking);
             string p = parse.GetValue(path)!;
             var entry = ImagePaths.Resolve(img.FileSystem, p, followFinal: true)
                 ?? throw new UsageException($"{p}: no such file in the image");

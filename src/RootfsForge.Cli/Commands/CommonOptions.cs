@@ -22,6 +22,13 @@ internal static class CommonOptions
         Description = "Do not replay the ext4 journal of a filesystem that needs recovery (read it as it is, with a warning).",
     };
 
+    public static Option<string[]> AllowBackingOutside() => new("--allow-backing-outside")
+    {
+        Description = "Also let the image's backing files and external data file come from DIR (repeatable). By default they " +
+                      "must lie inside the image's own folder, so that an image cannot make rootfsforge read host files.",
+        HelpName = "DIR",
+    };
+
     /// <summary>Refuses (exit 2) an IMAGE that does not exist or is a directory, before other work.</summary>
     public static string CheckImage(ParseResult parse, Argument<string> image)
     {
@@ -31,11 +38,22 @@ internal static class CommonOptions
         return path;
     }
 
+    /// <summary>The folders of <c>--allow-backing-outside</c>, each checked to be a directory (exit 2 otherwise).</summary>
+    public static string[] CheckAllowedBacking(ParseResult parse, Option<string[]>? allowBackingOutside)
+    {
+        string[] dirs = allowBackingOutside is null ? [] : parse.GetValue(allowBackingOutside) ?? [];
+        foreach (var dir in dirs)
+            if (!Directory.Exists(dir)) throw new UsageException($"--allow-backing-outside {dir}: no such directory");
+        return dirs;
+    }
+
     /// <summary>Opens the image with the shared options, printing the image's warnings to stderr.</summary>
     public static CloudImage Open(ParseResult parse, Argument<string> image, Option<int?> partition,
-        Option<bool>? verify = null, Option<bool>? noReplay = null, bool quiet = false)
+        Option<bool>? verify = null, Option<bool>? noReplay = null, bool quiet = false,
+        Option<string[]>? allowBackingOutside = null)
     {
         string path = CheckImage(parse, image);
+        string[] allowed = CheckAllowedBacking(parse, allowBackingOutside);
         CloudImage img;
         try
         {
@@ -44,6 +62,7 @@ internal static class CommonOptions
                 PartitionNumber = parse.GetValue(partition),
                 VerifyChecksums = verify is not null && parse.GetValue(verify),
                 ReplayJournal = noReplay is null || !parse.GetValue(noReplay),
+                Disk = new Disks.DiskImageOptions { AllowedBackingDirectories = allowed },
             });
         }
         catch (ArgumentException e)

@@ -19,13 +19,14 @@ internal static class ExtractCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar, warnings or summary." };
         var verify = CommonOptions.VerifyChecksums();
         var noReplay = CommonOptions.NoJournalReplay();
+        var allowBacking = CommonOptions.AllowBackingOutside();
         var clamp = new Option<string?>("--mtime-clamp")
         {
             Description = "Clamp every mtime to this time (Unix seconds or ISO 8601); defaults to $SOURCE_DATE_EPOCH when set.",
         };
         var command = new Command("extract", "Extract the image's root filesystem, with every owner, mode, xattr, device, hard link and timestamp.")
         {
-            image, output, partition, quiet, verify, noReplay, clamp,
+            image, output, partition, quiet, verify, noReplay, clamp, allowBacking,
         };
         var targets = new OutputOptions();
         targets.AddTo(command);
@@ -34,8 +35,9 @@ internal static class ExtractCommand
             bool q = parse.GetValue(quiet);
             var clampTime = OutputOptions.ParseClamp(parse.GetValue(clamp));
             CommonOptions.CheckImage(parse, image);
+            CommonOptions.CheckAllowedBacking(parse, allowBacking);
             await using var outputs = targets.Open(parse, parse.GetValue(output), new SinkFactoryOptions { MtimeClamp = clampTime });
-            using var img = CommonOptions.Open(parse, image, partition, verify, noReplay, q);
+            using var img = CommonOptions.Open(parse, image, partition, verify, noReplay, q, allowBacking);
             await using var sink = outputs.CreateSink();
             using (var progress = new ProgressReporter(sink, img.FileSystem.Info.UsedBytes, enabled: !q))
             {

@@ -13,13 +13,15 @@ internal static class InspectCommand
         var image = CommonOptions.Image();
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var partition = CommonOptions.Partition();
+        var allowBacking = CommonOptions.AllowBackingOutside();
         var command = new Command("inspect", "Describe a disk image: format, backing chain, partitions, root filesystem.")
         {
-            image, json, partition,
+            image, json, partition, allowBacking,
         };
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            using var img = CommonOptions.Open(parse, image, partition, quiet: parse.GetValue(json));
+            using var img = CommonOptions.Open(parse, image, partition, quiet: parse.GetValue(json),
+                allowBackingOutside: allowBacking);
             var counts = await CountEntriesAsync(img, ct).ConfigureAwait(false);
             if (parse.GetValue(json)) WriteJson(img, counts);
             else WriteText(img, counts);
@@ -40,13 +42,36 @@ internal static class InspectCommand
         for (DiskImage? d = disk; d is not null; d = d.Backing) yield return d;
     }
 
+    /// <summary>
+    /// One line per image of the backing chain, the opened image first: depth, format, virtual size, the file read
+    /// (symbolic links resolved), how its parent names it, and an external data file.
+    /// </summary>
+    private static IEnumerable<string> ChainLines(DiskImage disk)
+    {
+        DiskImage? parent = null;
+        int depth = 0;
+        foreach (var d in Chain(disk))
+        {
+            string named = parent is Qcow2DiskImage { BackingFileName: { } name } ? $", named '{name}' by the image above" : "";
+            string data = d is Qcow2DiskImage { ExternalDataFile: { } file } ? $", data file {file}" : "";
+            yield return $"{depth}  {d.Format,-5} {Format.Bytes(d.Length),10}  {d.ResolvedPath}{named}{data}";
+            parent = d;
+            depth++;
+        }
+    }
+
     private static void WriteText(CloudImage img, Dictionary<EntryType, long> counts)
     {
         var o = Console.Out;
         o.WriteLine($"image:        {img.Disk.Path}");
         o.WriteLine($"format:       {img.Disk.Format}");
         o.WriteLine($"virtual size: {img.Disk.Length} bytes ({Format.Bytes(img.Disk.Length)})");
-        foreach (var d in Chain(img.Disk).Skip(1)) o.WriteLine($"backing:      {d.Path} ({d.Format})");
+        bool first = true;
+        foreach (var line in ChainLines(img.Disk))
+        {
+            o.WriteLine($"{(first ? "chain:" : ""),-14}{line}");
+            first = false;
+        }
         o.WriteLine($"partitions:   {(img.PartitionTable.Scheme == Partitions.PartitionScheme.None ? "none (a filesystem on the whole disk)" : img.PartitionTable.Scheme.ToString().ToUpperInvariant())}");
         foreach (var p in img.PartitionTable.Partitions)
         {
@@ -74,13 +99,22 @@ internal static class InspectCommand
         w.WriteString("image", img.Disk.Path);
         w.WriteString("format", img.Disk.Format);
         w.WriteNumber("virtualSize", img.Disk.Length);
-        w.WriteStartArray("backingChain");
+        w.WriteString("resolvedPath", img.Disk.ResolvedPath);
+        if (img.Disk is Qcow2DiskImage { ExternalDataFile: { } topData }) w.WriteString("dataFile", topData);
+        w.WriteStartArray("backingChain"); // the images below the opened one, nearest first
+        DiskImage? parent = img.Disk;
         foreach (var d in Chain(img.Disk).Skip(1))
         {
             w.WriteStartObject();
             w.WriteString("path", d.Path);
+            w.WriteString("resolvedPath", d.ResolvedPath);
             w.WriteString("format", d.Format);
+            w.WriteNumber("virtualSize", d.Length);
+            if (parent is Qcow2DiskImage { BackingFileName: { } name }) w.WriteString("backingFileName", name);
+            if (parent is Qcow2DiskImage { BackingFormat: { } format }) w.WriteString("backingFormat", format);
+            if (d is Qcow2DiskImage { ExternalDataFile: { } file }) w.WriteString("dataFile", file);
             w.WriteEndObject();
+            parent = d;
         }
         w.WriteEndArray();
         w.WriteString("partitionScheme", img.PartitionTable.Scheme.ToString().ToLowerInvariant());

@@ -13,10 +13,11 @@ internal static class LsCommand
         var path = new Argument<string>("PATH") { Description = "Directory (or file) inside the image.", DefaultValueFactory = _ => "/" };
         var longFormat = new Option<bool>("-l") { Description = "Long listing: mode, owner, size, mtime, link target." };
         var partition = CommonOptions.Partition();
-        var command = new Command("ls", "List a directory of the image's root filesystem.") { image, path, longFormat, partition };
+        var allowBacking = CommonOptions.AllowBackingOutside();
+        var command = new Command("ls", "List a directory of the image's root filesystem.") { image, path, longFormat, partition, allowBacking };
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            using var img = CommonOptions.Open(parse, image, partition, quiet: true);
+            using var img = CommonOptions.Open(parse, image, partition, quiet: true, allowBackingOutside: allowBacking);
             string p = parse.GetValue(path)!;
             var entry = ImagePaths.Resolve(img.FileSystem, p, followFinal: true)
                 ?? throw new UsageException($"{p}: no such file or directory in the image");

@@ -22,13 +22,15 @@ public abstract class BlockSource : IDisposable
     {
         if (offset < 0 || offset > Length || destination.Length > Length - offset)
             throw new ImageFormatException(
-                $"read of {destination.Length} bytes runs past the end of the {Length}-byte {Describe()}", Describe(), offset);
+                $"read of {destination.Length} bytes runs past the end of the {Length}-byte {Describe()}", Describe(), offset,
+                kind: ImageErrorKind.Truncated);
         int done = 0;
         while (done < destination.Length)
         {
             int n = ReadAt(offset + done, destination[done..]);
             if (n <= 0)
-                throw new ImageFormatException($"unexpected end of data after {done} bytes", Describe(), offset + done);
+                throw new ImageFormatException($"unexpected end of data after {done} bytes", Describe(), offset + done,
+                    kind: ImageErrorKind.Truncated);
             done += n;
         }
     }

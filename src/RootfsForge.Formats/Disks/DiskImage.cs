@@ -12,10 +12,17 @@ public abstract class DiskImage : BlockSource
 {
     private readonly List<string> _warnings = [];
 
-    private protected DiskImage(string path) => Path = path;
+    private protected DiskImage(string path, string resolvedPath)
+    {
+        Path = path;
+        ResolvedPath = resolvedPath;
+    }
 
-    /// <summary>The image file as given (backing images: resolved against the overlay's folder).</summary>
+    /// <summary>The image file as given (backing images: the name resolved against the overlay's folder, as qemu does).</summary>
     public string Path { get; }
+
+    /// <summary>The file actually read: <see cref="Path"/> made absolute with every symbolic link resolved.</summary>
+    public string ResolvedPath { get; }
 
     /// <summary>The format: <c>raw</c> or <c>qcow2</c>.</summary>
     public abstract string Format { get; }
@@ -34,29 +41,47 @@ public abstract class DiskImage : BlockSource
     }
 
     /// <summary>
-    /// Opens a disk image: qcow2 when the file starts with the qcow2 magic <c>QFI\xfb</c>, otherwise raw.
+    /// Opens a disk image: qcow2 when the file starts with the qcow2 magic <c>QFI\xfb</c>, otherwise raw. Backing files and
+    /// external data files must lie inside the image's folder or one of
+    /// <see cref="DiskImageOptions.AllowedBackingDirectories"/> (docs/disk-formats.md §1.7).
     /// </summary>
-    /// <exception cref="ImageFormatException">The image (or one of its backing files) is corrupt or refused.</exception>
+    /// <exception cref="ImageFormatException">The image (or one of its backing files) is corrupt or refused; also when the
+    /// path is not a regular file or block device (kind <see cref="ImageErrorKind.NotAnImage"/>).</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="ArgumentException">An allowed backing directory does not exist.</exception>
     public static DiskImage Open(string path, DiskImageOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        return Open(path, null, options ?? DiskImageOptions.Default, new OpenChain());
-    }
-
-    /// <summary>Opens <paramref name="path"/> as <paramref name="format"/> (null: probe), as part of a backing chain.</summary>
-    internal static DiskImage Open(string path, string? format, DiskImageOptions options, OpenChain chain)
-    {
-        string canonical = Canonicalize(path);
-        chain.Enter(path, canonical, options.MaxBackingDepth);
-        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+        options ??= DiskImageOptions.Default;
+        string resolved;
         try
         {
-            format ??= Probe(handle);
+            resolved = ImageFile.RealPath(path);
+        }
+        catch (FileNotFoundException) when (File.Exists(path))
+        {
+            resolved = System.IO.Path.GetFullPath(path); // e.g. /dev/stdin on a pipe ("pipe:[…]"): opening it says what it is
+        }
+        var chain = BackingChain.For(path, options);
+        return Open(path, resolved, null, "disk image", options, chain);
+    }
+
+    /// <summary>
+    /// Opens the file <paramref name="resolvedPath"/> (reached as <paramref name="path"/>) as <paramref name="format"/>
+    /// (null: probe), as part of a backing chain.
+    /// </summary>
+    internal static DiskImage Open(string path, string resolvedPath, string? format, string structure, DiskImageOptions options,
+        BackingChain chain)
+    {
+        chain.Enter(path, resolvedPath, options.MaxBackingDepth);
+        var handle = ImageFile.Open(resolvedPath, structure, out long length);
+        try
+        {
+            format ??= Probe(handle, length);
             DiskImage image = format switch
             {
-                "qcow2" => Qcow2DiskImage.Open(path, handle, options, chain),
-                "raw" => new RawDiskImage(path, handle),
+                "qcow2" => Qcow2DiskImage.Open(path, resolvedPath, handle, length, options, chain),
+                "raw" => new RawDiskImage(path, resolvedPath, handle, length),
                 _ => throw new UnsupportedImageException($"disk image format '{format}' is not supported (only raw and qcow2)",
                     "backing file format", null) { ImagePath = path },
             };
@@ -69,52 +94,22 @@ public abstract class DiskImage : BlockSource
         }
     }
 
-    private static string Probe(SafeFileHandle handle)
+    private static string Probe(SafeFileHandle handle, long length)
     {
+        if (length < 4) return "raw";
         Span<byte> magic = stackalloc byte[4];
         int n = RandomAccess.Read(handle, magic, 0);
         return n == 4 && BinaryPrimitives.ReadUInt32BigEndian(magic) == Qcow2FieldLocations.MagicValue ? "qcow2" : "raw";
-    }
-
-    private static string Canonicalize(string path)
-    {
-        string full = System.IO.Path.GetFullPath(path);
-        try
-        {
-            return File.ResolveLinkTarget(full, returnFinalTarget: true)?.FullName ?? full;
-        }
-        catch (IOException)
-        {
-            return full;
-        }
     }
 
     /// <summary>Records a warning.</summary>
     private protected void AddWarning(string warning) => _warnings.Add(warning);
 
     /// <summary>An <see cref="ImageFormatException"/> naming this image.</summary>
-    private protected ImageFormatException Error(string message, string structure, long? offset) =>
-        new(message, structure, offset) { ImagePath = Path };
+    private protected ImageFormatException Error(string message, string structure, long? offset,
+        ImageErrorKind kind = ImageErrorKind.Corrupt) =>
+        new(message, structure, offset, kind: kind) { ImagePath = Path };
 
     /// <inheritdoc />
     public override string Describe() => $"{Format} image {System.IO.Path.GetFileName(Path)}";
-
-    /// <summary>The images opened so far along one backing chain: bounds its depth and detects loops.</summary>
-    internal sealed class OpenChain
-    {
-        private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
-
-        public int Depth { get; private set; } = -1;
-
-        public void Enter(string path, string canonical, int maxDepth)
-        {
-            if (!_seen.Add(canonical))
-                throw new ImageFormatException($"backing chain loops: '{path}' is already part of the chain", "qcow2 backing chain",
-                    null) { ImagePath = path };
-            Depth++;
-            if (Depth > maxDepth)
-                throw new ImageFormatException($"backing chain is deeper than {maxDepth} images", "qcow2 backing chain", null)
-                    { ImagePath = path };
-        }
-    }
 }

@@ -20,5 +20,12 @@ public sealed class DiskImageOptions
     /// </summary>
     public int MaxParallelDecompressions { get; init; } = 2 * Environment.ProcessorCount;
 
+    /// <summary>
+    /// Folders whose files a backing chain may also use. By default every backing file and external data file must lie
+    /// inside the folder of the image that was opened (after resolving symbolic links), so that an image cannot make the
+    /// reader copy a host file such as <c>/etc/shadow</c> into its output (cf. CVE-2024-32498; docs/disk-formats.md §1.7).
+    /// </summary>
+    public IReadOnlyList<string> AllowedBackingDirectories { get; init; } = [];
+
     internal static DiskImageOptions Default { get; } = new();
 }

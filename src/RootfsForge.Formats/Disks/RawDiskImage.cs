@@ -9,17 +9,21 @@ public sealed partial class RawDiskImage : DiskImage
     private readonly SafeFileHandle _handle;
     private readonly long _length;
 
-    internal RawDiskImage(string path, SafeFileHandle handle) : base(path)
+    internal RawDiskImage(string path, string resolvedPath, SafeFileHandle handle, long length) : base(path, resolvedPath)
     {
         _handle = handle;
-        _length = RandomAccess.GetLength(handle);
+        _length = length;
     }
 
-    /// <summary>Opens a raw image without probing.</summary>
+    /// <summary>Opens a raw image (a regular file or a block device) without probing.</summary>
+    /// <exception cref="ImageFormatException">The path is not a regular file or block device.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static RawDiskImage OpenRaw(string path)
     {
-        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
-        return new RawDiskImage(path, handle);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string resolved = ImageFile.RealPath(path);
+        var handle = ImageFile.Open(resolved, "raw disk image", out long length);
+        return new RawDiskImage(path, resolved, handle, length);
     }
 
     /// <inheritdoc />
@@ -38,11 +42,8 @@ public sealed partial class RawDiskImage : DiskImage
         {
             int n = RandomAccess.Read(_handle, destination[done..], offset + done);
             if (n <= 0)
-            {
-                // The file shrank after it was opened: the rest reads as zeros rather than failing mid-stream.
-                destination[done..].Clear();
-                break;
-            }
+                throw Error($"the file ends at byte {offset + done}, short of its length {_length} when it was opened (it shrank)",
+                    "raw disk image", offset + done, ImageErrorKind.Truncated);
             done += n;
         }
         return destination.Length;

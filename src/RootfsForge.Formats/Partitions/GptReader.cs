@@ -1,11 +1,15 @@
 using System.Buffers.Binary;
+using System.IO.Hashing;
 using System.Text;
 using RootfsForge.Disks;
 using static RootfsForge.Partitions.GptFieldLocations;
 
 namespace RootfsForge.Partitions;
 
-/// <summary>Reads a GUID partition table: the primary header at LBA 1, else the backup at the last LBA (spec §2.2).</summary>
+/// <summary>
+/// Reads a GUID partition table: the primary header at LBA 1, else the backup at the last LBA (docs/disk-formats.md §2.2).
+/// Header and entry-array checksums are the IEEE CRC-32 of System.IO.Hashing.
+/// </summary>
 internal static class GptReader
 {
     internal readonly record struct Entry(int Number, Guid Type, Guid Unique, long FirstLba, long LastLba, string? Name);
@@ -59,7 +63,7 @@ internal static class GptReader
         uint storedCrc = BinaryPrimitives.ReadUInt32LittleEndian(sector.AsSpan(HeaderCrc32));
         byte[] copy = sector.AsSpan(0, (int)headerSize).ToArray();
         BinaryPrimitives.WriteUInt32LittleEndian(copy.AsSpan(HeaderCrc32), 0);
-        if (Crc32.Compute(copy) != storedCrc)
+        if (Crc32.HashToUInt32(copy) != storedCrc)
         {
             problems.Add($"{where}: header CRC32 mismatch");
             return null;
@@ -87,7 +91,7 @@ internal static class GptReader
         }
         byte[] array = new byte[arrayBytes];
         disk.ReadExactlyAt((long)entriesLba * sectorSize, array);
-        if (Crc32.Compute(array) != BinaryPrimitives.ReadUInt32LittleEndian(sector.AsSpan(EntriesCrc32)))
+        if (Crc32.HashToUInt32(array) != BinaryPrimitives.ReadUInt32LittleEndian(sector.AsSpan(EntriesCrc32)))
         {
             problems.Add($"{where}: entry array CRC32 mismatch");
             return null;

@@ -13,15 +13,16 @@ public static class RootPartitionSelector
     /// returns true (e.g. "holds /etc/os-release or /sbin/init") are preferred, then Linux partition types, then size.
     /// </summary>
     /// <exception cref="UnsupportedImageException">The root is XFS, btrfs or LVM.</exception>
-    /// <exception cref="ImageFormatException">The requested partition does not exist, or there is no ext filesystem.</exception>
+    /// <exception cref="ImageFormatException">There is no ext filesystem, or the requested partition holds none.</exception>
+    /// <exception cref="ArgumentException">The requested partition does not exist (the caller's mistake).</exception>
     public static Partition Select(PartitionTable table, int? partitionNumber = null, Func<Partition, bool>? looksLikeRoot = null)
     {
         ArgumentNullException.ThrowIfNull(table);
         if (partitionNumber is int number)
         {
             var chosen = table.Partitions.FirstOrDefault(p => p.Number == number)
-                ?? throw new ImageFormatException(
-                    $"partition {number} does not exist; the disk has {Describe(table.Partitions)}", "partition table", null);
+                ?? throw new ArgumentException($"partition {number} does not exist; the disk has {Describe(table.Partitions)}",
+                    nameof(partitionNumber));
             return RequireExt(chosen);
         }
 
@@ -78,9 +79,12 @@ public static class RootPartitionSelector
             FileSystemKind.Lvm2 => throw new UnsupportedImageException(
                 $"{where} is an LVM2 physical volume; logical volumes are not supported, only ext2/3/4 partitions", "partition",
                 p.Offset),
+            // A whole disk with neither a partition table nor a known filesystem is not a disk image at all.
+            FileSystemKind.Unknown when p.Number == 0 => throw new ImageFormatException(
+                "the disk holds no partition table and no recognizable filesystem; only ext2/3/4 is supported", "partition",
+                p.Offset, kind: ImageErrorKind.NotAnImage),
             FileSystemKind.Unknown => throw new ImageFormatException(
-                $"{(p.Number == 0 ? "the disk" : $"partition {p.Number}")} holds no recognizable filesystem; only ext2/3/4 is supported",
-                "partition", p.Offset),
+                $"partition {p.Number} holds no recognizable filesystem; only ext2/3/4 is supported", "partition", p.Offset),
             _ => throw new UnsupportedImageException(
                 $"{(p.Number == 0 ? "the disk" : $"partition {p.Number}")} holds {p.FileSystem.ToString().ToLowerInvariant()}, not a root filesystem; only ext2/3/4 is supported",
                 "partition", p.Offset),

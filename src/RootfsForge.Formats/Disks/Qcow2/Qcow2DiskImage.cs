@@ -49,8 +49,9 @@ public sealed class Qcow2DiskImage : DiskImage
     private long _lastReadEnd = -1;
     private long _readAheadMark;
 
-    private Qcow2DiskImage(string path, SafeFileHandle file, long fileLength, Qcow2Header header, ulong[] l1,
-        DiskImage? backing, SafeFileHandle? dataFile, DiskImageOptions options) : base(path)
+    private Qcow2DiskImage(string path, string resolvedPath, SafeFileHandle file, long fileLength, Qcow2Header header,
+        ulong[] l1, DiskImage? backing, SafeFileHandle? dataFile, long dataFileLength, DiskImageOptions options)
+        : base(path, resolvedPath)
     {
         _file = file;
         _fileLength = fileLength;
@@ -58,7 +59,7 @@ public sealed class Qcow2DiskImage : DiskImage
         _l1 = l1;
         _backing = backing;
         _dataFile = dataFile;
-        _dataFileLength = dataFile is null ? 0 : RandomAccess.GetLength(dataFile);
+        _dataFileLength = dataFileLength;
         _clusterBits = header.ClusterBits;
         _clusterSize = header.ClusterSize;
         _subclusterBits = header.ExtendedL2 ? _clusterBits - 5 : _clusterBits;
@@ -94,39 +95,48 @@ public sealed class Qcow2DiskImage : DiskImage
     /// <summary>True when the image uses extended L2 entries (32 subclusters per cluster).</summary>
     public bool HasExtendedL2 => _header.ExtendedL2;
 
-    /// <summary>The external data file holding the guest data, or null.</summary>
+    /// <summary>The external data file holding the guest data as reached (named by the image), or null.</summary>
     public string? ExternalDataFile { get; private init; }
 
-    internal static Qcow2DiskImage Open(string path, SafeFileHandle file, DiskImageOptions options, OpenChain chain)
+    /// <summary>The backing file name as stored in the header, or null.</summary>
+    public string? BackingFileName => _header.BackingFileName;
+
+    /// <summary>The backing format from the header extension (<c>qcow2</c>, <c>raw</c>), or null when it is probed.</summary>
+    public string? BackingFormat => _header.BackingFormat;
+
+    internal static Qcow2DiskImage Open(string path, string resolvedPath, SafeFileHandle file, long fileLength,
+        DiskImageOptions options, BackingChain chain)
     {
-        long fileLength = RandomAccess.GetLength(file);
-        ImageErrorFactory error = (message, structure, offset, unsupported) => unsupported
+        ImageErrorFactory error = (message, structure, offset, kind) => kind == ImageErrorKind.Unsupported
             ? new UnsupportedImageException(message, structure, offset) { ImagePath = path }
-            : new ImageFormatException(message, structure, offset) { ImagePath = path };
+            : new ImageFormatException(message, structure, offset, kind: kind) { ImagePath = path };
         var header = Qcow2Header.Read(file, fileLength, error);
         var l1 = ReadL1(file, fileLength, header, error);
+        CheckRefcountTable(file, fileLength, header, error);
 
-        string folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".";
         SafeFileHandle? dataFile = null;
+        long dataFileLength = 0;
         string? dataPath = null;
         DiskImage? backing = null;
         try
         {
             if (header.ExternalDataFileName is { } dataName && header.HasExternalDataFile)
             {
-                dataPath = ResolveSibling(folder, dataName, "external data file", error);
-                dataFile = File.OpenHandle(dataPath, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+                const string structure = "qcow2 external data file";
+                (dataPath, string resolved) = chain.Resolve(path, dataName, structure, null);
+                dataFile = ImageFile.Open(resolved, structure, out dataFileLength);
             }
             if (header.BackingFileName is { } backingName)
             {
-                string backingPath = ResolveSibling(folder, backingName, "backing file", error);
+                const string structure = "qcow2 backing file";
                 string? format = header.BackingFormat;
                 if (format is not null && format is not ("qcow2" or "raw"))
                     throw error($"backing file '{backingName}' has format '{format}'; only qcow2 and raw backing files are supported",
-                        "qcow2 backing file", null, unsupported: true);
-                backing = DiskImage.Open(backingPath, format, options, chain);
+                        structure, null, ImageErrorKind.Unsupported);
+                var (backingPath, resolved) = chain.Resolve(path, backingName, structure, header.BackingFileNameOffset);
+                backing = DiskImage.Open(backingPath, resolved, format, structure, options, chain);
             }
-            return new Qcow2DiskImage(path, file, fileLength, header, l1, backing, dataFile, options)
+            return new Qcow2DiskImage(path, resolvedPath, file, fileLength, header, l1, backing, dataFile, dataFileLength, options)
             {
                 ExternalDataFile = dataPath,
             };
@@ -139,42 +149,79 @@ public sealed class Qcow2DiskImage : DiskImage
         }
     }
 
-    private static string ResolveSibling(string folder, string name, string what, ImageErrorFactory error)
-    {
-        // "protocol:..." names (nbd:, json:, http:) are qemu block drivers, not files.
-        int colon = name.IndexOf(':');
-        if (colon > 0 && name.IndexOf('/') is var slash && (slash < 0 || slash > colon) && !File.Exists(System.IO.Path.Combine(folder, name)))
-            throw error($"{what} '{name}' uses a qemu protocol; only local files are supported", $"qcow2 {what}", null,
-                unsupported: true);
-        string full = System.IO.Path.IsPathRooted(name) ? name : System.IO.Path.Combine(folder, name);
-        if (!File.Exists(full))
-            throw error($"{what} '{name}' not found (looked for {full})", $"qcow2 {what}", null);
-        return full;
-    }
-
     private static ulong[] ReadL1(SafeFileHandle file, long fileLength, Qcow2Header header, ImageErrorFactory error)
     {
         var l1 = new ulong[header.L1Size];
         if (l1.Length == 0) return l1;
         byte[] raw = new byte[l1.Length * 8];
-        if (RandomAccess.Read(file, raw, header.L1TableOffset) != raw.Length)
-            throw error("short read of the L1 table", "qcow2 L1 table", header.L1TableOffset);
+        if (ReadFully(file, raw, header.L1TableOffset) != raw.Length)
+            throw error("short read of the L1 table (the file shrank?)", "qcow2 L1 table", header.L1TableOffset,
+                ImageErrorKind.Truncated);
         for (int i = 0; i < l1.Length; i++)
         {
             ulong entry = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
             long l2 = (long)(entry & L1OffsetMask);
             long at = header.L1TableOffset + i * 8L;
+            if ((entry & L1ReservedMask) != 0)
+                throw error($"L1 entry {i} (0x{entry:x16}) has reserved bits 0x{entry & L1ReservedMask:x} set", "qcow2 L1 table", at);
             if (l2 != 0)
             {
                 if ((l2 & (header.ClusterSize - 1)) != 0)
                     throw error($"L1 entry {i} points to L2 table offset 0x{l2:x}, which is not cluster-aligned", "qcow2 L1 table", at);
                 if (l2 > fileLength - header.ClusterSize)
                     throw error($"L1 entry {i} points to L2 table offset 0x{l2:x}, past the end of the {fileLength}-byte file",
-                        "qcow2 L1 table", at);
+                        "qcow2 L1 table", at, ImageErrorKind.Truncated);
             }
             l1[i] = entry;
         }
         return l1;
+    }
+
+    /// <summary>
+    /// Checks that every refcount block the refcount table names is aligned and starts inside the file. Refcounts are
+    /// not used for reading, but a block past the end means the file was cut short (§1.8).
+    /// </summary>
+    private static void CheckRefcountTable(SafeFileHandle file, long fileLength, Qcow2Header header, ImageErrorFactory error)
+    {
+        const string structure = "qcow2 refcount table";
+        if (header.RefcountTableBytes == 0) return;
+        long tableOffset = (long)header.RefcountTableOffset;
+        byte[] raw = ArrayPool<byte>.Shared.Rent((int)header.RefcountTableBytes);
+        try
+        {
+            var table = raw.AsSpan(0, (int)header.RefcountTableBytes);
+            if (ReadFully(file, table, tableOffset) != table.Length)
+                throw error("short read of the refcount table (the file shrank?)", structure, tableOffset, ImageErrorKind.Truncated);
+            for (int i = 0; i < table.Length / 8; i++)
+            {
+                ulong entry = BinaryPrimitives.ReadUInt64BigEndian(table[(i * 8)..]);
+                if (entry == 0) continue;
+                long at = tableOffset + i * 8L;
+                ulong block = entry & RefcountTableOffsetMask;
+                if (entry != block || (block & (ulong)(header.ClusterSize - 1)) != 0)
+                    throw error($"refcount table entry {i} (0x{entry:x16}) is not a cluster-aligned offset", structure, at);
+                if (block >= (ulong)fileLength)
+                    throw error($"refcount table entry {i} points to a refcount block at 0x{block:x}, past the end of the " +
+                                $"{fileLength}-byte file", structure, at, ImageErrorKind.Truncated);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(raw);
+        }
+    }
+
+    /// <summary>Reads until <paramref name="destination"/> is full or the file ends; returns the bytes read.</summary>
+    private static int ReadFully(SafeFileHandle file, Span<byte> destination, long offset)
+    {
+        int done = 0;
+        while (done < destination.Length)
+        {
+            int n = RandomAccess.Read(file, destination[done..], offset + done);
+            if (n <= 0) break;
+            done += n;
+        }
+        return done;
     }
 
     // ---------------------------------------------------------------- address translation (§1.4, §1.6)
@@ -190,11 +237,18 @@ public sealed class Qcow2DiskImage : DiskImage
             byte[] raw = ArrayPool<byte>.Shared.Rent(_clusterSize);
             try
             {
-                if (RandomAccess.Read(_file, raw.AsSpan(0, _clusterSize), offset) != _clusterSize)
-                    throw Error("short read of an L2 table (file truncated?)", "qcow2 L2 table", offset);
+                if (ReadFully(_file, raw.AsSpan(0, _clusterSize), offset) != _clusterSize)
+                    throw Error("short read of an L2 table (the file shrank?)", "qcow2 L2 table", offset, ImageErrorKind.Truncated);
                 var entries = new ulong[_clusterSize / 8];
+                int stride = _header.L2EntrySize / 8; // with extended L2, every other u64 is a subcluster bitmap
                 for (int i = 0; i < entries.Length; i++)
-                    entries[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
+                {
+                    ulong entry = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
+                    if (i % stride == 0 && (entry & L2Compressed) == 0 && (entry & L2StandardReservedMask) != 0)
+                        throw Error($"L2 entry {i / stride} (0x{entry:x16}) has reserved bits 0x{entry & L2StandardReservedMask:x} set",
+                            "qcow2 L2 table", offset + i * 8L);
+                    entries[i] = entry;
+                }
                 table = new L2Table(offset, entries);
             }
             finally
@@ -308,7 +362,7 @@ public sealed class Qcow2DiskImage : DiskImage
                         if (next.Kind != Kind.Normal || next.Host != host + run) break;
                         run += (int)Math.Min(next.Length, destination.Length - done - run);
                     }
-                    ReadHost(host, destination.Slice(done, run));
+                    ReadHost(p, host, destination.Slice(done, run));
                     want = run;
                     break;
                 }
@@ -320,7 +374,7 @@ public sealed class Qcow2DiskImage : DiskImage
                     break;
                 case Kind.Compressed:
                 {
-                    using var lease = _clusters.Get(CompressedKey(seg.Descriptor), seg.Descriptor);
+                    using var lease = GetCompressed(p, seg.Descriptor);
                     lease.Span.Slice((int)(p & (_clusterSize - 1)), want).CopyTo(target);
                     break;
                 }
@@ -330,24 +384,36 @@ public sealed class Qcow2DiskImage : DiskImage
         return done;
     }
 
-    private void ReadHost(long host, Span<byte> target)
+    /// <summary>
+    /// Reads a run of normal clusters, guest bytes from <paramref name="guest"/>, host bytes from <paramref name="host"/>.
+    /// Every byte of the run must exist: a run reaching past the end of the image (or data) file means the file was cut
+    /// short, and reading zeros instead would silently lose data (docs/disk-formats.md §1.4).
+    /// </summary>
+    private void ReadHost(long guest, long host, Span<byte> target)
     {
         var handle = _dataFile ?? _file;
         long fileLength = _dataFile is null ? _fileLength : _dataFileLength;
-        if (host >= fileLength && _dataFile is null)
-            throw Error($"data cluster at host offset 0x{host:x} lies past the end of the {fileLength}-byte file",
-                "qcow2 data cluster", host);
+        if (host > fileLength - target.Length)
+            throw PastEnd(guest, host, Math.Max(host, fileLength));
         int done = 0;
         while (done < target.Length)
         {
-            int n = host + done >= fileLength ? 0 : RandomAccess.Read(handle, target[done..], host + done);
-            if (n <= 0)
-            {
-                target[done..].Clear(); // the last cluster may end short of a full cluster at EOF
-                return;
-            }
+            int n = RandomAccess.Read(handle, target[done..], host + done);
+            if (n <= 0) throw PastEnd(guest, host, host + done); // the file shrank after it was opened
             done += n;
         }
+    }
+
+    /// <summary>The error for a run of normal clusters whose host bytes from <paramref name="missing"/> on do not exist.</summary>
+    private ImageFormatException PastEnd(long guest, long host, long missing)
+    {
+        long hostCluster = missing & ~((long)_clusterSize - 1);
+        long guestCluster = (guest + (missing - host)) & ~((long)_clusterSize - 1);
+        bool data = _dataFile is not null;
+        long fileLength = data ? _dataFileLength : _fileLength;
+        return Error($"the cluster at guest offset {guestCluster} (0x{guestCluster:x}) maps to host offset 0x{hostCluster:x}, " +
+                     $"but the {(data ? $"external data file {ExternalDataFile}" : "file")} ends at byte {fileLength} (truncated?)",
+            data ? "qcow2 external data cluster" : "qcow2 data cluster", hostCluster, ImageErrorKind.Truncated);
     }
 
     private void ReadBacking(long p, Span<byte> target)
@@ -364,6 +430,21 @@ public sealed class Qcow2DiskImage : DiskImage
 
     private long CompressedKey(ulong descriptor) => (long)(descriptor & ((1UL << _compressedOffsetBits) - 1));
 
+    /// <summary>The decoded compressed cluster holding guest byte <paramref name="guest"/>; an error names that guest cluster.</summary>
+    private DecodedClusterCache.Lease GetCompressed(long guest, ulong descriptor)
+    {
+        try
+        {
+            return _clusters.Get(CompressedKey(descriptor), descriptor);
+        }
+        catch (ImageFormatException e)
+        {
+            long cluster = guest & ~((long)_clusterSize - 1);
+            throw new ImageFormatException($"guest cluster at offset {cluster} (0x{cluster:x}): {e.Reason}", e.Structure, e.Offset, e,
+                e.Kind) { ImagePath = Path };
+        }
+    }
+
     /// <summary>Decompresses one cluster (§1.5).</summary>
     private void DecodeCompressed(ulong descriptor, byte[] destination)
     {
@@ -373,19 +454,16 @@ public sealed class Qcow2DiskImage : DiskImage
         long csize = (long)(sectors * CompressedSectorSize - (coffset & (CompressedSectorSize - 1)));
         if (coffset >= (ulong)_fileLength)
             throw Error($"compressed cluster at host offset 0x{coffset:x} lies past the end of the {_fileLength}-byte file",
-                "qcow2 compressed cluster", (long)Math.Min(coffset, long.MaxValue));
+                "qcow2 compressed cluster", (long)Math.Min(coffset, long.MaxValue), ImageErrorKind.Truncated);
         long start = (long)coffset;
-        int available = (int)Math.Min(csize, _fileLength - start); // the final sector may lie past EOF
+        // The final sector may lie past EOF (§1.5); when the data then does not decode, the file was cut short.
+        bool cut = csize > _fileLength - start;
+        int available = (int)Math.Min(csize, _fileLength - start);
         byte[] input = ArrayPool<byte>.Shared.Rent(available);
         try
         {
-            int got = 0;
-            while (got < available)
-            {
-                int n = RandomAccess.Read(_file, input.AsSpan(got, available - got), start + got);
-                if (n <= 0) break;
-                got += n;
-            }
+            int got = ReadFully(_file, input.AsSpan(0, available), start);
+            cut |= got < available;
             int produced;
             try
             {
@@ -396,12 +474,18 @@ public sealed class Qcow2DiskImage : DiskImage
             }
             catch (Exception ex) when (ex is not ImageFormatException and not OutOfMemoryException)
             {
-                throw new ImageFormatException($"{CompressionType} data does not decode: {ex.Message}",
-                    "qcow2 compressed cluster", start, ex) { ImagePath = Path };
+                throw new ImageFormatException(cut
+                        ? $"{CompressionType} data at host offset 0x{start:x} runs past the end of the {_fileLength}-byte file and does not decode: {ex.Message}"
+                        : $"{CompressionType} data does not decode: {ex.Message}",
+                    "qcow2 compressed cluster", start, ex, cut ? ImageErrorKind.Truncated : ImageErrorKind.Corrupt) { ImagePath = Path };
             }
             if (produced < _clusterSize)
-                throw Error($"{CompressionType} data decodes to {produced} bytes, not a {_clusterSize}-byte cluster",
-                    "qcow2 compressed cluster", start);
+                throw cut
+                    ? Error($"{CompressionType} data at host offset 0x{start:x} runs past the end of the {_fileLength}-byte file " +
+                            $"and decodes to only {produced} of {_clusterSize} bytes", "qcow2 compressed cluster", start,
+                        ImageErrorKind.Truncated)
+                    : Error($"{CompressionType} data decodes to {produced} bytes, not a {_clusterSize}-byte cluster",
+                        "qcow2 compressed cluster", start);
         }
         finally
         {

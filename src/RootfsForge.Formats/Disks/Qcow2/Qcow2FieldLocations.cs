@@ -32,6 +32,7 @@ internal static class Qcow2FieldLocations
     public const int MaxClusterBits = 21;
     public const int MinClusterBitsExtendedL2 = 14;
     public const long MaxL1TableBytes = 32L << 20;
+    public const long MaxRefcountTableBytes = 8L << 20; // qemu's QCOW_MAX_REFTABLE_SIZE
 
     // Incompatible feature bits (§1.2).
     public const ulong IncompatDirty = 1UL << 0;
@@ -53,9 +54,13 @@ internal static class Qcow2FieldLocations
     public const uint ExtensionFullDiskEncryption = 0x0537BE77;
     public const uint ExtensionExternalDataFile = 0x44415441;
 
-    // L1/L2 entries (§1.4, §1.6).
+    // L1/L2 entries (§1.4, §1.6). Reserved bits must be 0: L1 bits 0–8 and 56–62; a standard L2 descriptor's bits 1–8
+    // and 56–61 (bit 0 is "reads as zeros" in version 3 and ignored otherwise).
     public const ulong L1OffsetMask = 0x00FFFFFFFFFFFE00;
-    public const ulong L1ReservedMask = 0x7F000000000001FE;
+    public const ulong L1ReservedMask = 0x7F000000000001FF;
+    public const ulong L2StandardReservedMask = 0x3F000000000001FE;
+    // Refcount table entries: bits 0–8 reserved, 9–63 the offset of a refcount block.
+    public const ulong RefcountTableOffsetMask = 0xFFFFFFFFFFFFFE00;
     public const ulong L2Copied = 1UL << 63;
     public const ulong L2Compressed = 1UL << 62;
     public const ulong L2OffsetMask = 0x00FFFFFFFFFFFE00;

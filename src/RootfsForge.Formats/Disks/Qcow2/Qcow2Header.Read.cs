@@ -6,7 +6,8 @@ using F = RootfsForge.Disks.Qcow2.Qcow2FieldLocations;
 namespace RootfsForge.Disks.Qcow2;
 
 /// <summary>Makes the exception for a problem found at <paramref name="offset"/> of <paramref name="structure"/>.</summary>
-internal delegate ImageFormatException ImageErrorFactory(string message, string structure, long? offset, bool unsupported = false);
+internal delegate ImageFormatException ImageErrorFactory(string message, string structure, long? offset,
+    ImageErrorKind kind = ImageErrorKind.Corrupt);
 
 internal sealed partial class Qcow2Header
 {
@@ -19,7 +20,7 @@ internal sealed partial class Qcow2Header
         fixedPart.Clear();
         int got = RandomAccess.Read(file, fixedPart, 0);
         if (got < F.V2HeaderLength)
-            throw error($"file is {fileLength} bytes, too short for a qcow2 header", Structure, 0);
+            throw error($"file is {fileLength} bytes, too short for a qcow2 header", Structure, 0, ImageErrorKind.Truncated);
 
         if (BinaryPrimitives.ReadUInt32BigEndian(fixedPart[F.Magic..]) != F.MagicValue)
             throw error("bad magic (not a qcow2 image)", Structure, F.Magic);
@@ -27,7 +28,7 @@ internal sealed partial class Qcow2Header
         if (version is not (2 or 3))
             throw error(version == 1
                 ? "version 1 is the older 'qcow' format, not qcow2"
-                : $"unsupported qcow2 version {version} (only 2 and 3)", Structure, F.Version);
+                : $"unsupported qcow2 version {version} (only 2 and 3)", Structure, F.Version, ImageErrorKind.Unsupported);
 
         uint clusterBits = BinaryPrimitives.ReadUInt32BigEndian(fixedPart[F.ClusterBits..]);
         if (clusterBits is < F.MinClusterBits or > F.MaxClusterBits)
@@ -37,7 +38,7 @@ internal sealed partial class Qcow2Header
         if (crypt != 0)
             throw error(
                 $"the image is encrypted ({(crypt == 1 ? "legacy AES" : crypt == 2 ? "LUKS" : $"method {crypt}")}); encrypted qcow2 images are not supported",
-                Structure, F.CryptMethod, unsupported: true);
+                Structure, F.CryptMethod, ImageErrorKind.Unsupported);
 
         ulong size = BinaryPrimitives.ReadUInt64BigEndian(fixedPart[F.Size..]);
         if (size > long.MaxValue / 2)
@@ -49,7 +50,7 @@ internal sealed partial class Qcow2Header
         if (version == 3)
         {
             if (got < F.V3MinHeaderLength)
-                throw error("file too short for a version 3 header", Structure, 0);
+                throw error("file too short for a version 3 header", Structure, 0, ImageErrorKind.Truncated);
             incompatible = BinaryPrimitives.ReadUInt64BigEndian(fixedPart[F.IncompatibleFeatures..]);
             compatible = BinaryPrimitives.ReadUInt64BigEndian(fixedPart[F.CompatibleFeatures..]);
             autoclear = BinaryPrimitives.ReadUInt64BigEndian(fixedPart[F.AutoclearFeatures..]);
@@ -64,7 +65,7 @@ internal sealed partial class Qcow2Header
         ulong unknown = incompatible & ~F.IncompatKnown;
         if (unknown != 0)
             throw error($"unknown incompatible feature bits 0x{unknown:x} are set; the image cannot be read safely",
-                Structure, F.IncompatibleFeatures, unsupported: true);
+                Structure, F.IncompatibleFeatures, ImageErrorKind.Unsupported);
         if (compressionType is not (F.CompressionDeflate or F.CompressionZstd))
             throw error($"unknown compression_type {compressionType}", Structure, F.CompressionType);
         bool typeBit = (incompatible & F.IncompatCompressionType) != 0;
@@ -89,8 +90,11 @@ internal sealed partial class Qcow2Header
             AutoclearFeatures = autoclear,
             HeaderLength = headerLength,
             CompressionType = compressionType,
+            RefcountTableOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedPart[F.RefcountTableOffset..]),
+            RefcountTableClusters = BinaryPrimitives.ReadUInt32BigEndian(fixedPart[F.RefcountTableClusters..]),
         };
         header.ValidateL1(fileLength, error);
+        header.ValidateRefcountTable(fileLength, error);
         header.ReadFirstCluster(file, fileLength, fixedPart, error);
         if (header.HasExternalDataFile && header.ExternalDataFileName is null)
             throw error("incompatible bit 2 (external data file) is set but no data file name extension exists", Structure,
@@ -107,13 +111,33 @@ internal sealed partial class Qcow2Header
             throw error($"l1_size {L1Size} is too small for a {Size}-byte disk (needs {needed})", Structure, F.L1Size);
         long bytes = (long)L1Size * L2EntrySizeForL1;
         if (bytes > F.MaxL1TableBytes)
-            throw error($"L1 table of {L1Size} entries exceeds {F.MaxL1TableBytes >> 20} MiB", Structure, F.L1Size);
+            throw error($"L1 table of {L1Size} entries exceeds {F.MaxL1TableBytes >> 20} MiB", Structure, F.L1Size,
+                ImageErrorKind.LimitExceeded);
         if (L1Size == 0) return;
         if ((L1TableOffset & (ClusterSize - 1)) != 0)
             throw error($"L1 table offset 0x{L1TableOffset:x} is not cluster-aligned", "qcow2 L1 table", L1TableOffset);
         if (L1TableOffset > fileLength || bytes > fileLength - L1TableOffset)
             throw error($"L1 table ({bytes} bytes at 0x{L1TableOffset:x}) runs past the end of the {fileLength}-byte file",
-                "qcow2 L1 table", L1TableOffset);
+                "qcow2 L1 table", L1TableOffset, ImageErrorKind.Truncated);
+    }
+
+    /// <summary>
+    /// The refcount table is not needed for reading, but one that is unaligned, oversized or past the end of the file means
+    /// the file is damaged or cut short (§1.8).
+    /// </summary>
+    private void ValidateRefcountTable(long fileLength, ImageErrorFactory error)
+    {
+        ulong offset = RefcountTableOffset;
+        long at = (long)Math.Min(offset, long.MaxValue);
+        if ((offset & (ulong)(ClusterSize - 1)) != 0)
+            throw error($"refcount table offset 0x{offset:x} is not cluster-aligned", Structure, F.RefcountTableOffset);
+        if ((ulong)RefcountTableClusters * (ulong)ClusterSize > F.MaxRefcountTableBytes)
+            throw error($"refcount table of {RefcountTableClusters} clusters exceeds {F.MaxRefcountTableBytes >> 20} MiB",
+                Structure, F.RefcountTableClusters, ImageErrorKind.LimitExceeded);
+        long bytes = RefcountTableBytes;
+        if (offset > (ulong)fileLength || bytes > fileLength - at)
+            throw error($"refcount table ({bytes} bytes at 0x{offset:x}) runs past the end of the {fileLength}-byte file",
+                "qcow2 refcount table", at, ImageErrorKind.Truncated);
     }
 
     private const int L2EntrySizeForL1 = 8; // L1 entries are always 8 bytes
@@ -137,7 +161,11 @@ internal sealed partial class Qcow2Header
                 throw error($"backing_file_size {backingSize} is outside 1..{F.MaxBackingFileNameLength}", Structure,
                     F.BackingFileSize);
             if (backingOffset > (ulong)span.Length || backingSize > (ulong)span.Length - backingOffset)
-                throw error("backing file name lies outside the first cluster", Structure, (long)Math.Min(backingOffset, long.MaxValue));
+                throw backingOffset + backingSize <= (ulong)ClusterSize
+                    ? error($"backing file name runs past the end of the {fileLength}-byte file", Structure,
+                        (long)backingOffset, ImageErrorKind.Truncated)
+                    : error("backing file name lies outside the first cluster", Structure, (long)Math.Min(backingOffset, long.MaxValue));
+            BackingFileNameOffset = (long)backingOffset;
             BackingFileName = DecodeName(span.Slice((int)backingOffset, (int)backingSize), "backing file name", error,
                 (long)backingOffset);
         }
@@ -155,7 +183,9 @@ internal sealed partial class Qcow2Header
             if (type == F.ExtensionEnd) return;
             int data = pos + F.ExtensionHeaderSize;
             if (length > (uint)(cluster.Length - data))
-                throw error($"extension 0x{type:x8} of {length} bytes runs past the first cluster", ext, pos);
+                throw cluster.Length < ClusterSize && length <= (uint)(ClusterSize - data)
+                    ? error($"extension 0x{type:x8} of {length} bytes runs past the end of the file", ext, pos, ImageErrorKind.Truncated)
+                    : error($"extension 0x{type:x8} of {length} bytes runs past the first cluster", ext, pos);
             var value = cluster.Slice(data, (int)length);
             switch (type)
             {
@@ -167,7 +197,7 @@ internal sealed partial class Qcow2Header
                     break;
                 case F.ExtensionFullDiskEncryption:
                     throw error("the image carries a full-disk-encryption header; encrypted qcow2 images are not supported",
-                        ext, pos, unsupported: true);
+                        ext, pos, ImageErrorKind.Unsupported);
             }
             pos = data + (int)((length + 7) & ~7u);
         }

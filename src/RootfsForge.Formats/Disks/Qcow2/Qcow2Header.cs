@@ -14,6 +14,11 @@ internal sealed partial class Qcow2Header
     public ulong AutoclearFeatures { get; private init; }
     public uint HeaderLength { get; private init; }
     public byte CompressionType { get; private init; }
+    public ulong RefcountTableOffset { get; private init; }
+    public uint RefcountTableClusters { get; private init; }
+
+    /// <summary>Where the backing file name is stored in the file (0 when there is none).</summary>
+    public long BackingFileNameOffset { get; private set; }
 
     /// <summary>The backing file name as stored (not NUL-terminated), or null.</summary>
     public string? BackingFileName { get; private set; }
@@ -25,6 +30,7 @@ internal sealed partial class Qcow2Header
     public string? ExternalDataFileName { get; private set; }
 
     public int ClusterSize => 1 << ClusterBits;
+    public long RefcountTableBytes => (long)RefcountTableClusters * ClusterSize;
     public bool ExtendedL2 => (IncompatibleFeatures & Qcow2FieldLocations.IncompatExtendedL2) != 0;
     public bool HasExternalDataFile => (IncompatibleFeatures & Qcow2FieldLocations.IncompatExternalDataFile) != 0;
     public bool Dirty => (IncompatibleFeatures & Qcow2FieldLocations.IncompatDirty) != 0;
