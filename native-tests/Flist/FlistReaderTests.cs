@@ -91,8 +91,10 @@ db.commit()
             [BlockStoreRoute.Parse($"dir://{TestEnvironment.NewTempDir("rff-empty")}")]);
         var file = source.Walk().First(e => e.Type == EntryType.RegularFile && e.Size > 0);
         using var content = file.OpenContent!();
-        var e = Assert.Throws<BlockStoreException>(() => content.ReadExactlyAt(0, new byte[1]));
-        Assert.Contains("missing", e.Message);
+        // The flist names blocks the store does not hold: input that refers to what is not there (exit 3).
+        var e = Assert.Throws<ImageFormatException>(() => content.ReadExactlyAt(0, new byte[1]));
+        Assert.Equal(ImageErrorKind.MissingReference, e.Kind);
+        Assert.StartsWith("block ", e.Structure);
     }
 
     [Fact]
@@ -183,6 +185,7 @@ db.commit()
         {
             var big = source.Walk().Single(e => e.Path == "data/big.bin");
             using var c = big.OpenContent!();
+            // A dir:// store whose folder does not exist cannot be read at all, like an unreachable server.
             Assert.Throws<BlockStoreException>(() => c.ReadExactlyAt(0, new byte[10]));
         }
     }

@@ -48,22 +48,26 @@ public sealed class BlockRouter : IAsyncDisposable
     /// <summary>The routes, in table order.</summary>
     public IReadOnlyList<BlockStoreRoute> Routes => _routes;
 
-    /// <summary>Every store covering <paramref name="id"/>; throws when none does ("key not routable").</summary>
+    /// <summary>Every store covering <paramref name="id"/>.</summary>
+    /// <exception cref="ImageFormatException">None does ("key not routable"): the route table cannot serve this block
+    /// (kind <see cref="ImageErrorKind.MissingReference"/>).</exception>
     public IReadOnlyList<IBlockStore> StoresFor(ReadOnlySpan<byte> id)
     {
         var list = new List<IBlockStore>(1);
         foreach (var r in _routes)
             if (r.Covers(id[0])) list.Add(r.Store);
         if (list.Count == 0)
-            throw new BlockStoreException(
-                $"block {Convert.ToHexStringLower(id)} is not routable: no store covers first byte {id[0]:x2}");
+            throw new ImageFormatException($"no store covers first byte {id[0]:x2}", $"block {Convert.ToHexStringLower(id)}",
+                kind: ImageErrorKind.MissingReference);
         return list;
     }
 
     /// <summary>
-    /// Reads a block from the covering stores, in random order, first success wins (§5). Throws when no store has it or
-    /// every store failed.
+    /// Reads a block from the covering stores, in random order, first success wins (§5).
     /// </summary>
+    /// <exception cref="ImageFormatException">No store covers the block, or every covering store answered that it does not
+    /// hold it: the flist refers to content that is not there (kind <see cref="ImageErrorKind.MissingReference"/>).</exception>
+    /// <exception cref="BlockStoreException">No store holding it could be reached (the last store error is inside).</exception>
     public async Task<byte[]> GetAsync(ReadOnlyMemory<byte> id, CancellationToken cancellationToken = default)
     {
         var stores = StoresFor(id.Span).ToArray();
@@ -84,8 +88,8 @@ public sealed class BlockRouter : IAsyncDisposable
         string hex = Convert.ToHexStringLower(id.Span);
         if (failure is not null)
             throw new BlockStoreException($"block {hex}: every store failed; last error: {failure.Message}", failure);
-        throw new BlockStoreException(
-            $"block {hex} is missing from {string.Join(", ", stores.Select(s => s.Url))}");
+        throw new ImageFormatException($"is missing from {string.Join(", ", stores.Select(s => s.Url))}", $"block {hex}",
+            kind: ImageErrorKind.MissingReference);
     }
 
     /// <inheritdoc />

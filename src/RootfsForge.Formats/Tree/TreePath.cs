@@ -11,6 +11,9 @@ public static class TreePath
     /// <summary>The longest path accepted, in UTF-16 code units (Linux's PATH_MAX is 4096 bytes; tar and ext4 allow longer).</summary>
     public const int MaxLength = 1 << 16;
 
+    /// <summary>The longest name (one component) in bytes: Linux's NAME_MAX; no Linux filesystem holds a longer one.</summary>
+    public const int MaxNameBytes = 255;
+
     /// <summary>True when <paramref name="path"/> follows the rules (the empty root included).</summary>
     public static bool IsValid(string? path)
     {
@@ -28,14 +31,25 @@ public static class TreePath
         }
     }
 
-    /// <summary>True when <paramref name="name"/> is one valid path component (not empty, <c>.</c> or <c>..</c>; no <c>/</c> or NUL).</summary>
+    /// <summary>
+    /// True when <paramref name="name"/> is one valid path component (not empty, <c>.</c> or <c>..</c>; no <c>/</c> or NUL;
+    /// at most <see cref="MaxNameBytes"/> bytes).
+    /// </summary>
     public static bool IsValidName(ReadOnlySpan<char> name) =>
-        name.Length > 0 && !name.SequenceEqual(".") && !name.SequenceEqual("..") && name.IndexOfAny('/', '\0') < 0;
+        name.Length > 0 && !name.SequenceEqual(".") && !name.SequenceEqual("..") && name.IndexOfAny('/', '\0') < 0
+        && (name.Length * 3 <= MaxNameBytes || NameBytes(name) <= MaxNameBytes);
 
     /// <summary>True when the name bytes <paramref name="name"/> are one valid path component.</summary>
     public static bool IsValidName(ReadOnlySpan<byte> name) =>
-        name.Length > 0 && !(name.Length == 1 && name[0] == '.') && !(name.Length == 2 && name[0] == '.' && name[1] == '.')
-        && name.IndexOfAny((byte)'/', (byte)0) < 0;
+        name.Length is > 0 and <= MaxNameBytes && !(name.Length == 1 && name[0] == '.')
+        && !(name.Length == 2 && name[0] == '.' && name[1] == '.') && name.IndexOfAny((byte)'/', (byte)0) < 0;
+
+    /// <summary>The byte length of a name (escaped bytes count one each, see <see cref="FileNameEncoding"/>).</summary>
+    private static int NameBytes(ReadOnlySpan<char> name)
+    {
+        string s = name.ToString();
+        return FileNameEncoding.HasEscapes(s) ? FileNameEncoding.GetBytes(s).Length : System.Text.Encoding.UTF8.GetByteCount(name);
+    }
 
     /// <summary>Throws <see cref="ImageFormatException"/> unless <paramref name="path"/> is valid.</summary>
     /// <param name="path">The path.</param>
@@ -43,7 +57,7 @@ public static class TreePath
     public static void Validate(string? path, string what = "entry path")
     {
         if (!IsValid(path))
-            throw new ImageFormatException($"{what} '{Printable(path ?? "")}' is not a valid tree path (relative, no empty, '.' or '..' components, no NUL)",
+            throw new ImageFormatException($"{what} '{Printable(path ?? "")}' is not a valid tree path (relative, no empty, '.' or '..' components, no NUL, names of at most {MaxNameBytes} bytes)",
                 "tree entry", kind: ImageErrorKind.InvalidName);
     }
 

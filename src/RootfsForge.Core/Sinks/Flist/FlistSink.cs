@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Text;
 using RootfsForge.Flist;
 using RootfsForge.Stores;
 using RootfsForge.Tree;
@@ -14,7 +13,7 @@ namespace RootfsForge.Sinks.Flist;
 /// </summary>
 /// <remarks>
 /// Not representable in a <c>.fl</c> and reported instead: xattrs (counted, <c>security.capability</c> warned by path),
-/// sockets (skipped and counted), names that are not UTF-8 or longer than 255 bytes (skipped with their subtree, warned).
+/// sockets (skipped and counted), names that are not UTF-8 (skipped with their subtree, warned).
 /// Hard links become separate inode rows with the same blocks. Block rows are written file by file in the order the
 /// files arrive, at points fixed by the input (<see cref="DrainLag"/>), so the same tree gives the same <c>.fl</c> bytes.
 /// </remarks>
@@ -106,11 +105,6 @@ public sealed class FlistSink : TreeSink
         if (FileNameEncoding.HasEscapes(name))
         {
             Counters.Warn($"{entry.Path}: name is not UTF-8; a .fl cannot hold it (skipped)");
-            return;
-        }
-        if (Encoding.UTF8.GetByteCount(name) > 255)
-        {
-            Counters.Warn($"{entry.Path}: name is longer than 255 bytes; a .fl cannot hold it (skipped)");
             return;
         }
         if (entry.ExtendedAttributes.Count > 0)

@@ -64,6 +64,10 @@ internal sealed class FlistFileContent(BlockRouter router, IReadOnlyList<FlistBl
         {
             throw new BlockStoreException($"{path}: block {index}: {e.Message}", e);
         }
+        catch (ImageFormatException e)
+        {
+            throw new ImageFormatException($"{path}: block {index}: {e.Reason}", e.Structure, e.Offset, e, e.Kind);
+        }
         byte[] plain = FlistBlock.Decode(data, b.Key, b.Id);
         long expected = Math.Min(FlistBlock.ChunkSize, length - (long)index * FlistBlock.ChunkSize);
         if (plain.Length != expected)
