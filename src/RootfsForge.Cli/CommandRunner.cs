@@ -55,4 +55,9 @@ internal static class CommandRunner
 }
 
 /// <summary>A command-line mistake the parser cannot catch (conflicting options, a malformed value).</summary>
-internal sealed class UsageException(string message) : Exception(message);
+internal sealed class UsageException(string message) : Exception(message)
+{
+    /// <summary>The usage error for a library's <see cref="ArgumentException"/>, without its " (Parameter 'x')" suffix.</summary>
+    public static UsageException From(ArgumentException e) =>
+        new(e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal));
+}

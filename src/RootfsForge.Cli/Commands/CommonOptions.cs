@@ -67,7 +67,7 @@ internal static class CommonOptions
         }
         catch (ArgumentException e)
         {
-            throw new UsageException(e.Message.Split(" (Parameter", 2)[0]);
+            throw UsageException.From(e);
         }
         if (!quiet)
             foreach (var w in img.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");

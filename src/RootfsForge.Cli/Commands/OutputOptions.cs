@@ -73,7 +73,7 @@ internal sealed class OutputOptions
             }
             catch (ArgumentException e)
             {
-                throw new UsageException(StoreUrl.Redact(e.Message));
+                throw new UsageException(StoreUrl.Redact(UsageException.From(e).Message));
             }
             catch (IOException e)
             {
@@ -98,7 +98,7 @@ internal sealed class OutputOptions
         }
         catch (ArgumentException e)
         {
-            throw new UsageException(e.Message.Split(" (Parameter", 2)[0]);
+            throw UsageException.From(e);
         }
     }
 
@@ -173,7 +173,7 @@ internal sealed class OutputOptions
         catch (ArgumentException e)
         {
             _ = DisposeStoresAsync(routes).AsTask();
-            throw new UsageException(StoreUrl.Redact(e.Message.Split(" (Parameter", 2)[0]));
+            throw new UsageException(StoreUrl.Redact(UsageException.From(e).Message));
         }
         return routes;
     }
