@@ -14,7 +14,7 @@ internal sealed partial class DataMap
         long limit = (size + volume.BlockSize - 1) / volume.BlockSize;
         // Logical block numbers are 32-bit (docs/disk-formats.md §3.5): nothing can be mapped above 2^32.
         limit = Math.Min(limit, 1L << 32);
-        var builder = new Builder($"ext4 inode {inode.Number}", inode.Offset, limit);
+        var builder = new Builder(inode, limit);
         if (inode.HasFlag(Inode.Flag.Extents)) ExtentTree.Map(volume, inode, builder);
         else IndirectBlockMap.Map(volume, inode, builder);
         return new DataMap(builder.ToArray(), size);

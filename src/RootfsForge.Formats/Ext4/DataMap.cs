@@ -33,10 +33,9 @@ internal sealed partial class DataMap
     }
 
     /// <summary>Collects runs in logical order, merging neighbours and enforcing order and the run cap.</summary>
-    /// <param name="structure">The inode, for messages.</param>
-    /// <param name="offset">The inode's byte offset, for messages.</param>
+    /// <param name="inode">The inode mapped, for messages.</param>
     /// <param name="blockLimit">The first logical block past i_size.</param>
-    internal sealed class Builder(string structure, long offset, long blockLimit)
+    internal sealed class Builder(Inode inode, long blockLimit)
     {
         private readonly List<BlockRun> _runs = [];
 
@@ -52,7 +51,7 @@ internal sealed partial class DataMap
                 var last = _runs[^1];
                 if (logical < last.LogicalEnd)
                     throw new ImageFormatException(
-                        $"block mappings overlap or are out of order at logical block {logical}", structure, offset);
+                        $"block mappings overlap or are out of order at logical block {logical}", $"ext4 inode {inode.Number}", inode.Offset);
                 if (logical == last.LogicalEnd && physical == last.Physical + last.Count)
                 {
                     _runs[^1] = last with { Count = last.Count + count };
@@ -60,7 +59,7 @@ internal sealed partial class DataMap
                 }
             }
             if (_runs.Count >= MaxRuns)
-                throw new ImageFormatException($"more than {MaxRuns} separate block runs", structure, offset,
+                throw new ImageFormatException($"more than {MaxRuns} separate block runs", $"ext4 inode {inode.Number}", inode.Offset,
                     kind: ImageErrorKind.LimitExceeded);
             _runs.Add(new BlockRun(logical, physical, count));
         }

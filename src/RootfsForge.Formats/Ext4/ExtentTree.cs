@@ -52,7 +52,7 @@ internal static class ExtentTree
         var walk = new Walker(volume, inode, runs);
         var root = inode.BlockArea;
         long rootOffset = inode.Offset + Inode.Field.Block;
-        int depth = CheckHeader(root, -1, walk.What, rootOffset);
+        int depth = CheckHeader(root, -1, inode, rootOffset);
         byte[] buf = ArrayPool<byte>.Shared.Rent(volume.BlockSize * (MaxDepth + 1));
         try
         {
@@ -64,19 +64,20 @@ internal static class ExtentTree
         }
     }
 
-    private static int CheckHeader(ReadOnlySpan<byte> node, int expectedDepth, string what, long offset)
+    private static int CheckHeader(ReadOnlySpan<byte> node, int expectedDepth, Inode inode, long offset)
     {
+        string What() => $"ext4 inode {inode.Number} extent tree";
         ushort magic = BinaryPrimitives.ReadUInt16LittleEndian(node[Header.Magic..]);
-        if (magic != Magic) throw new ImageFormatException($"bad extent header magic 0x{magic:x4}", what, offset);
+        if (magic != Magic) throw new ImageFormatException($"bad extent header magic 0x{magic:x4}", What(), offset);
         int entries = BinaryPrimitives.ReadUInt16LittleEndian(node[Header.Entries..]);
         int max = BinaryPrimitives.ReadUInt16LittleEndian(node[Header.Max..]);
         int depth = BinaryPrimitives.ReadUInt16LittleEndian(node[Header.Depth..]);
         int capacity = (node.Length - HeaderSize) / EntrySize;
         if (max > capacity || entries > max)
-            throw new ImageFormatException($"extent node has {entries} entries, max {max}, room for {capacity}", what, offset);
-        if (depth > MaxDepth) throw new ImageFormatException($"extent tree depth {depth} exceeds {MaxDepth}", what, offset);
+            throw new ImageFormatException($"extent node has {entries} entries, max {max}, room for {capacity}", What(), offset);
+        if (depth > MaxDepth) throw new ImageFormatException($"extent tree depth {depth} exceeds {MaxDepth}", What(), offset);
         if (expectedDepth >= 0 && depth != expectedDepth)
-            throw new ImageFormatException($"extent node depth {depth}, expected {expectedDepth}", what, offset);
+            throw new ImageFormatException($"extent node depth {depth}, expected {expectedDepth}", What(), offset);
         return depth;
     }
 
@@ -99,7 +100,8 @@ internal static class ExtentTree
         private readonly long _visitCap = Math.Min((long)volume.Superblock.BlocksCount, MaxVisits);
         private int _visits;
 
-        public string What { get; } = $"ext4 inode {inode.Number} extent tree";
+        /// <summary>The structure named in messages (made only when needed: this runs for every file of a walk).</summary>
+        public string What => $"ext4 inode {inode.Number} extent tree";
 
         /// <param name="node">The node's bytes.</param>
         /// <param name="offset">Its byte offset on the device (for a root: i_block in the inode record).</param>
@@ -144,7 +146,7 @@ internal static class ExtentTree
                     var childNode = buf.AsSpan(bs * depth, bs);
                     long childOffset = child * bs;
                     volume.ReadBlocks(child, childNode, What);
-                    CheckHeader(childNode, depth - 1, What, childOffset);
+                    CheckHeader(childNode, depth - 1, inode, childOffset);
                     if (volume.Verify) VerifyChecksum(volume, inode, childNode, childOffset, What);
                     Node(childNode, childOffset, depth - 1, runs.LastEnd, buf);
                 }

@@ -57,7 +57,8 @@ internal static class IndirectBlockMap
         private readonly long _visitCap = Math.Min((long)volume.Superblock.BlocksCount, MaxVisits);
         private int _visits;
 
-        public string What { get; } = $"ext4 inode {inode.Number} block map";
+        /// <summary>The structure named in messages (made only when needed).</summary>
+        public string What => $"ext4 inode {inode.Number} block map";
 
         /// <param name="block">The indirect block.</param>
         /// <param name="pointerOffset">The byte offset of the pointer to it (in the inode or a parent block).</param>

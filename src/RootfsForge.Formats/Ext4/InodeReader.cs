@@ -23,19 +23,18 @@ internal sealed class InodeReader(Ext4Volume volume)
     /// <exception cref="ImageFormatException">The number is out of range, the record is damaged or its checksum fails.</exception>
     public Inode Read(uint number)
     {
-        string what = $"ext4 inode {number}";
         var sb = volume.Superblock;
         if (OffsetOf(number) is not long offset)
-            throw new ImageFormatException($"inode number {number} is outside 1…{sb.InodesCount}", what);
+            throw new ImageFormatException($"inode number {number} is outside 1…{sb.InodesCount}", $"ext4 inode {number}");
         Span<byte> raw = stackalloc byte[sb.InodeSize];
         _cache.Read(offset, raw);
         if (volume.Verify)
         {
             var (stored, computed) = Inode.Checksums(volume.CsumSeed, number, raw);
             if (stored != computed && !raw.ContainsAnyExcept((byte)0))
-                throw new ImageFormatException("the inode is zeroed (unused)", what, offset);
+                throw new ImageFormatException("the inode is zeroed (unused)", $"ext4 inode {number}", offset);
             if (stored != computed)
-                throw new ImageFormatException($"checksum mismatch (stored 0x{stored:x8}, computed 0x{computed:x8})", what, offset,
+                throw new ImageFormatException($"checksum mismatch (stored 0x{stored:x8}, computed 0x{computed:x8})", $"ext4 inode {number}", offset,
                     kind: ImageErrorKind.ChecksumMismatch);
         }
         return Inode.Read(number, raw, (sb.RoCompat & RoCompatFeatures.HugeFile) != 0, volume.BlockSize, offset);
