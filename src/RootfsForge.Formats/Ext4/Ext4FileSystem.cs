@@ -54,55 +54,8 @@ public sealed class Ext4FileSystem : ITreeSource, IDisposable
         ArgumentNullException.ThrowIfNull(device);
         options ??= new Ext4Options();
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxDepth, 1, nameof(options));
-        var warnings = new List<string>();
-        var fs = new Ext4FileSystem(OpenVolume(device, options, warnings), options, replayed: false, ownedDevice: null);
-        if (!fs.Info.NeedsRecovery) return fs;
-
-        const string notReplayed = "needs_recovery: the journal was not replayed; the last writes may be missing";
-        var volume = fs.Volume;
-        if (!options.ReplayJournal)
-        {
-            volume.Warn(notReplayed + " (journal replay disabled)");
-            return fs;
-        }
-        uint journalInode = volume.Superblock.JournalInum;
-        if ((volume.Superblock.Compat & CompatFeatures.HasJournal) == 0 || journalInode == 0)
-        {
-            volume.Warn(notReplayed + " (the journal is external or missing)");
-            return fs;
-        }
-        BlockSource overlay;
-        try
-        {
-            var inode = fs.Inodes.Read(journalInode);
-            var map = DataMap.Read(volume, inode);
-            overlay = Journal.Jbd2Journal.Replay(device, volume.BlockSize, map.PhysicalBlock,
-                (long)(inode.Size / (ulong)volume.BlockSize), volume.Warn);
-        }
-        catch (ImageFormatException e)
-        {
-            volume.Warn($"{notReplayed} (the journal is unreadable: {e.Message})");
-            return fs;
-        }
-        // Everything (superblock, descriptors, inodes) is read again through the replayed view. The replayer returns the
-        // device itself when the journal is clean; that one stays the caller's.
-        return new Ext4FileSystem(OpenVolume(overlay, options, warnings), options, replayed: true,
-            ownedDevice: ReferenceEquals(overlay, device) ? null : overlay);
-    }
-
-    private static Ext4Volume OpenVolume(BlockSource device, Ext4Options options, List<string> warnings)
-    {
-        void Warn(string m)
-        {
-            lock (warnings) warnings.Add(m);
-        }
-
-        var sb = SuperblockLocator.Read(device, options.VerifyChecksums, Warn);
-        FeaturePolicy.Check(sb);
-        if ((ulong)device.Length / (ulong)sb.BlockSize < sb.BlocksCount)
-            Warn($"the filesystem has {sb.BlocksCount} blocks but the device holds only {device.Length / sb.BlockSize}; missing blocks read as zeros");
-        var groups = GroupDescriptorTable.Read(device, sb, options.VerifyChecksums, Warn);
-        return new Ext4Volume(device, sb, groups, options.VerifyChecksums, warnings);
+        var (volume, replayed, overlay) = VolumeOpener.Open(device, options);
+        return new Ext4FileSystem(volume, options, replayed, overlay);
     }
 
     /// <inheritdoc />
@@ -207,7 +160,8 @@ public sealed class Ext4FileSystem : ITreeSource, IDisposable
         ArgumentNullException.ThrowIfNull(path);
         var (inode, normalized) = Lookup(path);
         if (inode is null || !inode.IsDirectory) throw new DirectoryNotFoundException($"no directory '{path}' in the ext4 filesystem");
-        var walker = new Ext4TreeWalker(Volume, Inodes, _directories, _entries, _options.MaxDepth, listOnly: inode.Number);
+        var walker = new Ext4TreeWalker(Volume, Inodes, _directories, _entries, TreeWalker<Ext4Node>.DefaultMaxDepth,
+            listOnly: inode.Number);
         var list = new List<TreeEntry>();
         foreach (var (entry, _) in walker.Walk(new Ext4Node(inode.Number, inode)))
         {
