@@ -84,7 +84,11 @@ public sealed class Ext4FileSystem : ITreeSource, IDisposable
         CancellationToken cancellationToken)
     {
         foreach (var (entry, node) in walker.Walk(root, cancellationToken))
-            yield return (entry, entry.Type == EntryType.RegularFile ? node.Content : null);
+        {
+            var content = entry.Type == EntryType.RegularFile ? node.Content : null;
+            node.Content = null; // the entry holds it now; the directory's frame need not keep its block map
+            yield return (entry, content);
+        }
     }
 
     private Inode ReadRoot()
