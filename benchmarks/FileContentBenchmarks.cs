@@ -31,7 +31,7 @@ public class FileContentBenchmarks
         using var disk = DiskImage.Open(_path);
         using var fs = Ext4FileSystem.Open(disk);
         long total = 0;
-        foreach (var entry in fs.Walk())
+        foreach (var entry in fs.WalkAsync().ToBlockingEnumerable())
         {
             if (entry.Type != EntryType.RegularFile || entry.OpenContent is null) continue;
             using var content = entry.OpenContent();

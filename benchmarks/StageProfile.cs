@@ -126,7 +126,7 @@ internal static class StageProfile
     {
         using var fs = Ext4FileSystem.Open(device);
         long entries = 0;
-        foreach (var _ in fs.Walk()) entries++;
+        foreach (var _ in fs.WalkAsync().ToBlockingEnumerable()) entries++;
         return 0;
     }
 
@@ -135,7 +135,7 @@ internal static class StageProfile
         using var fs = Ext4FileSystem.Open(device);
         var buffer = new byte[256 * 1024];
         long total = 0;
-        foreach (var entry in fs.Walk())
+        foreach (var entry in fs.WalkAsync().ToBlockingEnumerable())
         {
             if (entry.Type != EntryType.RegularFile || entry.OpenContent is null) continue;
             using var content = entry.OpenContent();

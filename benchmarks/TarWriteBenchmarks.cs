@@ -21,7 +21,7 @@ public class TarWriteBenchmarks
     {
         using var disk = DiskImage.Open(Fixtures.Ext4);
         using var fs = Ext4FileSystem.Open(disk);
-        foreach (var e in fs.Walk())
+        foreach (var e in fs.WalkAsync().ToBlockingEnumerable())
         {
             Func<FileContent>? open = null;
             if (e.Type == EntryType.RegularFile && e.OpenContent is not null)

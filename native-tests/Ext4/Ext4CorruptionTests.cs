@@ -176,6 +176,32 @@ public partial class Ext4CorruptionTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public async Task RootInodeThatIsNoDirectoryNamesTheInodeAndItsOffset()
+    {
+        TestEnvironment.RequireTool("mke2fs");
+        TestEnvironment.RequireTool("debugfs");
+        string image = SmallImage();
+        // debugfs "imap <2>": "Inode 2 is part of block group 0\n\tlocated at block B, offset 0xO".
+        var m = InodeLocation().Match(TestEnvironment.RunChecked("debugfs", ["-R", "imap <2>", image]));
+        Assert.True(m.Success, "debugfs imap printed no location");
+        long offset = long.Parse(m.Groups[1].Value) * BlockSize + Convert.ToInt64(m.Groups[2].Value, 16);
+        byte[] data = File.ReadAllBytes(image);
+        BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan((int)offset), 0x81A4); // S_IFREG | 0644
+        using var device = new MemoryBlockSource(data);
+        using var fs = Ext4FileSystem.Open(device);
+        var ex = await Assert.ThrowsAsync<ImageFormatException>(async () =>
+        {
+            await foreach (var _ in fs.WalkAsync()) { }
+        });
+        Assert.Equal(ImageErrorKind.Corrupt, ex.Kind);
+        Assert.Equal("ext4 inode 2", ex.Structure);
+        Assert.Equal(offset, ex.Offset);
+    }
+
+    [GeneratedRegex(@"located at block (\d+), offset 0x([0-9a-fA-F]+)")]
+    private static partial Regex InodeLocation();
+
+    [SkippableFact]
     public void ExtentCycleFailsCleanly()
     {
         TestEnvironment.RequireTool("mke2fs");
@@ -201,7 +227,9 @@ public partial class Ext4CorruptionTests(ITestOutputHelper output)
         // A lookup maps lazily; opening the content then fails with the structure named.
         var frag = fs.GetEntry("frag")!;
         var ex = Assert.ThrowsAny<ImageFormatException>(() => frag.OpenContent!());
-        Assert.Contains("extent", ex.Message);
+        Assert.Equal(ImageErrorKind.Corrupt, ex.Kind); // the leaf now claims depth 1 below a depth-1 root
+        Assert.Equal($"ext4 inode {frag.InodeId} extent tree", ex.Structure);
+        Assert.Equal(leaf * BlockSize, ex.Offset);
         var outcome = Ext4Robustness.RunBounded(device, TimeSpan.FromSeconds(10), verify: false);
         Assert.True(outcome.Ok, outcome.Description);
     }

@@ -27,16 +27,17 @@ public class Ext4JournalHookTests
         string image = Ext4CorpusTests.Decompressed("j_corrupt_commit_csum", "image.gz");
         using var device = new FileBlockSource(image);
         using var fs = Ext4FileSystem.Open(device, new Ext4Options { ReplayJournal = false });
-        uint inode = fs.Superblock.JournalInum;
+        uint inode = fs.Volume.Superblock.JournalInum;
         Assert.Equal(8u, inode);
         // debugfs "bmap <8> N" prints the physical block of logical block N.
-        long count = fs.InodeBlockCount(inode);
+        var journal = fs.Inodes.Read(inode);
+        long count = (long)(journal.Size / (ulong)fs.Volume.BlockSize);
         Assert.True(count > 0);
-        var map = fs.MapInodeBlock(inode);
+        var map = DataMap.Read(fs.Volume, journal);
         foreach (long logical in new[] { 0L, 1L, count / 2, count - 1 })
         {
             string bmap = TestEnvironment.RunChecked("debugfs", ["-R", $"bmap <8> {logical}", image]).Trim();
-            Assert.Equal(long.Parse(bmap), map(logical));
+            Assert.Equal(long.Parse(bmap), map.PhysicalBlock(logical));
         }
     }
 

@@ -69,7 +69,8 @@ public sealed class CorruptJournalTests(Xunit.Abstractions.ITestOutputHelper out
         BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan((int)sb + 0x28), incompat | 0x100);
         using var device = new MemoryBlockSource(bytes);
         var e = Assert.Throws<UnsupportedImageException>(() => info.Replay(device, []));
-        Assert.Contains("0x100", e.Message, StringComparison.Ordinal);
+        Assert.Equal(ImageErrorKind.Unsupported, e.Kind);
+        Assert.Equal("jbd2 journal superblock", e.Structure);
         Assert.Equal(sb, e.Offset);
     }
 

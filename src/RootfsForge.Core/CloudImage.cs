@@ -41,7 +41,10 @@ public sealed class CloudImage : IDisposable
     /// <summary>The root filesystem; it is also the image's <see cref="Tree.ITreeSource"/>.</summary>
     public Ext4FileSystem FileSystem { get; }
 
-    /// <summary>Warnings from every layer (dirty qcow2, backup GPT used, journal not replayed, ...).</summary>
+    /// <summary>
+    /// Warnings of the disk and partition layers (dirty qcow2, backup GPT used, ...); the root filesystem's own (journal not
+    /// replayed, skipped entries) are in <see cref="Ext4FileSystem.Warnings"/> of <see cref="FileSystem"/>.
+    /// </summary>
     public IReadOnlyList<string> Warnings => _warnings;
 
     /// <summary>
@@ -61,7 +64,6 @@ public sealed class CloudImage : IDisposable
             {
                 VerifyChecksums = options.VerifyChecksums,
                 ReplayJournal = options.ReplayJournal,
-                OnWarning = options.OnWarning,
             };
             var root = RootPartitionSelector.Select(table, options.PartitionNumber, p => LooksLikeRoot(disk, p));
             var device = root.Open(disk);
@@ -119,7 +121,4 @@ public sealed class CloudImageOptions
 
     /// <summary>Disk-layer options (cache size, backing depth).</summary>
     public DiskImageOptions? Disk { get; init; }
-
-    /// <summary>Called for each warning as it happens.</summary>
-    public Action<string>? OnWarning { get; init; }
 }

@@ -8,9 +8,9 @@ internal readonly record struct BlockRun(long Logical, long Physical, long Count
 
 /// <summary>
 /// The written blocks of one inode below its size, ascending and merged. Everything else (gaps, unwritten extents, zero
-/// block pointers) is a hole (§3.5).
+/// block pointers) is a hole (docs/disk-formats.md §3.5).
 /// </summary>
-internal sealed class DataMap
+internal sealed partial class DataMap
 {
     /// <summary>Upper bound on runs kept for one inode (bounded memory on corrupt or absurdly fragmented files).</summary>
     internal const int MaxRuns = 1 << 21;
@@ -33,7 +33,9 @@ internal sealed class DataMap
     }
 
     /// <summary>Collects runs in logical order, merging neighbours and enforcing order and the run cap.</summary>
-    internal sealed class Builder(string structure, long blockLimit)
+    /// <param name="inode">The inode mapped, for messages.</param>
+    /// <param name="blockLimit">The first logical block past i_size.</param>
+    internal sealed class Builder(Inode inode, long blockLimit)
     {
         private readonly List<BlockRun> _runs = [];
 
@@ -49,7 +51,7 @@ internal sealed class DataMap
                 var last = _runs[^1];
                 if (logical < last.LogicalEnd)
                     throw new ImageFormatException(
-                        $"block mappings overlap or are out of order at logical block {logical}", structure);
+                        $"block mappings overlap or are out of order at logical block {logical}", $"ext4 inode {inode.Number}", inode.Offset);
                 if (logical == last.LogicalEnd && physical == last.Physical + last.Count)
                 {
                     _runs[^1] = last with { Count = last.Count + count };
@@ -57,7 +59,8 @@ internal sealed class DataMap
                 }
             }
             if (_runs.Count >= MaxRuns)
-                throw new ImageFormatException($"more than {MaxRuns} separate block runs", structure);
+                throw new ImageFormatException($"more than {MaxRuns} separate block runs", $"ext4 inode {inode.Number}", inode.Offset,
+                    kind: ImageErrorKind.LimitExceeded);
             _runs.Add(new BlockRun(logical, physical, count));
         }
 

@@ -3,7 +3,7 @@ using RootfsForge.Tree;
 
 namespace RootfsForge.Ext4;
 
-/// <summary>A regular file's content over its written block runs; everything else reads as zeros (§3.5).</summary>
+/// <summary>A regular file's content over its written block runs; everything else reads as zeros (docs/disk-formats.md §3.5).</summary>
 internal sealed class Ext4FileContent : FileContent
 {
     private readonly BlockSource _device;
@@ -12,12 +12,12 @@ internal sealed class Ext4FileContent : FileContent
     private readonly long _deviceBlocks;
     private IReadOnlyList<DataSegment>? _segments;
 
-    public Ext4FileContent(BlockSource device, DataMap map, int blockSize, ulong blocksCount)
+    public Ext4FileContent(Ext4Volume volume, DataMap map)
     {
-        _device = device;
+        _device = volume.Device;
         _map = map;
-        _blockSize = blockSize;
-        _deviceBlocks = (long)blocksCount;
+        _blockSize = volume.BlockSize;
+        _deviceBlocks = (long)volume.Superblock.BlocksCount;
     }
 
     public override long Length => _map.Size;

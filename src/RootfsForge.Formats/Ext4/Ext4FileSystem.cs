@@ -1,5 +1,4 @@
-using System.Buffers;
-using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using RootfsForge.Disks;
 using RootfsForge.Tree;
 
@@ -7,389 +6,212 @@ namespace RootfsForge.Ext4;
 
 /// <summary>
 /// A read-only ext2/ext3/ext4 filesystem on a <see cref="BlockSource"/>, read in-process (no mount): its superblock facts,
-/// its tree as a stream of <see cref="TreeEntry"/> values, and single lookups.
+/// its tree as a stream of <see cref="TreeEntry"/> values, and single lookups (docs/disk-formats.md §3).
 /// </summary>
 /// <remarks>
 /// Safe for one walk at a time; content readers returned by <see cref="TreeEntry.OpenContent"/> may be used from other
-/// threads. Disposing does not dispose the device passed to <see cref="Open"/>.
+/// threads. Problems that were skipped are collected in <see cref="Warnings"/>. Disposing does not dispose the device
+/// passed to <see cref="Open"/>.
 /// </remarks>
-public sealed partial class Ext4FileSystem : ITreeSource, IDisposable
+public sealed class Ext4FileSystem : ITreeSource, IDisposable
 {
-    internal const uint RootInode = 2;
-
-
     private readonly Ext4Options _options;
     private readonly BlockSource? _ownedDevice;
-    private readonly GroupDescriptor[] _groups;
-    private readonly List<string> _warnings;
-    private readonly InodeTableCache _inodeCache;
-    private readonly Dictionary<ulong, ExtendedAttribute[]> _xattrBlockCache = [];
-    private readonly uint _csumSeed;
-    private readonly bool _verify;
-    private int _beyondDeviceWarned;
+    private readonly XattrReader _xattrs;
+    private readonly DirectoryReader _directories;
+    private readonly EntryReader _entries;
 
-    private Ext4FileSystem(BlockSource device, Superblock sb, GroupDescriptor[] groups, Ext4Options options,
-        List<string> warnings, bool replayed, BlockSource? ownedDevice)
+    private Ext4FileSystem(Ext4Volume volume, Ext4Options options, bool replayed, BlockSource? ownedDevice)
     {
-        Device = device;
-        Superblock = sb;
-        _groups = groups;
+        Volume = volume;
         _options = options;
-        _warnings = warnings;
         _ownedDevice = ownedDevice;
-        _verify = options.VerifyChecksums && sb.HasMetadataCsum;
-        _csumSeed = sb.HasMetadataCsum ? sb.CsumSeed : 0;
-        _inodeCache = new InodeTableCache(this);
-        Info = Ext4Info.From(sb, replayed);
+        Inodes = new InodeReader(volume);
+        _xattrs = new XattrReader(volume, Inodes);
+        _directories = new DirectoryReader(volume, _xattrs);
+        _entries = new EntryReader(volume, _xattrs);
+        Info = Ext4Info.From(volume.Superblock, replayed);
     }
 
     /// <summary>Superblock facts.</summary>
     public Ext4Info Info { get; }
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Warnings
-    {
-        get { lock (_warnings) return _warnings.ToArray(); }
-    }
+    public IReadOnlyList<string> Warnings => Volume.Warnings;
 
-    internal BlockSource Device { get; }
-    internal Superblock Superblock { get; }
-    internal int BlockSize => Superblock.BlockSize;
-    internal Ext4Options Options => _options;
+    internal Ext4Volume Volume { get; }
+    internal InodeReader Inodes { get; }
 
     /// <summary>
     /// Opens the filesystem on <paramref name="device"/> (the partition or whole image holding it). Reads the superblock
     /// (falling back to the group-1 backup when the primary is unusable) and the group descriptors; replays the journal
-    /// in memory when needed and possible.
+    /// in memory when needed and possible (docs/disk-formats.md §3.13).
     /// </summary>
-    /// <exception cref="UnsupportedImageException">The filesystem uses a feature this reader refuses (§3.2).</exception>
+    /// <exception cref="UnsupportedImageException">The filesystem uses a feature this reader refuses (docs/disk-formats.md §3.2).</exception>
     /// <exception cref="ImageFormatException">The superblock or the group descriptors are corrupt.</exception>
     public static Ext4FileSystem Open(BlockSource device, Ext4Options? options = null)
     {
         ArgumentNullException.ThrowIfNull(device);
         options ??= new Ext4Options();
-        var warnings = new List<string>();
-        var fs = OpenCore(device, options, warnings, replayed: false, ownedDevice: null);
-        if (!fs.Info.NeedsRecovery) return fs;
-
-        const string notReplayed = "needs_recovery: the journal was not replayed; the last writes may be missing";
-        if (!options.ReplayJournal)
-        {
-            fs.Warn(notReplayed + " (journal replay disabled)");
-            return fs;
-        }
-        uint journalInode = fs.Superblock.JournalInum;
-        if ((fs.Superblock.Compat & CompatFeatures.HasJournal) == 0 || journalInode == 0)
-        {
-            fs.Warn(notReplayed + " (the journal is external or missing)");
-            return fs;
-        }
-        BlockSource overlay;
-        try
-        {
-            var map = fs.MapInodeBlock(journalInode);
-            long count = fs.InodeBlockCount(journalInode);
-            overlay = Journal.Jbd2Journal.Replay(device, fs.BlockSize, map, count, fs.Warn);
-        }
-        catch (ImageFormatException e)
-        {
-            fs.Warn($"{notReplayed} (the journal is unreadable: {e.Message})");
-            return fs;
-        }
-        // Everything (superblock, descriptors, inodes) is read again through the replayed view. The replayer returns the
-        // device itself when the journal is clean; that one stays the caller's.
-        return OpenCore(overlay, options, warnings, replayed: true,
-            ownedDevice: ReferenceEquals(overlay, device) ? null : overlay);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxDepth, 1, nameof(options));
+        var (volume, replayed, overlay) = VolumeOpener.Open(device, options);
+        return new Ext4FileSystem(volume, options, replayed, overlay);
     }
 
-    private static Ext4FileSystem OpenCore(BlockSource device, Ext4Options options, List<string> warnings, bool replayed,
-        BlockSource? ownedDevice)
+    /// <inheritdoc />
+    /// <remarks>
+    /// The walk itself (directories, inodes, extent maps: metadata that a qcow2 image must decompress too) runs on its
+    /// own thread, up to 16 MiB of file content (at most 1,024 entries) ahead of the consumer; once the consumer opens a
+    /// file's content, the walk also hints the device to decode the content of the entries it holds (docs/disk-formats.md
+    /// §3.14). A consumer that never opens contents (inspect, ls) causes no content decoding. An error of the walk
+    /// surfaces after the entries before it; cancelling stops the consumer at once, and disposing the enumerator stops
+    /// the walk and waits for its thread.
+    /// </remarks>
+    /// <exception cref="ImageFormatException">The root is not a directory, or a checksum fails with checksum verification on.</exception>
+    public async IAsyncEnumerable<TreeEntry> WalkAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        void Warn(string m)
+        var root = new Ext4Node(InodeReader.RootInode, ReadRoot());
+        var walker = new Ext4TreeWalker(Volume, Inodes, _directories, _entries, _options.MaxDepth);
+        var ahead = new WalkLookahead(WithContent(walker, root, cancellationToken), () => _entries.ContentOpened);
+        await using (ahead.ConfigureAwait(false))
         {
-            lock (warnings) warnings.Add(m);
-            options.OnWarning?.Invoke(m);
+            while (await ahead.TakeAsync(cancellationToken).ConfigureAwait(false) is { } entry) yield return entry;
         }
-
-        var sb = ReadSuperblock(device, options, Warn);
-        CheckFeatures(sb);
-        if ((ulong)device.Length / (ulong)sb.BlockSize < sb.BlocksCount)
-            Warn($"the filesystem has {sb.BlocksCount} blocks but the device holds only {device.Length / sb.BlockSize}; missing blocks read as zeros");
-        var groups = ReadGroupDescriptors(device, sb, options, Warn);
-        return new Ext4FileSystem(device, sb, groups, options, warnings, replayed, ownedDevice);
     }
 
-    private static Superblock ReadSuperblock(BlockSource device, Ext4Options options, Action<string> warn)
+    /// <summary>The walk's entries with their content openers (regular files; hard links carry none).</summary>
+    private static IEnumerable<(TreeEntry Entry, ContentOpener? Content)> WithContent(Ext4TreeWalker walker, Ext4Node root,
+        CancellationToken cancellationToken)
     {
-        Span<byte> buf = stackalloc byte[Superblock.Size];
-        ImageFormatException primaryError;
-        try
+        foreach (var (entry, node) in walker.Walk(root, cancellationToken))
         {
-            ReadZeroPadded(device, Superblock.PrimaryOffset, buf);
-            var sb = Superblock.Read(buf, Superblock.PrimaryOffset);
-            if (!options.VerifyChecksums || !sb.HasMetadataCsum || sb.StoredChecksum == sb.ComputedChecksum) return sb;
-            primaryError = new ImageFormatException(
-                $"checksum mismatch (stored 0x{sb.StoredChecksum:x8}, computed 0x{sb.ComputedChecksum:x8})",
-                "ext4 superblock", Superblock.PrimaryOffset);
+            var content = entry.Type == EntryType.RegularFile ? node.Content : null;
+            node.Content = null; // the entry holds it now; the directory's frame need not keep its block map
+            yield return (entry, content);
         }
-        catch (UnsupportedImageException)
-        {
-            throw;
-        }
-        catch (ImageFormatException e)
-        {
-            primaryError = e;
-        }
+    }
 
-        // The first backup lives at the start of group 1; its position depends on the (unknown) block size.
-        for (int log = 0; log <= 6; log++)
+    private Inode ReadRoot()
+    {
+        var root = Inodes.Read(InodeReader.RootInode);
+        if (!root.IsDirectory)
+            throw new ImageFormatException($"the root inode is not a directory (mode 0x{root.Mode:x4})",
+                $"ext4 inode {InodeReader.RootInode}", root.Offset);
+        return root;
+    }
+
+    /// <summary>
+    /// The entry at <paramref name="path"/> (absolute or relative to the root; "" or "/" is the root), like lstat: a
+    /// symlink at the end is returned itself, and one in the middle is not followed (the lookup fails). Null when absent.
+    /// </summary>
+    /// <exception cref="ImageFormatException">The filesystem is damaged along the path.</exception>
+    public TreeEntry? GetEntry(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var (inode, normalized) = Lookup(path);
+        return inode is null ? null : _entries.Read(normalized, inode, mapContent: false, out _);
+    }
+
+    /// <summary>
+    /// The entry at <paramref name="path"/>, following symlinks inside the filesystem when <paramref name="followSymlinks"/>
+    /// (like stat, as if the filesystem were the root: see <see cref="ResolvePath"/>); the entry's path is then the
+    /// resolved one. Without it, the same as <see cref="GetEntry(string)"/>. Null when absent or dangling.
+    /// </summary>
+    /// <exception cref="ImageFormatException">A symlink loop (<see cref="ImageErrorKind.Loop"/>), or damage along the path.</exception>
+    public TreeEntry? GetEntry(string path, bool followSymlinks)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!followSymlinks) return GetEntry(path);
+        return ResolvePath(path) is { } resolved ? GetEntry(resolved) : null;
+    }
+
+    /// <summary>
+    /// Resolves <paramref name="path"/> the way the kernel would inside a chroot at this filesystem's root: every symlink
+    /// (the last component's too) followed, absolute targets starting again at the root, <c>..</c> never above it, at most
+    /// <see cref="PathResolver.MaxSymlinks"/> links. Returns the resolved path (a <see cref="TreePath"/>: "" for the
+    /// root), or null when a component is missing or a middle component is not a directory.
+    /// </summary>
+    /// <exception cref="ImageFormatException">A symlink loop (<see cref="ImageErrorKind.Loop"/>), or damage along the path.</exception>
+    public string? ResolvePath(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return PathResolver.Resolve(path, LstatNode, followFinal: true);
+    }
+
+    /// <summary>
+    /// Opens the content of the regular file at <paramref name="path"/>, following symlinks as <see cref="ResolvePath"/>
+    /// does. The caller disposes the reader.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The path does not exist (or is a dangling link).</exception>
+    /// <exception cref="IOException">The path is not a regular file.</exception>
+    /// <exception cref="ImageFormatException">A symlink loop, or damage along the path or in the file's block map.</exception>
+    public FileContent OpenFile(string path)
+    {
+        var entry = GetEntry(path, followSymlinks: true)
+            ?? throw new FileNotFoundException($"no file '{path}' in the ext4 filesystem", path);
+        if (entry.OpenContent is not { } open)
+            throw new IOException($"'{path}' in the ext4 filesystem is a {entry.Type}, not a regular file");
+        return open();
+    }
+
+    /// <summary>
+    /// The entries of the directory at <paramref name="path"/> (lstat rules, as <see cref="GetEntry(string)"/>), sorted by
+    /// name bytes, with the names the walk would accept; not recursive, and a second name of an inode is a full entry.
+    /// </summary>
+    /// <exception cref="DirectoryNotFoundException">The path does not exist or is not a directory.</exception>
+    public IReadOnlyList<TreeEntry> ListDirectory(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var (inode, normalized) = Lookup(path);
+        if (inode is null || !inode.IsDirectory) throw new DirectoryNotFoundException($"no directory '{path}' in the ext4 filesystem");
+        var walker = new Ext4TreeWalker(Volume, Inodes, _directories, _entries, TreeWalker<Ext4Node>.DefaultMaxDepth,
+            listOnly: inode.Number);
+        var list = new List<TreeEntry>();
+        foreach (var (entry, _) in walker.Walk(new Ext4Node(inode.Number, inode)))
         {
-            long blockSize = 1024L << log;
-            long block = log == 0 ? 8193 : 8 * blockSize;
-            long offset = block * blockSize;
-            if (offset + Superblock.Size > device.Length) break;
-            try
+            if (entry.Path.Length == 0) continue; // the directory itself
+            list.Add(normalized.Length == 0 ? entry : entry with { Path = TreePath.Join(normalized, entry.Path) });
+        }
+        return list;
+    }
+
+    /// <summary>lstat for <see cref="PathResolver"/>: the type and symlink target at a tree path.</summary>
+    private PathResolver.Node? LstatNode(string path)
+    {
+        var (inode, _) = Lookup(path);
+        if (inode is null) return null;
+        var type = EntryReader.TypeOf(inode);
+        string? target = type == EntryType.SymbolicLink
+            ? FileNameEncoding.GetString(SymlinkReader.Read(Volume, _xattrs, inode)) : null;
+        return new PathResolver.Node(type, target);
+    }
+
+    /// <summary>The inode at <paramref name="path"/> and its normalized tree path, without following symlinks; null when absent.</summary>
+    private (Inode? Inode, string Path) Lookup(string path)
+    {
+        var inode = ReadRoot();
+        string current = "";
+        foreach (var part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (part == ".") continue;
+            if (part == ".." || !inode.IsDirectory) return (null, "");
+            byte[] name = FileNameEncoding.GetBytes(part);
+            uint found = 0;
+            foreach (var d in _directories.Read(inode, current))
             {
-                ReadZeroPadded(device, offset, buf);
-                var sb = Superblock.Read(buf, offset);
-                // Old mke2fs versions left s_block_group_nr 0 in backups.
-                if (sb.BlockSize != blockSize || sb.BlockGroupNr > 1) continue;
-                if (options.VerifyChecksums && sb.HasMetadataCsum && sb.StoredChecksum != sb.ComputedChecksum) continue;
-                warn($"the primary superblock is unusable ({primaryError.Message}); using the backup in group 1 at byte {offset}");
-                return sb;
-            }
-            catch (ImageFormatException)
-            {
-            }
-        }
-        throw primaryError;
-    }
-
-    private static void CheckFeatures(Superblock sb)
-    {
-        const string what = "ext4 superblock";
-        var incompat = sb.Incompat;
-        if ((incompat & IncompatFeatures.Compression) != 0)
-            throw new UnsupportedImageException("the filesystem uses the 'compression' feature, which is not supported", what, Superblock.PrimaryOffset);
-        if ((incompat & IncompatFeatures.JournalDev) != 0)
-            throw new UnsupportedImageException("this is an external journal device ('journal_dev'), not a filesystem", what, Superblock.PrimaryOffset);
-        if ((incompat & IncompatFeatures.DirData) != 0)
-            throw new UnsupportedImageException("the filesystem uses the 'dirdata' feature, which is not supported", what, Superblock.PrimaryOffset);
-        const IncompatFeatures supported = IncompatFeatures.FileType | IncompatFeatures.Recover | IncompatFeatures.MetaBg
-            | IncompatFeatures.Extents | IncompatFeatures.Bit64 | IncompatFeatures.Mmp | IncompatFeatures.FlexBg
-            | IncompatFeatures.EaInode | IncompatFeatures.CsumSeed | IncompatFeatures.LargeDir | IncompatFeatures.InlineData
-            | IncompatFeatures.Encrypt | IncompatFeatures.Casefold;
-        uint unknown = (uint)(incompat & ~supported);
-        if (unknown != 0)
-        {
-            int bit = System.Numerics.BitOperations.TrailingZeroCount(unknown);
-            throw new UnsupportedImageException($"the filesystem uses an unknown incompatible feature (FEATURE_I{bit}, 0x{1u << bit:x})", what, Superblock.PrimaryOffset);
-        }
-    }
-
-    private static GroupDescriptor[] ReadGroupDescriptors(BlockSource device, Superblock sb, Ext4Options options, Action<string> warn)
-    {
-        ulong groupCount = sb.GroupCount;
-        const ulong maxGroups = 1 << 22;
-        if (groupCount > maxGroups)
-            throw new ImageFormatException($"{groupCount} block groups is beyond the supported {maxGroups}", "ext4 superblock", Superblock.PrimaryOffset);
-        int bs = sb.BlockSize;
-        int descSize = sb.DescSize;
-        int perBlock = bs / descSize;
-        long descBlocks = (long)((groupCount + (ulong)perBlock - 1) / (ulong)perBlock);
-        bool metaBg = (sb.Incompat & IncompatFeatures.MetaBg) != 0;
-        long firstMetaBg = metaBg ? sb.FirstMetaBg : long.MaxValue;
-        if (metaBg && firstMetaBg > descBlocks)
-        {
-            warn($"s_first_meta_bg {sb.FirstMetaBg} exceeds the {descBlocks} descriptor blocks; using the classic layout");
-            firstMetaBg = descBlocks;
-        }
-        long classicBase = (bs == 1024 && sb.FirstDataBlock == 0) ? 1 : sb.FirstDataBlock;
-        long tableBlocks = ((long)sb.InodesPerGroup * sb.InodeSize + bs - 1) / bs;
-        bool verify = options.VerifyChecksums && sb.HasMetadataCsum;
-        uint seed = sb.HasMetadataCsum ? sb.CsumSeed : 0;
-
-        var groups = new GroupDescriptor[groupCount];
-        byte[] block = ArrayPool<byte>.Shared.Rent(bs);
-        try
-        {
-            for (long db = 0; db < descBlocks; db++)
-            {
-                long location;
-                if (db < firstMetaBg)
+                if (d.Name.AsSpan().SequenceEqual(name))
                 {
-                    location = classicBase + 1 + db;
-                }
-                else
-                {
-                    ulong g = (ulong)db * (ulong)perBlock;
-                    location = (long)(sb.FirstDataBlock + g * sb.BlocksPerGroup + (sb.GroupHasSuper(g) ? 1UL : 0UL));
-                }
-                long offset = location * bs;
-                if ((ulong)location >= sb.BlocksCount)
-                    throw new ImageFormatException($"group descriptor block {db} would be at block {location}, outside the filesystem", "ext4 group descriptor table", offset);
-                ReadZeroPadded(device, offset, block.AsSpan(0, bs));
-                for (int i = 0; i < perBlock; i++)
-                {
-                    ulong group = (ulong)db * (ulong)perBlock + (ulong)i;
-                    if (group >= groupCount) break;
-                    var d = block.AsSpan(i * descSize, descSize);
-                    long dOffset = offset + i * descSize;
-                    if (verify)
-                    {
-                        ushort stored = GroupDescriptor.StoredChecksum(d), computed = GroupDescriptor.ComputeChecksum(seed, (uint)group, d);
-                        if (stored != computed)
-                            throw new Ext4ChecksumException($"checksum mismatch (stored 0x{stored:x4}, computed 0x{computed:x4})", $"ext4 group descriptor {group}", dOffset);
-                    }
-                    var gd = GroupDescriptor.Read(d, sb.Is64Bit);
-                    if (gd.InodeTable == 0 || gd.InodeTable >= sb.BlocksCount || gd.InodeTable + (ulong)tableBlocks > sb.BlocksCount)
-                        throw new ImageFormatException($"inode table at block {gd.InodeTable} (+{tableBlocks}) is outside the {sb.BlocksCount}-block filesystem", $"ext4 group descriptor {group}", dOffset);
-                    groups[group] = gd;
+                    found = d.Inode;
+                    break;
                 }
             }
+            if (found == 0) return (null, "");
+            inode = Inodes.Read(found);
+            current = TreePath.Join(current, part);
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(block);
-        }
-        return groups;
+        return (inode, current);
     }
-
-    /// <summary>Reads; bytes past the end of the device read as zeros. Returns false when some were missing.</summary>
-    private static bool ReadZeroPadded(BlockSource device, long offset, Span<byte> destination)
-    {
-        int done = 0;
-        while (done < destination.Length)
-        {
-            int n = device.ReadAt(offset + done, destination[done..]);
-            if (n <= 0) break;
-            done += n;
-        }
-        if (done == destination.Length) return true;
-        destination[done..].Clear();
-        return false;
-    }
-
-    /// <summary>Reads whole blocks starting at <paramref name="block"/> into <paramref name="destination"/>, checking bounds.</summary>
-    internal void ReadBlocks(long block, Span<byte> destination, string what)
-    {
-        long count = (destination.Length + BlockSize - 1) / BlockSize;
-        if (block < 0 || (ulong)(block + count) > Superblock.BlocksCount)
-            throw new ImageFormatException($"block {block} (+{count}) is outside the {Superblock.BlocksCount}-block filesystem", what, block * BlockSize);
-        if (!ReadZeroPadded(Device, block * BlockSize, destination) && Interlocked.Exchange(ref _beyondDeviceWarned, 1) == 0)
-            Warn($"{what}: block {block} lies past the end of the device; read as zeros");
-    }
-
-    internal void Warn(string message)
-    {
-        lock (_warnings) _warnings.Add(message);
-        _options.OnWarning?.Invoke(message);
-    }
-
-    /// <summary>Reads and parses inode <paramref name="number"/>.</summary>
-    internal Inode ReadInode(uint number)
-    {
-        string what = $"ext4 inode {number}";
-        if (number == 0 || number > Superblock.InodesCount)
-            throw new ImageFormatException($"inode number {number} is outside 1…{Superblock.InodesCount}", what);
-        uint group = (number - 1) / Superblock.InodesPerGroup;
-        uint index = (number - 1) % Superblock.InodesPerGroup;
-        if (group >= _groups.Length)
-            throw new ImageFormatException($"inode {number} is in group {group}, past the last group", what);
-        var gd = _groups[group];
-        long offset = (long)gd.InodeTable * BlockSize + (long)index * Superblock.InodeSize;
-        Span<byte> raw = stackalloc byte[Superblock.InodeSize];
-        _inodeCache.Read(offset, raw);
-        if (_verify)
-        {
-            var (stored, computed) = Inode.Checksums(_csumSeed, number, raw);
-            if (stored != computed && !raw.ContainsAnyExcept((byte)0))
-                throw new ImageFormatException("the inode is zeroed (unused)", what, offset);
-            if (stored != computed)
-                throw new Ext4ChecksumException($"checksum mismatch (stored 0x{stored:x8}, computed 0x{computed:x8})", what, offset);
-        }
-        return Inode.Read(number, raw, (Superblock.RoCompat & RoCompatFeatures.HugeFile) != 0, BlockSize, offset);
-    }
-
-    /// <summary>The checksum seed of one inode: crc32c(crc32c(fs seed, number), generation).</summary>
-    internal uint InodeSeed(Inode inode) => Crc32C.Compute(Crc32C.Compute(_csumSeed, inode.Number), inode.Generation);
-
-    internal void VerifyExtentBlock(Inode inode, ReadOnlySpan<byte> node, long offset)
-    {
-        if (!_verify) return;
-        int max = BinaryPrimitives.ReadUInt16LittleEndian(node[ExtentTree.Header.Max..]);
-        int tail = ExtentTree.HeaderSize + max * ExtentTree.EntrySize;
-        if (tail + 4 > node.Length) return;
-        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(node[tail..]);
-        uint computed = Crc32C.Compute(InodeSeed(inode), node[..tail]);
-        if (stored != computed)
-            throw new Ext4ChecksumException($"checksum mismatch (stored 0x{stored:x8}, computed 0x{computed:x8})", $"ext4 inode {inode.Number} extent block", offset);
-    }
-
-    /// <summary>The written blocks of an extent- or block-mapped inode below its size.</summary>
-    internal DataMap GetDataMap(Inode inode)
-    {
-        long size = (long)Math.Min(inode.Size, long.MaxValue / 2);
-        long limit = (size + BlockSize - 1) / BlockSize;
-        // Logical block numbers are 32-bit (§3.5): nothing can be mapped above 2^32.
-        limit = Math.Min(limit, 1L << 32);
-        var builder = new DataMap.Builder($"ext4 inode {inode.Number}", limit);
-        if (inode.HasFlag(Inode.Flag.InlineData))
-            throw new ImageFormatException("inline-data inodes have no block map", $"ext4 inode {inode.Number}");
-        if (inode.HasFlag(Inode.Flag.Extents)) ExtentTree.Map(this, inode, builder);
-        else IndirectBlockMap.Map(this, inode, builder);
-        return new DataMap(builder.ToArray(), size);
-    }
-
-    /// <summary>Maps logical blocks of <paramref name="inode"/> (the journal) to device blocks; holes map to -1.</summary>
-    internal Func<long, long> MapInodeBlock(uint inode)
-    {
-        var map = GetDataMap(ReadInode(inode));
-        return logical =>
-        {
-            int i = map.FindRun(logical);
-            if (i >= map.Runs.Length || map.Runs[i].Logical > logical) return -1;
-            return map.Runs[i].Physical + (logical - map.Runs[i].Logical);
-        };
-    }
-
-    /// <summary>The length of <paramref name="inode"/> (the journal) in blocks: i_size / block size.</summary>
-    internal long InodeBlockCount(uint inode) => (long)(ReadInode(inode).Size / (ulong)BlockSize);
 
     /// <summary>Releases the in-memory journal overlay, if any; the device passed to <see cref="Open"/> stays open.</summary>
     public void Dispose() => _ownedDevice?.Dispose();
-
-    /// <summary>Reads inode-table bytes in large aligned chunks and keeps a few recently used ones.</summary>
-    private sealed class InodeTableCache(Ext4FileSystem fs)
-    {
-        private const int Slots = 32;
-        private readonly int _chunk = Math.Max(128 * 1024, fs.BlockSize);
-        private readonly long[] _keys = Enumerable.Repeat(-1L, Slots).ToArray();
-        private readonly byte[]?[] _data = new byte[Slots][];
-        private readonly Lock _lock = new();
-
-        public void Read(long offset, Span<byte> destination)
-        {
-            long key = offset / _chunk;
-            int within = (int)(offset - key * _chunk);
-            int slot = (int)(key % Slots);
-            lock (_lock)
-            {
-                if (_keys[slot] != key)
-                {
-                    var buf = _data[slot] ??= new byte[_chunk];
-                    _keys[slot] = -1;
-                    long start = key * _chunk;
-                    ReadZeroPadded(fs.Device, start, buf);
-                    _keys[slot] = key;
-                    fs.Device.Prefetch(start + _chunk, _chunk);
-                }
-                _data[slot].AsSpan(within, destination.Length).CopyTo(destination);
-            }
-        }
-    }
 }
-
-/// <summary>A metadata_csum mismatch found with <see cref="Ext4Options.VerifyChecksums"/>; never downgraded to a warning.</summary>
-internal sealed class Ext4ChecksumException(string message, string structure, long offset)
-    : ImageFormatException(message, structure, offset);

@@ -27,6 +27,7 @@ internal sealed partial class Inode
         return new Inode
         {
             Number = number,
+            Offset = offset,
             Raw = raw.ToArray(),
             Mode = BinaryPrimitives.ReadUInt16LittleEndian(raw[Field.Mode..]),
             Uid = BinaryPrimitives.ReadUInt16LittleEndian(raw[Field.UidLo..]) | (uint)BinaryPrimitives.ReadUInt16LittleEndian(raw[Field.UidHi..]) << 16,
@@ -71,46 +72,5 @@ internal sealed partial class Inode
         if (hasHi) stored |= (uint)BinaryPrimitives.ReadUInt16LittleEndian(raw[Field.ChecksumHi..]) << 16;
         else crc &= 0xFFFF;
         return (stored, crc);
-    }
-}
-
-/// <summary>ext4 timestamp decoding (§3.10).</summary>
-internal static class Ext4Time
-{
-    /// <summary>
-    /// <c>seconds = sign_extend_32(base) + ((extra &amp; 3) &lt;&lt; 32)</c>, <c>ns = extra &gt;&gt; 2</c>; the extra field
-    /// counts only when the inode's extra area (<paramref name="end"/>) covers it.
-    /// </summary>
-    internal static UnixTime Decode(ReadOnlySpan<byte> raw, int baseOffset, int extraOffset, int end)
-    {
-        int seconds = BinaryPrimitives.ReadInt32LittleEndian(raw[baseOffset..]);
-        uint extra = extraOffset + 4 <= end ? BinaryPrimitives.ReadUInt32LittleEndian(raw[extraOffset..]) : 0;
-        return Decode(seconds, extra);
-    }
-
-    internal static UnixTime Decode(int baseSeconds, uint extra)
-    {
-        long s = baseSeconds + ((long)(extra & 3) << 32);
-        uint ns = extra >> 2;
-        if (ns > 999_999_999) ns = 999_999_999;
-        return new UnixTime(s, ns);
-    }
-}
-
-/// <summary>Device number decoding from i_block (§3.11).</summary>
-internal static class DeviceNumber
-{
-    internal static (uint Major, uint Minor) Decode(ReadOnlySpan<byte> blockArea)
-    {
-        uint old = BinaryPrimitives.ReadUInt32LittleEndian(blockArea);
-        if (old != 0) return Decode(old, 0);
-        return Decode(0, BinaryPrimitives.ReadUInt32LittleEndian(blockArea[4..]));
-    }
-
-    internal static (uint Major, uint Minor) Decode(uint block0, uint block1)
-    {
-        if (block0 != 0) return ((block0 >> 8) & 0xFF, block0 & 0xFF);
-        uint v = block1;
-        return ((v & 0xFFF00) >> 8, (v & 0xFF) | ((v >> 12) & 0xFFF00));
     }
 }

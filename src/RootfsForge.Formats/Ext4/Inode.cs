@@ -69,6 +69,10 @@ internal sealed partial class Inode
     }
 
     public required uint Number { get; init; }
+
+    /// <summary>The byte offset of the inode record on the device (in its group's inode table).</summary>
+    public long Offset { get; init; }
+
     public required byte[] Raw { get; init; }
     public ushort Mode { get; init; }
     public uint Uid { get; init; }

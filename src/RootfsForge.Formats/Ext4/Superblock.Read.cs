@@ -11,10 +11,11 @@ internal sealed partial class Superblock
     internal static Superblock Read(ReadOnlySpan<byte> b, long offset)
     {
         const string what = "ext4 superblock";
-        if (b.Length < Size) throw new ImageFormatException("superblock is truncated", what, offset);
+        if (b.Length < Size) throw new ImageFormatException("superblock is truncated", what, offset, kind: ImageErrorKind.Truncated);
         ushort magic = U16(b, Field.Magic);
         if (magic != Magic)
-            throw new ImageFormatException($"bad magic 0x{magic:x4} (expected 0xef53): not an ext2/3/4 filesystem", what, offset);
+            throw new ImageFormatException($"bad magic 0x{magic:x4} (expected 0xef53): not an ext2/3/4 filesystem", what, offset,
+                kind: ImageErrorKind.NotAnImage);
 
         if ((U32(b, Field.FeatureIncompat) & (uint)IncompatFeatures.JournalDev) != 0)
             throw new UnsupportedImageException("this is an external journal device ('journal_dev'), not a filesystem", what, offset);

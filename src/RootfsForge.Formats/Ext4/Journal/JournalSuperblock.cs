@@ -110,7 +110,8 @@ internal sealed class JournalSuperblock
             crc = Crc32C.Compute(crc, sb[(JournalLayout.Superblock.Checksum + 4)..]);
             if (crc != stored)
                 throw new ImageFormatException(
-                    $"checksum mismatch (stored 0x{stored:x8}, computed 0x{crc:x8})", Structure, offset);
+                    $"checksum mismatch (stored 0x{stored:x8}, computed 0x{crc:x8})", Structure, offset,
+                    kind: ImageErrorKind.ChecksumMismatch);
         }
 
         return new JournalSuperblock
