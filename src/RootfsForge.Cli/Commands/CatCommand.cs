@@ -16,7 +16,7 @@ internal static class CatCommand
         {
             using var img = CommonOptions.Open(parse, image, partition, quiet: true, allowBackingOutside: allowBacking);
             string p = parse.GetValue(path)!;
-            var entry = ImagePaths.Resolve(img.FileSystem, p, followFinal: true)
+            var entry = img.FileSystem.GetEntry(p, followSymlinks: true)
                 ?? throw new UsageException($"{p}: no such file in the image");
             if (entry.OpenContent is null) throw new UsageException($"{p}: is a {entry.Type}, not a file");
             using var content = entry.OpenContent();

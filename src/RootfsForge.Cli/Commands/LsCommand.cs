@@ -19,7 +19,7 @@ internal static class LsCommand
         {
             using var img = CommonOptions.Open(parse, image, partition, quiet: true, allowBackingOutside: allowBacking);
             string p = parse.GetValue(path)!;
-            var entry = ImagePaths.Resolve(img.FileSystem, p, followFinal: true)
+            var entry = img.FileSystem.GetEntry(p, followSymlinks: true)
                 ?? throw new UsageException($"{p}: no such file or directory in the image");
             var entries = entry.Type == EntryType.Directory ? img.FileSystem.ListDirectory(entry.Path) : [entry];
             var output = Console.Out;
