@@ -64,7 +64,7 @@ public class VmBuildTests(PreparedDebianFixture build)
     }
 
     [SkippableFact]
-    public void Initrd_lists_virtiofs_by_our_parser_and_by_lsinitramfs()
+    public async Task Initrd_lists_virtiofs_by_our_parser_and_by_lsinitramfs()
     {
         build.Require();
         var initrd = Path.Combine(build.Tree, "boot", "initrd.img");
@@ -76,8 +76,8 @@ public class VmBuildTests(PreparedDebianFixture build)
         {
             TestEnvironment.RunChecked("cp", ["-a", build.Tree, Path.Combine(dir, "rootfs")]);
             var lines = new List<string>();
-            using (var session = ChrootSession.Enter(Path.Combine(dir, "rootfs"), new ChrootOptions { Output = lines.Add }))
-                session.Run(["lsinitramfs", "/boot/initrd.img"], "", default);
+            await using (var session = await ChrootSession.EnterAsync(Path.Combine(dir, "rootfs"), new ChrootOptions { Output = lines.Add }))
+                await session.RunAsync(["lsinitramfs", "/boot/initrd.img"], "", default);
             Assert.Contains(lines, l => l.EndsWith("/virtiofs.ko", StringComparison.Ordinal));
             using var s2 = File.OpenRead(initrd);
             var ours = InitramfsReader.ListNames(s2).Select(n => n.TrimEnd('/')).Where(n => n != ".").ToHashSet();

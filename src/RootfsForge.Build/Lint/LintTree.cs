@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using RootfsForge.IO;
 using RootfsForge.Steps;
 using RootfsForge.Tree;
@@ -30,43 +31,33 @@ internal abstract class LintTree : IDisposable
     }
 
     /// <summary>
-    /// Resolves symlinks chroot-style (absolute targets from the tree root, ".." stops at the root), as the guest sees
-    /// them; returns the final path and entry, or null when dangling or looping.
+    /// Resolves <paramref name="path"/> as the guest sees it, chroot-style (<see cref="PathResolver"/>: absolute targets
+    /// from the tree root, ".." stops at the root, at most 40 links), following a final symlink too; returns the final
+    /// path and entry, or null when it is dangling or loops.
     /// </summary>
     public (string Path, LintEntry Entry)? Resolve(string path)
     {
-        var pending = new Stack<string>(Split(path).Reverse());
-        var current = new List<string>();
-        int links = 0;
-        while (pending.Count > 0)
+        string? resolved;
+        try
         {
-            var part = pending.Pop();
-            if (part == "..") { if (current.Count > 0) current.RemoveAt(current.Count - 1); continue; }
-            var candidate = string.Join('/', current.Append(part));
-            var entry = Get(candidate);
-            if (entry is null) return null;
-            if (entry.Type == EntryType.SymbolicLink)
-            {
-                if (++links > 40) return null;
-                var target = entry.LinkTarget ?? "";
-                if (target.StartsWith('/')) current.Clear();
-                foreach (var p in Split(target).Reverse()) pending.Push(p);
-                continue;
-            }
-            if (pending.Count > 0 && entry.Type != EntryType.Directory) return null;
-            current.Add(part);
+            resolved = PathResolver.Resolve(path, p => Get(p) is { } e ? new PathResolver.Node(e.Type, e.LinkTarget) : null, followFinal: true);
         }
-        var final = string.Join('/', current);
-        var e = Get(final);
-        return e is null ? null : (final, e);
+        catch (ImageFormatException e) when (e.Kind == ImageErrorKind.Loop)
+        {
+            return null;
+        }
+        return resolved is not null && Get(resolved) is { } entry ? (resolved, entry) : null;
     }
 
+    /// <summary>The components of a path, without empty and "." ones.</summary>
     public static IEnumerable<string> Split(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".");
 
+    /// <summary>A path as the tree keys it: components joined by "/", no leading slash ("" = root).</summary>
     public static string Normalize(string path) => string.Join('/', Split(path));
 }
 
 /// <summary>A directory on disk.</summary>
+[SupportedOSPlatform("linux")]
 internal sealed class DirectoryLintTree(string root) : LintTree
 {
     private readonly StagingRoot _tree = new(root);
@@ -76,16 +67,8 @@ internal sealed class DirectoryLintTree(string root) : LintTree
         path = Normalize(path);
         var st = _tree.Lstat(path);
         if (st is not { } s) return null;
-        var type = (s.Mode & Posix.S_IFMT) switch
-        {
-            Posix.S_IFDIR => EntryType.Directory,
-            Posix.S_IFREG => EntryType.RegularFile,
-            Posix.S_IFLNK => EntryType.SymbolicLink,
-            Posix.S_IFCHR => EntryType.CharacterDevice,
-            0x6000 => EntryType.BlockDevice,
-            0x1000 => EntryType.Fifo,
-            _ => EntryType.Socket,
-        };
+        var type = FileTypeBits.ToEntryType(s.Mode)
+                   ?? throw new IOException($"/{path}: st_mode 0x{s.Mode:x} has no file type");
         return new LintEntry(path, type, s.Mode & 0xFFF, s.Size, type == EntryType.SymbolicLink ? _tree.ReadLink(path) : null, 0);
     }
 

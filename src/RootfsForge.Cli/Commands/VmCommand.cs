@@ -30,6 +30,7 @@ internal static class VmCommand
         targets.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("rootfsforge vm runs on Linux only");
             var input = parse.GetValue(image)!;
             if (!File.Exists(input) && !Directory.Exists(input)) throw new UsageException($"{input}: no such file or directory");
             var outPath = parse.GetValue(output) ?? VmInputs.DefaultOutput(input);
