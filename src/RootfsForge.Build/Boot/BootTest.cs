@@ -8,7 +8,7 @@ using RootfsForge.Steps;
 namespace RootfsForge.Boot;
 
 /// <summary>
-/// Boots a VM flist tree the way ZOS does (zos-vm.md §8.1): its own /boot/vmlinuz and /boot/initrd.img, the root over
+/// Boots a VM flist tree the way ZOS does (docs/zos-vm.md §8.1): its own /boot/vmlinuz and /boot/initrd.img, the root over
 /// virtio-fs tag <c>vroot</c> served by virtiofsd, ZOS's kernel command line, and a FAT <c>cidata</c> NoCloud disk shaped
 /// like ZOS's (§5), under <c>qemu-system-x86_64 -accel tcg</c>. The guest writes into an overlay, never into the tree.
 /// Every process it starts is stopped when it returns (success, failure, timeout or cancellation).

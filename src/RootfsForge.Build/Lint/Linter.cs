@@ -7,7 +7,7 @@ using RootfsForge.Tree;
 namespace RootfsForge.Lint;
 
 /// <summary>
-/// The static checks of zos-vm.md §7 for a full-VM flist (V1–V15), on a directory or on any <see cref="ITreeSource"/>
+/// The static checks of docs/zos-vm.md §7 for a full-VM flist (V1–V15), on a directory or on any <see cref="ITreeSource"/>
 /// (a tar, an image). Each check reports pass/fail with the reason.
 /// </summary>
 public static class Linter
@@ -185,7 +185,7 @@ public static class Linter
     }
 
     /// <summary>
-    /// ZOS's rules for /boot/vmlinuz and /boot/initrd.img (zos-vm.md §1): a regular file, or a symlink whose text is
+    /// ZOS's rules for /boot/vmlinuz and /boot/initrd.img (docs/zos-vm.md §1): a regular file, or a symlink whose text is
     /// relative without "..", resolving (from /boot, as the node's stat does) to a regular file in the tree.
     /// </summary>
     internal static string? CheckBootPath(LintTree tree, string path, out string why)

@@ -5,7 +5,7 @@ using RootfsForge.Processes;
 namespace RootfsForge.Steps;
 
 /// <summary>
-/// Prepares a staging root for running commands in it with <c>chroot</c> (zos-vm.md §6 step 2): mounts /proc, /sys, a
+/// Prepares a staging root for running commands in it with <c>chroot</c> (docs/zos-vm.md §6 step 2): mounts /proc, /sys, a
 /// fresh /dev (tmpfs with the minimal nodes), /dev/pts, /dev/shm and /run; installs a temporary /etc/resolv.conf and a
 /// policy-rc.d that stops services from starting. <see cref="DisposeAsync"/> always undoes all of it: it kills every
 /// process still running inside the root, unmounts everything below it (lazily as the last resort) and restores the files.
@@ -23,7 +23,7 @@ internal sealed class ChrootSession : IAsyncDisposable
     private const string ResolvConf = "etc/resolv.conf";
     private const string PolicyRcD = "usr/sbin/policy-rc.d";
 
-    /// <summary>The environment every command in the chroot gets (zos-vm.md §6 step 2): nothing of the host's leaks in.</summary>
+    /// <summary>The environment every command in the chroot gets (docs/zos-vm.md §6 step 2): nothing of the host's leaks in.</summary>
     private static readonly Dictionary<string, string> ChrootEnvironment = new(StringComparer.Ordinal)
     {
         ["PATH"] = ProcessSpec.SystemPath,

@@ -19,7 +19,7 @@ public enum InitramfsTool
 /// One distro family's kernel facts, from a <c>kernels/&lt;family&gt;.yaml</c> file (those of this repository are embedded
 /// in the library; more can be loaded from a folder with <see cref="LoadWithOverrides"/>): which os-release IDs it
 /// covers, which kernel package to install when the image has none, which initramfs tool it uses, and whether a
-/// virtio-fs boot was verified (zos-vm.md §4).
+/// virtio-fs boot was verified (docs/zos-vm.md §4).
 /// </summary>
 /// <param name="Family">The <c>family</c> key, or the file name without extension.</param>
 /// <param name="Ids">os-release ID / ID_LIKE values it matches.</param>

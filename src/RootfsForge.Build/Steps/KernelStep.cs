@@ -4,7 +4,7 @@ using RootfsForge.Kernel;
 namespace RootfsForge.Steps;
 
 /// <summary>
-/// Kernel and initramfs for a ZOS full VM (zos-vm.md §4, §6 steps 4–6): keeps or installs the kernel, makes the
+/// Kernel and initramfs for a ZOS full VM (docs/zos-vm.md §4, §6 steps 4–6): keeps or installs the kernel, makes the
 /// initramfs able to mount a virtio-fs root and regenerates it for every installed kernel, and writes /boot/vmlinuz and
 /// /boot/initrd.img as relative same-directory symlinks (or regular files for host-supplied ones).
 /// </summary>
@@ -153,7 +153,7 @@ internal static class KernelStep
         return null;
     }
 
-    /// <summary>/boot/NAME as a relative symlink to a file in the same directory (zos-vm.md §1: ZOS rejects "../" and absolute).</summary>
+    /// <summary>/boot/NAME as a relative symlink to a file in the same directory (docs/zos-vm.md §1: ZOS rejects "../" and absolute).</summary>
     private static void LinkInBoot(StagingRoot tree, string name, string target)
     {
         if (tree.Lstat("boot/" + name) is { IsRegular: true } && name == target) return;

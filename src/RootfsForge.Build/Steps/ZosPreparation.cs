@@ -3,7 +3,7 @@ using System.Runtime.Versioning;
 namespace RootfsForge.Steps;
 
 /// <summary>
-/// Makes a tree ZOS-ready (zos-vm.md §6 steps 7–9): no block-device assumptions in fstab, NoCloud allowed, an empty
+/// Makes a tree ZOS-ready (docs/zos-vm.md §6 steps 7–9): no block-device assumptions in fstab, NoCloud allowed, an empty
 /// machine-id, no SSH host keys (with regeneration ensured), a neutral hostname/hosts/resolv.conf, caches, lists, logs,
 /// /tmp and cloud-init state cleaned, /dev emptied and /image.raw deleted. Runs on an unmounted tree (no chroot needed);
 /// every write goes through <see cref="StagingRoot"/> and so stays inside the tree.

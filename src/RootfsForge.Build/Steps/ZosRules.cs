@@ -1,14 +1,14 @@
 namespace RootfsForge.Steps;
 
 /// <summary>
-/// The rules of zos-vm.md that both <see cref="ZosPreparation"/> (which makes a tree follow them) and the linter (which
+/// The rules of docs/zos-vm.md that both <see cref="ZosPreparation"/> (which makes a tree follow them) and the linter (which
 /// checks them) apply, in one place.
 /// </summary>
 internal static class ZosRules
 {
     /// <summary>
     /// True for an active fstab line mounting /, /boot, /boot/efi or a swap area: block devices a ZOS VM does not have,
-    /// its root being virtio-fs (zos-vm.md §6 step 7, lint V9).
+    /// its root being virtio-fs (docs/zos-vm.md §6 step 7, lint V9).
     /// </summary>
     public static bool IsBlockDeviceEntry(string line)
     {

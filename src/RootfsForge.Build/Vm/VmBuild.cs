@@ -8,7 +8,7 @@ using RootfsForge.Steps;
 namespace RootfsForge.Vm;
 
 /// <summary>
-/// The VM flist pipeline (issue 4): input → private staging directory → packages, files, scripts, kernel (in a
+/// The VM flist pipeline (docs/zos-vm.md §6): input → private staging directory → packages, files, scripts, kernel (in a
 /// <see cref="ChrootSession"/>) → ZOS preparation → lint → output → staging removed. The input and the output are
 /// delegates so any source/sink pair can be used: <c>extract(stagingRoot, ct)</c> fills the empty staging root with
 /// the image's tree (as root, full fidelity); <c>write(stagingRoot, ct)</c> writes the result atomically (it runs only

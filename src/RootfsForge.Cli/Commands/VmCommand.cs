@@ -6,7 +6,7 @@ using RootfsForge.Vm;
 
 namespace RootfsForge.Cli.Commands;
 
-/// <summary><c>rootfsforge vm IMAGE</c>: builds a ZOS full-VM flist (issue 4).</summary>
+/// <summary><c>rootfsforge vm IMAGE</c>: builds a ZOS full-VM flist (docs/zos-vm.md §6).</summary>
 internal static class VmCommand
 {
     public static Command Create()
