@@ -2,6 +2,7 @@ using RootfsForge.IO;
 using RootfsForge.Lint;
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Tar;
+using RootfsForge.Tree;
 using Xunit;
 
 namespace RootfsForge.NativeTests.Vm;
@@ -50,17 +51,44 @@ public sealed class LintTreeTests : IDisposable
     {
         TestEnvironment.RequireTool("tar");
         var expected = Paths.ToDictionary(p => p, KernelResolve);
+        var expectedLstat = Paths.ToDictionary(p => p, KernelLstatType);
         Assert.Equal("usr/lib/systemd/systemd", expected["sbin/init"]); // the oracle itself is sane
         Assert.Null(expected["loop1"]);
+        Assert.Equal(EntryType.SymbolicLink, expectedLstat["sbin/init"]);  // found through the sbin link, not followed itself
 
         using (var directory = new DirectoryLintTree(Root))
-            foreach (var p in Paths) Assert.True(expected[p] == directory.Resolve(p)?.Path, $"directory: {p} -> {directory.Resolve(p)?.Path ?? "null"}, kernel: {expected[p] ?? "null"}");
+            foreach (var p in Paths)
+            {
+                Assert.True(expected[p] == directory.Resolve(p)?.Path, $"directory: {p} -> {directory.Resolve(p)?.Path ?? "null"}, kernel: {expected[p] ?? "null"}");
+                Assert.True(expectedLstat[p] == directory.Get(p)?.Type, $"directory lstat: {p}: {directory.Get(p)?.Type}, kernel: {expectedLstat[p]}");
+            }
 
         var tar = Path.Combine(_dir, "tree.tar");
         TestEnvironment.RunChecked("tar", ["-C", Root, "-cf", tar, "."]);
         using var source = new TarArchiveSource(tar);
         using var tarTree = await SourceLintTree.CreateAsync(source, default);
-        foreach (var p in Paths) Assert.True(expected[p] == tarTree.Resolve(p)?.Path, $"tar: {p} -> {tarTree.Resolve(p)?.Path ?? "null"}, kernel: {expected[p] ?? "null"}");
+        foreach (var p in Paths)
+        {
+            Assert.True(expected[p] == tarTree.Resolve(p)?.Path, $"tar: {p} -> {tarTree.Resolve(p)?.Path ?? "null"}, kernel: {expected[p] ?? "null"}");
+            Assert.True(expectedLstat[p] == tarTree.Get(p)?.Type, $"tar lstat: {p}: {tarTree.Get(p)?.Type}, kernel: {expectedLstat[p]}");
+        }
+        Assert.Equal(["init"], tarTree.List("sbin")); // listing through a symlinked directory, as ls sbin/ does
+    }
+
+    /// <summary>The type lstat(2) reports inside the chroot (parents followed, the last component not); null when it fails.</summary>
+    private EntryType? KernelLstatType(string path)
+    {
+        using var root = Posix.OpenAt(null, Root, Posix.O_PATH | Posix.O_DIRECTORY);
+        try
+        {
+            using var fd = Posix.OpenAt2(root, path.Length == 0 ? "." : path, Posix.O_PATH | Posix.O_NOFOLLOW,
+                Posix.RESOLVE_IN_ROOT | Posix.RESOLVE_NO_MAGICLINKS);
+            return FileTypeBits.ToEntryType(Posix.Stat(fd).Mode);
+        }
+        catch (IOException e) when (Posix.Errno(e) is Posix.ENOENT or Posix.ELOOP or Posix.ENOTDIR)
+        {
+            return null;
+        }
     }
 
     /// <summary>Where the kernel lands resolving <paramref name="path"/> with the directory as its root; null when it fails.</summary>
