@@ -15,7 +15,7 @@ namespace RootfsForge.NativeTests.Vm;
 public class BootTests(PreparedDebianFixture build)
 {
     [SkippableFact]
-    public void Prepared_tree_boots_to_login_or_cloud_init_marker()
+    public async Task Prepared_tree_boots_to_login_or_cloud_init_marker()
     {
         Skip.IfNot(Environment.GetEnvironmentVariable("ROOTFSFORGE_BOOT_TEST") == "1",
             "slow qemu TCG boot (several minutes): set ROOTFSFORGE_BOOT_TEST=1 (tools/test.sh does) to run it");
@@ -26,7 +26,7 @@ public class BootTests(PreparedDebianFixture build)
         build.Require();
         var log = Path.Combine(build.Dir, "console.log");
         var machineIdBefore = File.ReadAllBytes(Path.Combine(build.Tree, "etc/machine-id"));
-        var result = BootTest.Run(build.Tree, new BootTestOptions { Timeout = TimeSpan.FromSeconds(1500), ConsoleLog = log });
+        var result = await BootTest.RunAsync(build.Tree, new BootTestOptions { Timeout = TimeSpan.FromSeconds(1500), ConsoleLog = log });
         Assert.True(result.Success, $"{result.Reason}\n{string.Join('\n', File.ReadLines(log).TakeLast(30))}");
         var console = File.ReadAllText(log);
         Assert.Contains("root=vroot rootfstype=virtiofs", console);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using RootfsForge.Processes;
 using RootfsForge.Steps;
 using Xunit;
 
@@ -8,17 +9,17 @@ namespace RootfsForge.NativeTests.Vm;
 public class ChrootSessionTests
 {
     [SkippableFact]
-    public void Mounts_while_open_and_unmounts_and_restores_after_success()
+    public async Task Mounts_while_open_and_unmounts_and_restores_after_success()
     {
         using var t = DebianTree.Create();
         var resolvBefore = File.ReadAllBytes(Path.Combine(t.Root, "etc/resolv.conf"));
         var lines = new List<string>();
-        using (var s = ChrootSession.Enter(t.Root, new ChrootOptions { Output = lines.Add }))
+        await using (var s = await ChrootSession.EnterAsync(t.Root, new ChrootOptions { Output = lines.Add }))
         {
             var mounts = t.Mounts;
             foreach (var m in new[] { "proc", "sys", "dev", "dev/pts", "run" })
                 Assert.Contains(Path.Combine(t.Root, m), mounts);
-            s.RunShell("echo hello; test -e /dev/null && echo devnull; cat /proc/self/cmdline | tr '\\0' ' '; echo; env | sort; /usr/sbin/policy-rc.d x start; echo rc=$?",
+            await s.RunShellAsync("echo hello; test -e /dev/null && echo devnull; cat /proc/self/cmdline | tr '\\0' ' '; echo; env | sort; /usr/sbin/policy-rc.d x start; echo rc=$?",
                 "[t] ", CancellationToken.None);
             Assert.Contains("[t] hello", lines);
             Assert.Contains("[t] devnull", lines);
@@ -34,33 +35,36 @@ public class ChrootSessionTests
     }
 
     [SkippableFact]
-    public void Restores_a_symlinked_resolv_conf_and_unmounts_after_a_failing_command()
+    public async Task Restores_a_symlinked_resolv_conf_and_unmounts_after_a_failing_command()
     {
         using var t = DebianTree.Create();
         var resolv = Path.Combine(t.Root, "etc/resolv.conf");
         File.Delete(resolv);
         File.CreateSymbolicLink(resolv, "../run/systemd/resolve/stub-resolv.conf");
-        using (var s = ChrootSession.Enter(t.Root))
+        await using (var s = await ChrootSession.EnterAsync(t.Root))
         {
-            var e = Assert.Throws<ChrootCommandException>(() => s.RunShell("grep -q nameserver /etc/resolv.conf && exit 7", "", default));
+            var e = await Assert.ThrowsAsync<ProcessFailedException>(() => s.RunShellAsync("grep -q nameserver /etc/resolv.conf && exit 7", "", default));
             Assert.Equal(7, e.ExitCode);
+            Assert.Contains("exit code 7", e.Message);
+            Assert.Contains("'grep -q nameserver /etc/resolv.conf && exit 7'", e.Command);
+            Assert.Equal(7, await s.RunUncheckedAsync(["/bin/sh", "-c", "exit 7"], "", default));
         }
         Assert.Empty(t.Mounts);
         Assert.Equal("../run/systemd/resolve/stub-resolv.conf", new FileInfo(resolv).LinkTarget);
     }
 
     [SkippableFact]
-    public void Cancellation_mid_command_kills_it_and_unmounts()
+    public async Task Cancellation_mid_command_kills_it_and_unmounts()
     {
         using var t = DebianTree.Create();
         using var cts = new CancellationTokenSource();
         var sw = Stopwatch.StartNew();
-        using (var s = ChrootSession.Enter(t.Root))
+        await using (var s = await ChrootSession.EnterAsync(t.Root))
         {
             cts.CancelAfter(TimeSpan.FromSeconds(2));
             // A background daemon too: it must be killed as well, or the unmount would be busy.
-            Assert.ThrowsAny<OperationCanceledException>(() =>
-                s.RunShell("sleep 300 </dev/null >/dev/null 2>&1 & exec sleep 300", "", cts.Token));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                s.RunShellAsync("sleep 300 </dev/null >/dev/null 2>&1 & exec sleep 300", "", cts.Token));
         }
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), $"took {sw.Elapsed}");
         Assert.Empty(t.Mounts);
@@ -71,16 +75,16 @@ public class ChrootSessionTests
     }
 
     [SkippableFact]
-    public void Refuses_a_root_with_mounts_or_writable_by_others()
+    public async Task Refuses_a_root_with_mounts_or_writable_by_others()
     {
         using var t = DebianTree.Create();
         File.SetUnixFileMode(t.Root, (UnixFileMode)0x1FF);
-        Assert.Throws<InvalidOperationException>(() => ChrootSession.Enter(t.Root));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => ChrootSession.EnterAsync(t.Root));
         File.SetUnixFileMode(t.Root, (UnixFileMode)0x1ED);
         Support.TestEnvironment.RunChecked("mount", ["-t", "tmpfs", "tmpfs", Path.Combine(t.Root, "mnt")]);
         try
         {
-            var e = Assert.Throws<InvalidOperationException>(() => ChrootSession.Enter(t.Root));
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ChrootSession.EnterAsync(t.Root));
             Assert.Contains("mounts below", e.Message);
         }
         finally
@@ -90,7 +94,7 @@ public class ChrootSessionTests
     }
 
     [SkippableFact]
-    public void Refuses_symlinked_mount_points_without_touching_the_target()
+    public async Task Refuses_symlinked_mount_points_without_touching_the_target()
     {
         using var t = DebianTree.Create();
         foreach (var (link, target) in new[] { ("proc", "/etc"), ("dev", "../../../../..") })
@@ -99,7 +103,7 @@ public class ChrootSessionTests
             var saved = p + ".orig";
             Directory.Move(p, saved);
             File.CreateSymbolicLink(p, target);
-            var e = Assert.Throws<InvalidOperationException>(() => ChrootSession.Enter(t.Root));
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ChrootSession.EnterAsync(t.Root));
             Assert.Contains("symlink", e.Message);
             Assert.Empty(t.Mounts);
             Assert.Empty(MountTable.MountsUnder("/etc"));

@@ -82,7 +82,7 @@ public sealed class HostileTreeTests : IDisposable
     }
 
     [SkippableFact]
-    public void Kernel_files_into_a_boot_symlinked_to_etc_stay_inside()
+    public async Task Kernel_files_into_a_boot_symlinked_to_etc_stay_inside()
     {
         foreach (var boot in new[] { "/etc", Escape("/etc") })
         {
@@ -92,8 +92,8 @@ public sealed class HostileTreeTests : IDisposable
             File.CreateSymbolicLink(Path.Combine(r, "boot"), boot);
             var k = Path.Combine(t.Dir, "k");
             File.WriteAllBytes(k, new byte[4096]);
-            using (var session = ChrootSession.Enter(r))
-                KernelStep.Run(session, null, KernelChoice.Parse($"vmlinuz={k},initrd={k}"), false, null, default);
+            await using (var session = await ChrootSession.EnterAsync(r))
+                await KernelStep.RunAsync(session, null, KernelChoice.Parse($"vmlinuz={k},initrd={k}"), false, KernelDefinition.Embedded, null, default);
             Assert.True(File.Exists(Path.Combine(r, "etc/vmlinuz")));
             Assert.True(File.Exists(Path.Combine(r, "etc/initrd.img")));
             Assert.Empty(t.Mounts);
@@ -102,7 +102,7 @@ public sealed class HostileTreeTests : IDisposable
     }
 
     [SkippableFact]
-    public void Chroot_session_never_writes_through_a_resolv_conf_link_to_shadow()
+    public async Task Chroot_session_never_writes_through_a_resolv_conf_link_to_shadow()
     {
         using var t = DebianTree.Create();
         var r = t.Root;
@@ -112,8 +112,8 @@ public sealed class HostileTreeTests : IDisposable
         File.Delete(Path.Combine(r, "usr/sbin/policy-rc.d"));
         File.CreateSymbolicLink(Path.Combine(r, "usr/sbin/policy-rc.d"), Escape(Path.Combine(_canary, "file")));
         var lines = new List<string>();
-        using (var s = ChrootSession.Enter(r, new ChrootOptions { Output = lines.Add }))
-            s.RunShell("cat /etc/resolv.conf | head -1; /usr/sbin/policy-rc.d; echo rc=$?", "", default);
+        await using (var s = await ChrootSession.EnterAsync(r, new ChrootOptions { Output = lines.Add }))
+            await s.RunShellAsync("cat /etc/resolv.conf | head -1; /usr/sbin/policy-rc.d; echo rc=$?", "", default);
         Assert.Contains("rc=101", lines);
         Assert.Equal(treeShadow, File.ReadAllBytes(Path.Combine(r, "etc/shadow")));
         Assert.Equal("/etc/shadow", new FileInfo(Path.Combine(r, "etc/resolv.conf")).LinkTarget);

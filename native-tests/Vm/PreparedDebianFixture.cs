@@ -11,9 +11,9 @@ namespace RootfsForge.NativeTests.Vm;
 /// staging tree kept (--keep-staging) for the lint, kernel and boot tests.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-public sealed class PreparedDebianFixture : IDisposable
+public sealed class PreparedDebianFixture : IAsyncLifetime
 {
-    public PreparedDebianFixture()
+    public async Task InitializeAsync()
     {
         if (!TestEnvironment.IsRoot) { SkipReason = "needs root: chroot and mounts"; return; }
         if (!File.Exists(Image)) { SkipReason = $"no cached image {Image} (run tools/make-debian-image.sh)"; return; }
@@ -25,7 +25,7 @@ public sealed class PreparedDebianFixture : IDisposable
         Kept = Path.Combine(Dir, "staging");
         try
         {
-            Result = VmBuild.RunAsync(VmInputs.ExtractFrom(Image, Log.Add), VmInputs.WriteTo(RootfsForge.Sinks.OutputSpec.Parse(Output)), new VmBuildOptions
+            Result = await VmBuild.RunAsync(VmInputs.ExtractFrom(Image, Log.Add), VmInputs.WriteTo(RootfsForge.Sinks.OutputSpec.Parse(Output)), new VmBuildOptions
             {
                 Install = ["hello"],
                 Copies = [CopySpec.Parse($"{Path.Combine(Dir, "in", "motd")}:/etc/motd:1000:1001:0640")],
@@ -34,7 +34,7 @@ public sealed class PreparedDebianFixture : IDisposable
                 KeepStaging = Kept,
                 Progress = Log.Add,
                 CommandOutput = Log.Add,
-            }).GetAwaiter().GetResult();
+            });
         }
         catch (Exception e)
         {
@@ -44,13 +44,13 @@ public sealed class PreparedDebianFixture : IDisposable
 
     public const string Image = "/var/cache/rootfsforge/debian12-zstd.qcow2";
 
-    public string? SkipReason { get; }
-    public Exception? Failure { get; }
-    public string Dir { get; } = "";
-    public string Output { get; } = "";
-    public string Kept { get; } = "";
+    public string? SkipReason { get; private set; }
+    public Exception? Failure { get; private set; }
+    public string Dir { get; private set; } = "";
+    public string Output { get; private set; } = "";
+    public string Kept { get; private set; } = "";
     public string Tree => Path.Combine(Kept, "rootfs");
-    public VmBuildResult? Result { get; }
+    public VmBuildResult? Result { get; private set; }
     public List<string> Log { get; } = [];
 
     /// <summary>Skips when the build could not run; fails when it ran and threw.</summary>
@@ -60,9 +60,10 @@ public sealed class PreparedDebianFixture : IDisposable
         if (Failure is not null) throw new InvalidOperationException("the shared VM build failed:\n" + string.Join('\n', Log.TakeLast(40)), Failure);
     }
 
-    public void Dispose()
+    public Task DisposeAsync()
     {
         if (Dir.Length > 0 && MountTable.MountsUnder(Dir).Count == 0) TestEnvironment.Run("rm", ["-rf", "--one-file-system", Dir]);
+        return Task.CompletedTask;
     }
 }
 

@@ -1,16 +1,19 @@
 using System.Diagnostics;
+using System.Runtime.Versioning;
 using RootfsForge.IO;
 using RootfsForge.Lint;
+using RootfsForge.Processes;
 using RootfsForge.Steps;
 
 namespace RootfsForge.Boot;
 
 /// <summary>
-/// Boots a VM flist tree the way ZOS does (zos-vm.md §8.1): its own /boot/vmlinuz and /boot/initrd.img, the root over
+/// Boots a VM flist tree the way ZOS does (docs/zos-vm.md §8.1): its own /boot/vmlinuz and /boot/initrd.img, the root over
 /// virtio-fs tag <c>vroot</c> served by virtiofsd, ZOS's kernel command line, and a FAT <c>cidata</c> NoCloud disk shaped
 /// like ZOS's (§5), under <c>qemu-system-x86_64 -accel tcg</c>. The guest writes into an overlay, never into the tree.
 /// Every process it starts is stopped when it returns (success, failure, timeout or cancellation).
 /// </summary>
+[SupportedOSPlatform("linux")]
 public static class BootTest
 {
     /// <summary>ZOS's kernel command line (§3) without init= (full VMs are deployed with an empty entrypoint).</summary>
@@ -27,7 +30,8 @@ public static class BootTest
     ];
 
     /// <summary>Boots <paramref name="tree"/> (a directory) and waits for a login prompt or the cloud-init marker.</summary>
-    public static BootResult Run(string tree, BootTestOptions? options = null, CancellationToken cancellationToken = default)
+    /// <exception cref="InvalidOperationException">The tree has no bootable /boot/vmlinuz or /boot/initrd.img, or a host tool is missing.</exception>
+    public static async Task<BootResult> RunAsync(string tree, BootTestOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new BootTestOptions();
         var progress = options.Progress ?? (_ => { });
@@ -38,15 +42,16 @@ public static class BootTest
             kernel = Linter.CheckBootPath(lintTree, "boot/vmlinuz", out var why) ?? throw new InvalidOperationException(why);
             initrd = Linter.CheckBootPath(lintTree, "boot/initrd.img", out why) ?? throw new InvalidOperationException(why);
         }
-        foreach (var tool in new[] { "qemu-system-x86_64", "mkfs.vfat", "mcopy" })
-            if (FindTool(tool) is null) throw new InvalidOperationException($"boot test needs {tool} (Debian: qemu-system-x86, dosfstools, mtools)");
+        var qemuPath = RequireTool("qemu-system-x86_64", "qemu-system-x86");
+        RequireTool("mkfs.vfat", "dosfstools");
+        RequireTool("mcopy", "mtools");
         if (!File.Exists(options.Virtiofsd)) throw new InvalidOperationException($"{options.Virtiofsd} not found (Debian: qemu-system-x86)");
 
         var work = Directory.CreateTempSubdirectory("rootfsforge-boot-").FullName;
         var log = Path.GetFullPath(options.ConsoleLog ?? Path.Combine(Path.GetTempPath(), $"rootfsforge-boot-{Path.GetFileName(work)}.log"));
         var merged = Path.Combine(work, "merged");
         bool overlayMounted = false;
-        Process? virtiofsd = null, qemu = null;
+        RunningProcess? virtiofsd = null, qemu = null;
         try
         {
             // The guest writes (machine-id, keys, logs): give it an overlay so the tree stays as built.
@@ -55,20 +60,25 @@ public static class BootTest
                 $"lowerdir={tree},upperdir={Path.Combine(work, "upper")},workdir={Path.Combine(work, "work")}");
             overlayMounted = true;
 
-            var cidata = MakeCidata(work, options.SshPublicKey ?? MakeSshKey(work), cancellationToken);
+            var sshKey = options.SshPublicKey ?? await MakeSshKeyAsync(work, cancellationToken).ConfigureAwait(false);
+            var cidata = await MakeCidataAsync(work, sshKey, cancellationToken).ConfigureAwait(false);
             var socket = Path.Combine(work, "vfs.sock");
-            virtiofsd = Start(options.Virtiofsd, IsRustVirtiofsd(options.Virtiofsd)
-                ? [$"--socket-path={socket}", $"--shared-dir={merged}", "--cache=never", "--sandbox=chroot"]
-                : [$"--socket-path={socket}", "-o", $"source={merged}", "-o", "cache=none", "-o", "sandbox=chroot"],
-                Path.Combine(work, "virtiofsd.log"));
+            var virtiofsdLog = Path.Combine(work, "virtiofsd.log");
+            virtiofsd = ProcessRunner.Start(new ProcessSpec(options.Virtiofsd,
+                await IsRustVirtiofsdAsync(options.Virtiofsd, cancellationToken).ConfigureAwait(false)
+                    ? [$"--socket-path={socket}", $"--shared-dir={merged}", "--cache=never", "--sandbox=chroot"]
+                    : [$"--socket-path={socket}", "-o", $"source={merged}", "-o", "cache=none", "-o", "sandbox=chroot"])
+            {
+                Output = ProcessOutput.LogFile(virtiofsdLog),
+            });
             for (int i = 0; i < 100 && !File.Exists(socket); i++)
             {
-                if (virtiofsd.HasExited) throw new InvalidOperationException($"virtiofsd exited: {File.ReadAllText(Path.Combine(work, "virtiofsd.log"))}");
-                Thread.Sleep(100);
+                if (virtiofsd.HasExited) throw new InvalidOperationException($"virtiofsd exited: {await File.ReadAllTextAsync(virtiofsdLog, cancellationToken).ConfigureAwait(false)}");
+                await Task.Delay(100, cancellationToken).ConfigureAwait(false);
             }
             if (!File.Exists(socket)) throw new InvalidOperationException("virtiofsd did not create its socket");
 
-            File.WriteAllText(log, "");
+            await File.WriteAllTextAsync(log, "", cancellationToken).ConfigureAwait(false);
             var mem = $"{options.MemoryMiB}M";
             var args = new List<string>
             {
@@ -80,26 +90,28 @@ public static class BootTest
                 "-nic", $"user,model=virtio-net-pci,mac={Mac}",
                 "-display", "none", "-monitor", "none", "-serial", $"file:{log}",
             };
-            progress($"boot: qemu-system-x86_64 {string.Join(' ', args)}");
+            var qemuSpec = new ProcessSpec(qemuPath, args) { Output = ProcessOutput.LogFile(Path.Combine(work, "qemu.log")) };
+            progress($"boot: {qemuSpec.CommandLine}");
             var sw = Stopwatch.StartNew();
-            qemu = Start(FindTool("qemu-system-x86_64")!, args, Path.Combine(work, "qemu.log"));
-            return Watch(qemu, log, options.Timeout, sw, progress, cancellationToken);
+            qemu = ProcessRunner.Start(qemuSpec);
+            return await WatchAsync(qemu, log, options.Timeout, sw, progress, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            Stop(qemu);
-            Stop(virtiofsd);
+            if (qemu is not null) await qemu.DisposeAsync().ConfigureAwait(false);
+            if (virtiofsd is not null) await virtiofsd.DisposeAsync().ConfigureAwait(false);
             if (overlayMounted && Posix.Umount(merged, 0) != 0) Posix.Umount(merged, Posix.MNT_DETACH);
             progress($"boot: console log saved to {log}");
             if (MountTable.MountsUnder(work).Count == 0) Directory.Delete(work, recursive: true);
         }
     }
 
-    private static BootResult Watch(Process qemu, string log, TimeSpan timeout, Stopwatch sw, Action<string> progress, CancellationToken ct)
+    /// <summary>Follows the serial console log until a login prompt, the marker, a failure pattern, qemu's exit or the timeout.</summary>
+    private static async Task<BootResult> WatchAsync(RunningProcess qemu, string log, TimeSpan timeout, Stopwatch sw,
+        Action<string> progress, CancellationToken ct)
     {
         long offset = 0;
         var pending = "";
-        var savedLog = log;
         while (true)
         {
             ct.ThrowIfCancellationRequested();
@@ -107,33 +119,33 @@ public static class BootTest
             {
                 s.Position = offset;
                 using var reader = new StreamReader(s);
-                var text = reader.ReadToEnd();
+                pending += await reader.ReadToEndAsync(ct).ConfigureAwait(false);
                 offset = s.Position;
-                pending += text;
             }
             var lines = pending.Split('\n');
             pending = lines[^1];
             foreach (var raw in lines[..^1].Append(pending))
             {
                 var line = raw.TrimEnd('\r');
-                if (line.Contains(Marker) && !line.Contains("echo")) return new BootResult(true, $"cloud-init marker: {line.Trim()}", sw.Elapsed, savedLog);
-                if (line.TrimEnd().EndsWith("login:", StringComparison.Ordinal)) return new BootResult(true, $"login prompt: {line.Trim()}", sw.Elapsed, savedLog);
-                if (FailurePatterns.FirstOrDefault(line.Contains) is { } p) return new BootResult(false, $"'{p}' on the console: {line.Trim()}", sw.Elapsed, savedLog);
+                if (line.Contains(Marker) && !line.Contains("echo")) return new BootResult(true, $"cloud-init marker: {line.Trim()}", sw.Elapsed, log);
+                if (line.TrimEnd().EndsWith("login:", StringComparison.Ordinal)) return new BootResult(true, $"login prompt: {line.Trim()}", sw.Elapsed, log);
+                if (FailurePatterns.FirstOrDefault(line.Contains) is { } p) return new BootResult(false, $"'{p}' on the console: {line.Trim()}", sw.Elapsed, log);
             }
-            if (qemu.HasExited) return new BootResult(false, $"qemu exited ({qemu.ExitCode}) before a login prompt (reboot/panic?)", sw.Elapsed, savedLog);
-            if (sw.Elapsed > timeout) return new BootResult(false, $"no login prompt within {timeout.TotalSeconds:F0} s", sw.Elapsed, savedLog);
+            if (qemu.HasExited) return new BootResult(false, $"qemu exited ({qemu.ExitCode}) before a login prompt (reboot/panic?)", sw.Elapsed, log);
+            if (sw.Elapsed > timeout) return new BootResult(false, $"no login prompt within {timeout.TotalSeconds:F0} s", sw.Elapsed, log);
             if ((int)sw.Elapsed.TotalSeconds % 30 == 0) progress($"boot: {sw.Elapsed.TotalSeconds:F0} s, {offset} bytes of console output");
-            Thread.Sleep(1000);
+            await Task.Delay(1000, ct).ConfigureAwait(false);
         }
     }
 
-    private static string MakeCidata(string work, string sshKey, CancellationToken ct)
+    private static async Task<string> MakeCidataAsync(string work, string sshKey, CancellationToken ct)
     {
         var dir = Path.Combine(work, "cidata");
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "meta-data"), $"instance-id: rootfsforge-boot-{Guid.NewGuid():N}\nlocal-hostname: rootfsforge-boot\n");
+        await File.WriteAllTextAsync(Path.Combine(dir, "meta-data"),
+            $"instance-id: rootfsforge-boot-{Guid.NewGuid():N}\nlocal-hostname: rootfsforge-boot\n", ct).ConfigureAwait(false);
         // netplan v2 like ZOS's: interface named eth0 but matched by MAC; qemu's user network 10.0.2.0/24.
-        File.WriteAllText(Path.Combine(dir, "network-config"), $"""
+        await File.WriteAllTextAsync(Path.Combine(dir, "network-config"), $"""
             version: 2
             ethernets:
               eth0:
@@ -145,8 +157,8 @@ public static class BootTest
                 nameservers:
                   addresses: [10.0.2.3]
 
-            """);
-        File.WriteAllText(Path.Combine(dir, "user-data"), $"""
+            """, ct).ConfigureAwait(false);
+        await File.WriteAllTextAsync(Path.Combine(dir, "user-data"), $"""
             #cloud-config
             users:
               - name: root
@@ -155,66 +167,32 @@ public static class BootTest
             runcmd:
               - [ sh, -c, "echo {Marker[..9]}''{Marker[9..]} > /dev/console" ]
 
-            """);
+            """, ct).ConfigureAwait(false);
         var img = Path.Combine(work, "cidata.img");
-        Vm.HostTool.Run(FindTool("mkfs.vfat")!, ["-n", "cidata", "-C", img, "2048"], ct);
-        Vm.HostTool.Run(FindTool("mcopy")!, ["-i", img, Path.Combine(dir, "meta-data"), Path.Combine(dir, "network-config"),
-            Path.Combine(dir, "user-data"), "::"], ct);
+        await ProcessRunner.RunAsync(new ProcessSpec("mkfs.vfat", ["-n", "cidata", "-C", img, "2048"]), ct).ConfigureAwait(false);
+        await ProcessRunner.RunAsync(new ProcessSpec("mcopy", ["-i", img, Path.Combine(dir, "meta-data"),
+            Path.Combine(dir, "network-config"), Path.Combine(dir, "user-data"), "::"]), ct).ConfigureAwait(false);
         return img;
     }
 
-    private static string MakeSshKey(string work)
+    private static async Task<string> MakeSshKeyAsync(string work, CancellationToken ct)
     {
-        var keygen = FindTool("ssh-keygen");
-        if (keygen is null) return "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBootTestKeyWithoutPrivatePartxxxxxxxxxxxxxxx rootfsforge-boot";
+        if (ProcessRunner.TryFindProgram("ssh-keygen") is null)
+            return "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBootTestKeyWithoutPrivatePartxxxxxxxxxxxxxxx rootfsforge-boot";
         var key = Path.Combine(work, "id_ed25519");
-        Vm.HostTool.Run(keygen, ["-q", "-t", "ed25519", "-N", "", "-C", "rootfsforge-boot", "-f", key], CancellationToken.None);
-        return File.ReadAllText(key + ".pub");
+        await ProcessRunner.RunAsync(new ProcessSpec("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "rootfsforge-boot", "-f", key]), ct)
+            .ConfigureAwait(false);
+        return await File.ReadAllTextAsync(key + ".pub", ct).ConfigureAwait(false);
     }
 
-    private static bool IsRustVirtiofsd(string path)
+    /// <summary>The Rust virtiofsd (Debian 12+) takes --shared-dir; the C one of older qemu takes -o source=.</summary>
+    private static async Task<bool> IsRustVirtiofsdAsync(string path, CancellationToken ct)
     {
-        var p = Process.Start(new ProcessStartInfo(path, "--help") { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        var text = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return text.Contains("--shared-dir");
+        var help = await ProcessRunner.RunAsync(new ProcessSpec(path, ["--help"]) { ThrowOnFailure = false }, ct).ConfigureAwait(false);
+        return (help.StandardOutput + help.StandardError).Contains("--shared-dir");
     }
 
-    private static Process Start(string file, IEnumerable<string> args, string logFile)
-    {
-        var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var p = Process.Start(psi)!;
-        var writer = TextWriter.Synchronized(new StreamWriter(logFile) { AutoFlush = true });
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) writer.WriteLine(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) writer.WriteLine(e.Data); };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        return p;
-    }
-
-    private static void Stop(Process? p)
-    {
-        if (p is null) return;
-        try
-        {
-            if (!p.HasExited) p.Kill(entireProcessTree: true);
-            p.WaitForExit(10_000);
-        }
-        catch (InvalidOperationException)
-        {
-        }
-        p.Dispose();
-    }
-
-    private static string? FindTool(string name)
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Concat(["/usr/sbin", "/usr/bin", "/sbin", "/bin"]))
-        {
-            if (dir.Length == 0) continue;
-            var p = Path.Combine(dir, name);
-            if (File.Exists(p)) return p;
-        }
-        return null;
-    }
+    private static string RequireTool(string name, string debianPackage) =>
+        ProcessRunner.TryFindProgram(name)
+        ?? throw new InvalidOperationException($"boot test needs {name} (Debian: {debianPackage})");
 }

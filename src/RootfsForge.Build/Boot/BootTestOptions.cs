@@ -1,7 +1,7 @@
 namespace RootfsForge.Boot;
 
 /// <summary>How <see cref="BootTest"/> boots a tree.</summary>
-public sealed class BootTestOptions
+public sealed record BootTestOptions
 {
     /// <summary>Give up after this long (TCG is slow: the default is 600 s).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(600);

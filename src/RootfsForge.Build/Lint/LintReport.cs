@@ -1,6 +1,6 @@
 namespace RootfsForge.Lint;
 
-/// <summary>How much a failed check matters (zos-vm.md §7).</summary>
+/// <summary>How much a failed check matters (docs/zos-vm.md §7).</summary>
 public enum LintSeverity
 {
     /// <summary>Information only (sizes, xattrs).</summary>
@@ -12,7 +12,7 @@ public enum LintSeverity
 }
 
 /// <summary>The outcome of one check.</summary>
-/// <param name="Id">The check id of zos-vm.md §7 (V1…V15).</param>
+/// <param name="Id">The check id of docs/zos-vm.md §7 (V1…V15).</param>
 /// <param name="Severity">Severity when it fails.</param>
 /// <param name="Passed">True when the check passed.</param>
 /// <param name="Message">What was found, and why it passed or failed.</param>
@@ -26,8 +26,7 @@ public sealed record LintFinding(string Id, LintSeverity Severity, bool Passed, 
 /// <summary>All findings of a lint run.</summary>
 public sealed class LintReport
 {
-    /// <summary>Creates a report.</summary>
-    public LintReport(IReadOnlyList<LintFinding> findings) => Findings = findings;
+    internal LintReport(IReadOnlyList<LintFinding> findings) => Findings = findings;
 
     /// <summary>Every finding, in check order.</summary>
     public IReadOnlyList<LintFinding> Findings { get; }

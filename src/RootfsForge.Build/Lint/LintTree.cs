@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using RootfsForge.IO;
 using RootfsForge.Steps;
 using RootfsForge.Tree;
@@ -13,10 +14,13 @@ internal sealed record LintEntry(string Path, EntryType Type, int Permissions, l
 /// </summary>
 internal abstract class LintTree : IDisposable
 {
-    /// <summary>The entry at a normalized path ("" = root), not following a final symlink; null if absent.</summary>
+    /// <summary>
+    /// The entry at a path ("" = root) as lstat(2) in the guest sees it: symlinks among the parents resolved chroot-style,
+    /// the last component not followed; null if absent.
+    /// </summary>
     public abstract LintEntry? Get(string path);
 
-    /// <summary>Names directly inside a directory.</summary>
+    /// <summary>Names directly inside a directory (the path resolved as the guest would, a final symlink followed).</summary>
     public abstract IEnumerable<string> List(string path);
 
     /// <summary>Opens a regular file's content (the path must name a regular file or hard link, not a symlink).</summary>
@@ -30,62 +34,65 @@ internal abstract class LintTree : IDisposable
     }
 
     /// <summary>
-    /// Resolves symlinks chroot-style (absolute targets from the tree root, ".." stops at the root), as the guest sees
-    /// them; returns the final path and entry, or null when dangling or looping.
+    /// Resolves <paramref name="path"/> as the guest sees it, chroot-style (<see cref="PathResolver"/>: absolute targets
+    /// from the tree root, ".." stops at the root, at most 40 links), following a final symlink too; returns the final
+    /// path and entry, or null when it is dangling or loops.
     /// </summary>
     public (string Path, LintEntry Entry)? Resolve(string path)
     {
-        var pending = new Stack<string>(Split(path).Reverse());
-        var current = new List<string>();
-        int links = 0;
-        while (pending.Count > 0)
+        string? resolved;
+        try
         {
-            var part = pending.Pop();
-            if (part == "..") { if (current.Count > 0) current.RemoveAt(current.Count - 1); continue; }
-            var candidate = string.Join('/', current.Append(part));
-            var entry = Get(candidate);
-            if (entry is null) return null;
-            if (entry.Type == EntryType.SymbolicLink)
-            {
-                if (++links > 40) return null;
-                var target = entry.LinkTarget ?? "";
-                if (target.StartsWith('/')) current.Clear();
-                foreach (var p in Split(target).Reverse()) pending.Push(p);
-                continue;
-            }
-            if (pending.Count > 0 && entry.Type != EntryType.Directory) return null;
-            current.Add(part);
+            resolved = PathResolver.Resolve(path, p => Get(p) is { } e ? new PathResolver.Node(e.Type, e.LinkTarget) : null, followFinal: true);
         }
-        var final = string.Join('/', current);
-        var e = Get(final);
-        return e is null ? null : (final, e);
+        catch (ImageFormatException e) when (e.Kind == ImageErrorKind.Loop)
+        {
+            return null;
+        }
+        return resolved is not null && Get(resolved) is { } entry ? (resolved, entry) : null;
     }
 
+    /// <summary>
+    /// <see cref="Get"/> on top of <paramref name="exact"/> (the entry stored under exactly a path): the parents are
+    /// resolved with <see cref="PathResolver"/>, the last component is not followed.
+    /// </summary>
+    protected static LintEntry? GetThroughResolver(string path, Func<string, LintEntry?> exact)
+    {
+        string? resolved;
+        try
+        {
+            resolved = PathResolver.Resolve(path, p => exact(p) is { } e ? new PathResolver.Node(e.Type, e.LinkTarget) : null, followFinal: false);
+        }
+        catch (ImageFormatException e) when (e.Kind == ImageErrorKind.Loop)
+        {
+            return null;
+        }
+        return resolved is null ? null : exact(resolved);
+    }
+
+    /// <summary>The components of a path, without empty and "." ones.</summary>
     public static IEnumerable<string> Split(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".");
 
+    /// <summary>A path as the tree keys it: components joined by "/", no leading slash ("" = root).</summary>
     public static string Normalize(string path) => string.Join('/', Split(path));
 }
 
 /// <summary>A directory on disk.</summary>
+[SupportedOSPlatform("linux")]
 internal sealed class DirectoryLintTree(string root) : LintTree
 {
     private readonly StagingRoot _tree = new(root);
 
+    /// <summary>lstat through openat2(RESOLVE_IN_ROOT): the kernel resolves the parents chroot-style.</summary>
     public override LintEntry? Get(string path)
     {
+        // StagingRoot refuses ".." (a write there must name its target plainly); for a lookup, resolve it first.
+        if (Split(path).Contains("..")) return GetThroughResolver(Normalize(path), Get);
         path = Normalize(path);
         var st = _tree.Lstat(path);
         if (st is not { } s) return null;
-        var type = (s.Mode & FileTypeBits.Mask) switch
-        {
-            FileTypeBits.Directory => EntryType.Directory,
-            FileTypeBits.Regular => EntryType.RegularFile,
-            FileTypeBits.Symlink => EntryType.SymbolicLink,
-            FileTypeBits.Character => EntryType.CharacterDevice,
-            0x6000 => EntryType.BlockDevice,
-            0x1000 => EntryType.Fifo,
-            _ => EntryType.Socket,
-        };
+        var type = FileTypeBits.ToEntryType(s.Mode)
+                   ?? throw new IOException($"/{path}: st_mode 0x{s.Mode:x} has no file type");
         return new LintEntry(path, type, s.Mode & 0xFFF, s.Size, type == EntryType.SymbolicLink ? _tree.ReadLink(path) : null, 0);
     }
 
@@ -145,14 +152,22 @@ internal sealed class SourceLintTree : LintTree
 
     public override LintEntry? Get(string path)
     {
-        if (!_entries.TryGetValue(Normalize(path), out var e)) return null;
+        var normalized = Normalize(path);
+        // A parent may be a symlink (merged /usr: lib -> usr/lib): then resolve the parents as the guest would.
+        return Exact(normalized) ?? GetThroughResolver(normalized, Exact);
+    }
+
+    public override IEnumerable<string> List(string path) =>
+        Resolve(path) is { Entry.Type: EntryType.Directory } dir && _children.TryGetValue(dir.Path, out var list) ? list : [];
+
+    /// <summary>The entry stored under exactly this path (a hard link reported as the file it names).</summary>
+    private LintEntry? Exact(string path)
+    {
+        if (!_entries.TryGetValue(path, out var e)) return null;
         if (e.Type == EntryType.HardLink && _entries.TryGetValue(e.LinkTarget ?? "", out var t))
             return new LintEntry(e.Path, EntryType.RegularFile, t.Permissions, t.Size, null, t.ExtendedAttributes.Count);
         return new LintEntry(e.Path, e.Type, e.Permissions, e.Size, e.LinkTarget, e.ExtendedAttributes.Count);
     }
-
-    public override IEnumerable<string> List(string path) =>
-        _children.TryGetValue(Normalize(path), out var list) ? list : [];
 
     public override Stream Open(string path)
     {
@@ -170,5 +185,5 @@ internal sealed class SourceLintTree : LintTree
     }
 
     public override IEnumerable<LintEntry> All(CancellationToken cancellationToken) =>
-        _entries.Keys.Where(k => k.Length > 0).Select(k => Get(k)!);
+        _entries.Keys.Where(k => k.Length > 0).Select(k => Exact(k)!);
 }

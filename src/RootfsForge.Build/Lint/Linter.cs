@@ -1,12 +1,13 @@
-using RootfsForge.Kernel;
+using System.Runtime.Versioning;
 using System.Text.RegularExpressions;
+using RootfsForge.Kernel;
 using RootfsForge.Steps;
 using RootfsForge.Tree;
 
 namespace RootfsForge.Lint;
 
 /// <summary>
-/// The static checks of zos-vm.md §7 for a full-VM flist (V1–V15), on a directory or on any <see cref="ITreeSource"/>
+/// The static checks of docs/zos-vm.md §7 for a full-VM flist (V1–V15), on a directory or on any <see cref="ITreeSource"/>
 /// (a tar, an image). Each check reports pass/fail with the reason.
 /// </summary>
 public static class Linter
@@ -14,7 +15,8 @@ public static class Linter
     private static readonly Version MinimumCloudInit = new(22, 3);
     private const long MaxInitrd = 1L << 30;
 
-    /// <summary>Lints a tree on disk.</summary>
+    /// <summary>Lints a tree on disk (read through openat2, never following a link outside it).</summary>
+    [SupportedOSPlatform("linux")]
     public static LintReport CheckDirectory(string root, CancellationToken cancellationToken = default)
     {
         using var tree = new DirectoryLintTree(root);
@@ -123,7 +125,7 @@ public static class Linter
 
         // V9: fstab.
         var fstab = ReadText(tree, "etc/fstab") ?? "";
-        var active = fstab.Split('\n').Where(ZosPreparation.IsBlockDeviceEntry).ToList();
+        var active = fstab.Split('\n').Where(ZosRules.IsBlockDeviceEntry).ToList();
         Add("V9", LintSeverity.Error, active.Count == 0, active.Count == 0 ? "/etc/fstab has no root, /boot, EFI or swap entries"
             : $"/etc/fstab mounts block devices that do not exist on ZOS: {string.Join(" | ", active.Select(l => l.Trim()))}");
 
@@ -159,7 +161,7 @@ public static class Linter
         var keys = tree.List("etc/ssh").Where(n => n.StartsWith("ssh_host_", StringComparison.Ordinal)).ToList();
         Add("V11", LintSeverity.Warning, keys.Count == 0, keys.Count == 0 ? "no SSH host keys" : $"SSH host keys present ({string.Join(", ", keys)}): every VM would share them");
         var resolv = tree.Get("etc/resolv.conf");
-        var hostResolv = ZosPreparation.ReadHostResolvConf();
+        var hostResolv = ZosRules.ReadBuildHostResolvConf();
         bool hostCopy = resolv is { Type: EntryType.RegularFile, Size: > 0 } && hostResolv is { Length: > 0 }
                         && ReadText(tree, "etc/resolv.conf") == hostResolv;
         Add("V11", LintSeverity.Warning, !hostCopy, hostCopy ? "/etc/resolv.conf is a copy of the build host's" : "/etc/resolv.conf is not the build host's");
@@ -183,7 +185,7 @@ public static class Linter
     }
 
     /// <summary>
-    /// ZOS's rules for /boot/vmlinuz and /boot/initrd.img (zos-vm.md §1): a regular file, or a symlink whose text is
+    /// ZOS's rules for /boot/vmlinuz and /boot/initrd.img (docs/zos-vm.md §1): a regular file, or a symlink whose text is
     /// relative without "..", resolving (from /boot, as the node's stat does) to a regular file in the tree.
     /// </summary>
     internal static string? CheckBootPath(LintTree tree, string path, out string why)

@@ -1,24 +1,39 @@
-using System.Diagnostics;
+using System.Runtime.Versioning;
 using RootfsForge.IO;
+using RootfsForge.Processes;
 
 namespace RootfsForge.Steps;
 
 /// <summary>
-/// Prepares a staging root for running commands in it with <c>chroot</c> (zos-vm.md §6 step 2): mounts /proc, /sys, a
+/// Prepares a staging root for running commands in it with <c>chroot</c> (docs/zos-vm.md §6 step 2): mounts /proc, /sys, a
 /// fresh /dev (tmpfs with the minimal nodes), /dev/pts, /dev/shm and /run; installs a temporary /etc/resolv.conf and a
-/// policy-rc.d that stops services from starting. <see cref="Dispose"/> always undoes all of it: it kills every process
-/// still running inside the root, unmounts everything below it (lazily as the last resort) and restores the files.
+/// policy-rc.d that stops services from starting. <see cref="DisposeAsync"/> always undoes all of it: it kills every
+/// process still running inside the root, unmounts everything below it (lazily as the last resort) and restores the files.
 /// </summary>
 /// <remarks>
 /// Mount points are opened with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS) and mounted through their
 /// /proc/self/fd path, so a symlinked <c>/proc</c> or <c>/dev</c> in a hostile image is refused rather than followed.
+/// Internal, not a library feature: it is safe only on a private staging root that <see cref="Vm.VmBuild"/> creates and
+/// removes, and it kills every process whose root lies inside that root.
 /// </remarks>
-public sealed class ChrootSession : IDisposable
+[SupportedOSPlatform("linux")]
+internal sealed class ChrootSession : IAsyncDisposable
 {
     private const string SavedSuffix = ".rootfsforge-saved";
     private const string ResolvConf = "etc/resolv.conf";
     private const string PolicyRcD = "usr/sbin/policy-rc.d";
-    private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    /// <summary>The environment every command in the chroot gets (docs/zos-vm.md §6 step 2): nothing of the host's leaks in.</summary>
+    private static readonly Dictionary<string, string> ChrootEnvironment = new(StringComparer.Ordinal)
+    {
+        ["PATH"] = ProcessSpec.SystemPath,
+        ["HOME"] = "/root",
+        ["LANG"] = "C.UTF-8",
+        ["LC_ALL"] = "C.UTF-8",
+        ["DEBIAN_FRONTEND"] = "noninteractive",
+        ["DEBCONF_NONINTERACTIVE_SEEN"] = "true",
+        ["TERM"] = "dumb",
+    };
 
     // (path in the tree, fstype, flags, data), mounted in this order and unmounted in reverse.
     private static readonly (string Path, string Type, ulong Flags, string? Data)[] Mounts =
@@ -35,7 +50,6 @@ public sealed class ChrootSession : IDisposable
     private readonly ChrootOptions _options;
     private readonly List<string> _restoreFiles = []; // tree paths we replaced (saved under path + SavedSuffix)
     private readonly List<string> _createdFiles = []; // tree paths we created (removed at the end)
-    private readonly object _outputLock = new();
     private bool _disposed;
 
     private ChrootSession(StagingRoot tree, ChrootOptions options)
@@ -51,7 +65,7 @@ public sealed class ChrootSession : IDisposable
     /// Checks that <paramref name="root"/> is a private directory owned by root that nothing is mounted on or below,
     /// then mounts the pseudo filesystems and installs the temporary files. On any failure everything is undone.
     /// </summary>
-    public static ChrootSession Enter(string root, ChrootOptions? options = null)
+    public static async Task<ChrootSession> EnterAsync(string root, ChrootOptions? options = null)
     {
         options ??= new ChrootOptions();
         if (Posix.EffectiveUserId != 0) throw new InvalidOperationException("the chroot steps need root");
@@ -66,7 +80,7 @@ public sealed class ChrootSession : IDisposable
         }
         catch
         {
-            session.Dispose();
+            await session.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -86,92 +100,63 @@ public sealed class ChrootSession : IDisposable
             throw new InvalidOperationException($"staging root {full} already has mounts below it: {string.Join(", ", mounts)}");
     }
 
-    /// <summary>Runs <c>sh -c <paramref name="command"/></c> in the chroot; throws <see cref="ChrootCommandException"/> on failure.</summary>
-    public void RunShell(string command, string prefix, CancellationToken cancellationToken) =>
-        Run(["/bin/sh", "-c", command], prefix, cancellationToken);
+    /// <summary>Runs <c>sh -c <paramref name="command"/></c> in the chroot; throws <see cref="ProcessFailedException"/> on failure.</summary>
+    public Task RunShellAsync(string command, string prefix, CancellationToken cancellationToken) =>
+        RunAsync(["/bin/sh", "-c", command], prefix, cancellationToken);
 
     /// <summary>
     /// Runs a program inside the chroot with a clean environment (PATH, HOME=/root, LANG=C.UTF-8,
-    /// DEBIAN_FRONTEND=noninteractive), in its own session, stdin from /dev/null, streaming every output line behind
-    /// <paramref name="prefix"/>. Cancelling kills its whole process group and every process left inside the root.
+    /// DEBIAN_FRONTEND=noninteractive, plus <paramref name="environment"/>), in its own session, stdin empty, streaming
+    /// every output line behind <paramref name="prefix"/>. Cancelling stops its whole process group and kills every
+    /// process left inside the root. A non-zero exit throws <see cref="ProcessFailedException"/>.
     /// </summary>
-    public void Run(IReadOnlyList<string> argv, string prefix, CancellationToken cancellationToken,
+    public async Task RunAsync(IReadOnlyList<string> argv, string prefix, CancellationToken cancellationToken,
         IReadOnlyDictionary<string, string>? environment = null)
     {
-        int code = RunUnchecked(argv, prefix, cancellationToken, environment);
-        if (code != 0) throw new ChrootCommandException(string.Join(' ', argv), code);
+        await RunCoreAsync(argv, prefix, throwOnFailure: true, environment, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Like <see cref="Run"/> but returns the exit code instead of throwing on failure.</summary>
-    public int RunUnchecked(IReadOnlyList<string> argv, string prefix, CancellationToken cancellationToken,
-        IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>Like <see cref="RunAsync"/> but returns the exit code instead of throwing on failure.</summary>
+    public Task<int> RunUncheckedAsync(IReadOnlyList<string> argv, string prefix, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? environment = null) =>
+        RunCoreAsync(argv, prefix, throwOnFailure: false, environment, cancellationToken);
+
+    private async Task<int> RunCoreAsync(IReadOnlyList<string> argv, string prefix, bool throwOnFailure,
+        IReadOnlyDictionary<string, string>? environment, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        cancellationToken.ThrowIfCancellationRequested();
-        // setsid: the child (not a group leader) becomes the leader of a new session, so its pid is also its process group.
-        var psi = new ProcessStartInfo(FindHostTool("setsid"))
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = "/",
-        };
-        psi.ArgumentList.Add(FindHostTool("chroot"));
-        psi.ArgumentList.Add(_tree.Path);
-        foreach (var a in argv) psi.ArgumentList.Add(a);
-        psi.Environment.Clear();
-        psi.Environment["PATH"] = DefaultPath;
-        psi.Environment["HOME"] = "/root";
-        psi.Environment["LANG"] = "C.UTF-8";
-        psi.Environment["LC_ALL"] = "C.UTF-8";
-        psi.Environment["DEBIAN_FRONTEND"] = "noninteractive";
-        psi.Environment["DEBCONF_NONINTERACTIVE_SEEN"] = "true";
-        psi.Environment["TERM"] = "dumb";
+        var env = new Dictionary<string, string>(ChrootEnvironment, StringComparer.Ordinal);
         if (environment is not null)
-            foreach (var (k, v) in environment) psi.Environment[k] = v;
-
+            foreach (var (k, v) in environment) env[k] = v;
+        var output = _options.Output is { } sink ? ProcessOutput.Lines(sink, prefix) : ProcessOutput.Discard;
         _options.Log?.Invoke($"{prefix}$ {string.Join(' ', argv)}");
-        using var process = new Process { StartInfo = psi };
-        var streamsClosed = new CountdownEvent(2); // not disposed: late callbacks may still signal it
-        DataReceivedEventHandler handler = (_, e) =>
+        try
         {
-            if (e.Data is null)
+            var result = await ProcessRunner.RunAsync(new ProcessSpec("chroot", [_tree.Path, .. argv])
             {
-                streamsClosed.Signal();
-                return;
-            }
-            lock (_outputLock) _options.Output?.Invoke(prefix + e.Data);
-        };
-        process.OutputDataReceived += handler;
-        process.ErrorDataReceived += handler;
-        process.Start();
-        process.StandardInput.Close();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        using (cancellationToken.Register(() => KillGroup(process.Id)))
-        {
-            while (!process.WaitForExit(250)) { }
-            // A background process the command left behind may hold the pipes open: do not wait for it forever.
-            if (!streamsClosed.Wait(TimeSpan.FromSeconds(5)))
-                _options.Log?.Invoke($"{prefix}output still open after exit (a background process?); not waiting for it");
+                Environment = env,
+                Output = output,
+                ThrowOnFailure = throwOnFailure,
+            }, cancellationToken).ConfigureAwait(false);
+            return result.ExitCode;
         }
-        if (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            KillProcessesInRoot();
-            cancellationToken.ThrowIfCancellationRequested();
+            // Daemons the command started in another process group are still inside the root.
+            await KillProcessesInRootAsync().ConfigureAwait(false);
+            throw;
         }
-        return process.ExitCode;
     }
 
     /// <summary>Kills what still runs inside the root, unmounts everything below it, restores the replaced files.</summary>
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
         if (_disposed) return;
         _disposed = true;
         var problems = new List<string>();
-        try { KillProcessesInRoot(); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { problems.Add(e.Message); }
-        UnmountAll(problems);
+        try { await KillProcessesInRootAsync().ConfigureAwait(false); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { problems.Add(e.Message); }
+        await UnmountAllAsync(problems).ConfigureAwait(false);
         foreach (var path in _createdFiles)
             try { _tree.Delete(path); } catch (IOException e) { problems.Add($"removing /{path}: {e.Message}"); }
         foreach (var path in _restoreFiles)
@@ -279,7 +264,7 @@ public sealed class ChrootSession : IDisposable
         return text ?? "nameserver 1.1.1.1\nnameserver 8.8.8.8\n";
     }
 
-    private void UnmountAll(List<string> problems)
+    private async Task UnmountAllAsync(List<string> problems)
     {
         for (int attempt = 0; attempt < 5; attempt++)
         {
@@ -289,24 +274,16 @@ public sealed class ChrootSession : IDisposable
             {
                 int errno = Posix.Umount(m, attempt < 3 ? 0 : Posix.MNT_DETACH);
                 if (errno == 0) _options.Log?.Invoke($"unmounted {m}{(attempt < 3 ? "" : " (lazily)")}");
-                else if (errno == Posix.EBUSY) KillProcessesInRoot();
+                else if (errno == Posix.EBUSY) await KillProcessesInRootAsync().ConfigureAwait(false);
             }
-            if (attempt >= 1) Thread.Sleep(200);
+            if (attempt >= 1) await Task.Delay(200).ConfigureAwait(false);
         }
         var left = MountTable.MountsUnder(Root);
         if (left.Count > 0) problems.Add("still mounted: " + string.Join(", ", left));
     }
 
-    private static void KillGroup(int pid)
-    {
-        Posix.Kill(-pid, 15);
-        Thread.Sleep(500);
-        Posix.Kill(-pid, 9);
-        Posix.Kill(pid, 9);
-    }
-
     /// <summary>SIGKILLs every process whose root directory is the staging root or below it (daemons that slipped out).</summary>
-    private void KillProcessesInRoot()
+    private async Task KillProcessesInRootAsync()
     {
         var root = Root.TrimEnd('/');
         for (int round = 0; round < 10; round++)
@@ -326,17 +303,7 @@ public sealed class ChrootSession : IDisposable
             }
             if (killed == 0) return;
             _options.Log?.Invoke($"killed {killed} process(es) left inside {root}");
-            Thread.Sleep(200);
+            await Task.Delay(200).ConfigureAwait(false);
         }
-    }
-
-    private static string FindHostTool(string name)
-    {
-        foreach (var dir in new[] { "/usr/sbin", "/usr/bin", "/sbin", "/bin" })
-        {
-            var p = Path.Combine(dir, name);
-            if (File.Exists(p)) return p;
-        }
-        throw new InvalidOperationException($"'{name}' not found on the host (coreutils/util-linux)");
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using RootfsForge.IO;
 
 namespace RootfsForge.Steps;
@@ -6,7 +7,8 @@ namespace RootfsForge.Steps;
 /// <c>--copy</c>, <c>--run</c> and <c>--run-script</c>. Copies go through <see cref="StagingRoot"/>: symlinks in the
 /// image resolve against the staging root as the chroot would see them, and a symlink never receives the content.
 /// </summary>
-public static class FileSteps
+[SupportedOSPlatform("linux")]
+internal static class FileSteps
 {
     private const int MaxDepth = 256;
 
@@ -30,11 +32,11 @@ public static class FileSteps
     }
 
     /// <summary>Runs a shell command (<c>sh -c</c>) in the chroot.</summary>
-    public static void RunCommand(ChrootSession session, string command, CancellationToken cancellationToken) =>
-        session.RunShell(command, "[run] ", cancellationToken);
+    public static Task RunCommandAsync(ChrootSession session, string command, CancellationToken cancellationToken) =>
+        session.RunShellAsync(command, "[run] ", cancellationToken);
 
     /// <summary>Copies a host script into the tree's /tmp, runs it in the chroot, and removes it again (also on failure).</summary>
-    public static void RunScript(ChrootSession session, string scriptPath, CancellationToken cancellationToken)
+    public static async Task RunScriptAsync(ChrootSession session, string scriptPath, CancellationToken cancellationToken)
     {
         var name = $"tmp/rootfsforge-script-{Guid.NewGuid():N}";
         using (var tree = new StagingRoot(session.Root))
@@ -47,7 +49,8 @@ public static class FileSteps
         {
             // Through sh unless the script has its own interpreter line.
             bool shebang = File.ReadAllBytes(scriptPath).AsSpan().StartsWith("#!"u8);
-            session.Run(shebang ? ["/" + name] : ["/bin/sh", "/" + name], $"[{Path.GetFileName(scriptPath)}] ", cancellationToken);
+            await session.RunAsync(shebang ? ["/" + name] : ["/bin/sh", "/" + name], $"[{Path.GetFileName(scriptPath)}] ",
+                cancellationToken).ConfigureAwait(false);
         }
         finally
         {

@@ -1,3 +1,7 @@
+using System.Text.RegularExpressions;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
 namespace RootfsForge.Steps;
 
 /// <summary>The initramfs generators the kernel step knows.</summary>
@@ -12,42 +16,129 @@ public enum InitramfsTool
 }
 
 /// <summary>
-/// One distro family's kernel facts, from <c>kernels/&lt;family&gt;.yaml</c> (embedded in the library): which os-release
-/// IDs it covers, which kernel package to install when the image has none, which initramfs tool it uses, and whether a
-/// virtio-fs boot was verified.
+/// One distro family's kernel facts, from a <c>kernels/&lt;family&gt;.yaml</c> file (those of this repository are embedded
+/// in the library; more can be loaded from a folder with <see cref="LoadWithOverrides"/>): which os-release IDs it
+/// covers, which kernel package to install when the image has none, which initramfs tool it uses, and whether a
+/// virtio-fs boot was verified (docs/zos-vm.md §4).
 /// </summary>
-/// <param name="Family">The file name without extension.</param>
+/// <param name="Family">The <c>family</c> key, or the file name without extension.</param>
 /// <param name="Ids">os-release ID / ID_LIKE values it matches.</param>
 /// <param name="Package">The virtual/cloud kernel package.</param>
 /// <param name="Initramfs">The initramfs generator.</param>
 /// <param name="Verified">True when a virtio-fs root boot was seen to work.</param>
 public sealed record KernelDefinition(string Family, IReadOnlyList<string> Ids, string Package, InitramfsTool Initramfs, bool Verified)
 {
-    /// <summary>All definitions shipped with the library.</summary>
-    public static IReadOnlyList<KernelDefinition> All { get; } = LoadEmbedded();
+    private const int MaxFileSize = 1 << 20;
+    private static readonly string[] Keys = ["family", "ids", "package", "initramfs", "verified"];
 
-    /// <summary>The definition for a tree, from its /etc/os-release (ID first, then ID_LIKE); null when unknown.</summary>
-    public static KernelDefinition? ForTree(string root)
+    /// <summary>The definitions shipped with the library (<c>kernels/*.yaml</c> of the repository), ordered by family.</summary>
+    public static IReadOnlyList<KernelDefinition> Embedded { get; } = LoadEmbedded();
+
+    /// <summary>
+    /// The definitions in <paramref name="directory"/> (every <c>*.yaml</c> file, by name), followed by the embedded
+    /// ones whose family none of them defines: a file there overrides the embedded definition of its family, and is
+    /// matched against a tree before any embedded one.
+    /// </summary>
+    /// <exception cref="DefinitionFormatException">A file is not a valid definition, or two files define one family.</exception>
+    public static IReadOnlyList<KernelDefinition> LoadWithOverrides(string directory)
     {
-        using var tree = new StagingRoot(root);
-        return ForTree(tree);
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"kernel definitions folder {directory} does not exist");
+        var own = new List<KernelDefinition>();
+        var files = new Dictionary<string, string>(StringComparer.Ordinal); // family -> file
+        foreach (var file in Directory.EnumerateFiles(directory, "*.yaml").Order(StringComparer.Ordinal))
+        {
+            if (new FileInfo(file).Length > MaxFileSize) throw new DefinitionFormatException(file, 1, 1, $"larger than {MaxFileSize} bytes");
+            var definition = Parse(File.ReadAllText(file), file);
+            if (!files.TryAdd(definition.Family, file))
+                throw new DefinitionFormatException(file, 1, 1, $"family '{definition.Family}' is also defined by {files[definition.Family]}");
+            own.Add(definition);
+        }
+        return [.. own, .. Embedded.Where(e => !files.ContainsKey(e.Family))];
     }
 
-    internal static KernelDefinition? ForTree(StagingRoot tree)
+    /// <summary>
+    /// Parses one definition: a YAML mapping with the keys <c>family</c> (string, optional: the file name),
+    /// <c>ids</c> (a list of strings), <c>package</c> (string), <c>initramfs</c> (<c>initramfs-tools</c>,
+    /// <c>dracut</c> or <c>mkinitfs</c>) and <c>verified</c> (<c>true</c>/<c>false</c>, optional: false).
+    /// </summary>
+    /// <param name="text">The file's content.</param>
+    /// <param name="file">The file's name or path, for the family default and for error messages.</param>
+    /// <exception cref="DefinitionFormatException">Invalid YAML, an unknown key, a wrong type, a missing key.</exception>
+    public static KernelDefinition Parse(string text, string file)
     {
-        var text = tree.ReadAllText("etc/os-release") ?? tree.ReadAllText("usr/lib/os-release");
-        if (text is null) return null;
-        var values = OsRelease(text);
+        var yaml = new YamlStream();
+        var parser = new Parser(new StringReader(text));
+        try
+        {
+            yaml.Load(parser);
+        }
+        catch (YamlException e)
+        {
+            throw new DefinitionFormatException(file, e.Start.Line, e.Start.Column, YamlReason(e));
+        }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet 18.1's scanner throws this, not a YamlException, for some malformed input (an unclosed flow
+            // list such as "ids: [a"): report where the last well-formed node ended.
+            var at = parser.Current?.End ?? Mark.Empty;
+            throw new DefinitionFormatException(file, at.Line, at.Column, $"malformed YAML from here on (an unclosed list or mapping?): {e.Message}");
+        }
+        if (yaml.Documents.Count != 1)
+            throw new DefinitionFormatException(file, 1, 1, yaml.Documents.Count == 0 ? "empty: expected a mapping" : "expected one YAML document");
+        if (yaml.Documents[0].RootNode is not YamlMappingNode map)
+            throw Error(file, yaml.Documents[0].RootNode, "expected a mapping of keys (family, ids, package, initramfs, verified)");
+
+        string? family = null, package = null;
+        IReadOnlyList<string>? ids = null;
+        InitramfsTool? tool = null;
+        bool verified = false;
+        foreach (var (keyNode, value) in map.Children)
+        {
+            var key = (keyNode as YamlScalarNode)?.Value;
+            switch (key)
+            {
+                case "family": family = String(file, key, value); break;
+                case "package": package = String(file, key, value); break;
+                case "ids": ids = StringList(file, key, value); break;
+                case "verified": verified = Boolean(file, key, value); break;
+                case "initramfs":
+                    tool = String(file, key, value) switch
+                    {
+                        "initramfs-tools" => InitramfsTool.InitramfsTools,
+                        "dracut" => InitramfsTool.Dracut,
+                        "mkinitfs" => InitramfsTool.Mkinitfs,
+                        var other => throw Error(file, value, $"'initramfs' must be initramfs-tools, dracut or mkinitfs, not '{other}'"),
+                    };
+                    break;
+                default:
+                    throw Error(file, keyNode, $"unknown key '{key ?? keyNode.ToString()}' (known: {string.Join(", ", Keys)})");
+            }
+        }
+        return new KernelDefinition(
+            family ?? Path.GetFileNameWithoutExtension(file),
+            ids ?? throw Error(file, map, "missing 'ids'"),
+            package ?? throw Error(file, map, "missing 'package'"),
+            tool ?? throw Error(file, map, "missing 'initramfs'"),
+            verified);
+    }
+
+    /// <summary>
+    /// The first of <paramref name="definitions"/> that covers an os-release(5) text: its ID first, then each ID_LIKE
+    /// value in order; null when none does.
+    /// </summary>
+    internal static KernelDefinition? ForOsRelease(string osRelease, IReadOnlyList<KernelDefinition> definitions)
+    {
+        var values = OsRelease(osRelease);
         var ids = new List<string>();
         if (values.TryGetValue("ID", out var id)) ids.Add(id);
         if (values.TryGetValue("ID_LIKE", out var like)) ids.AddRange(like.Split(' ', StringSplitOptions.RemoveEmptyEntries));
         foreach (var i in ids)
-            if (All.FirstOrDefault(d => d.Ids.Contains(i)) is { } def) return def;
+            if (definitions.FirstOrDefault(d => d.Ids.Contains(i)) is { } definition) return definition;
         return null;
     }
 
     /// <summary>Parses os-release(5) KEY=value lines (values optionally quoted).</summary>
-    public static Dictionary<string, string> OsRelease(string text)
+    internal static Dictionary<string, string> OsRelease(string text)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var raw in text.Split('\n'))
@@ -60,47 +151,45 @@ public sealed record KernelDefinition(string Family, IReadOnlyList<string> Ids, 
         return result;
     }
 
-    /// <summary>
-    /// Parses the definition format: a flat YAML mapping of <c>key: value</c> lines (values plain scalars or flow lists
-    /// <c>[a, b]</c>), <c>#</c> comments. Unknown keys are errors so typos do not pass silently.
-    /// </summary>
-    public static KernelDefinition Parse(string family, string text)
+    private static string String(string file, string key, YamlNode node) =>
+        node is YamlScalarNode { Value: { Length: > 0 } value } && !IsPlainNull(node)
+            ? value
+            : throw Error(file, node, $"'{key}' must be a non-empty string");
+
+    private static IReadOnlyList<string> StringList(string file, string key, YamlNode node)
     {
-        var map = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var raw in text.Split('\n'))
-        {
-            var line = raw.Trim();
-            if (line.Length == 0 || line.StartsWith('#')) continue;
-            int colon = line.IndexOf(':');
-            if (colon <= 0) throw new FormatException($"kernels/{family}.yaml: expected 'key: value', got '{line}'");
-            map[line[..colon].Trim()] = line[(colon + 1)..].Trim();
-        }
-        foreach (var key in map.Keys)
-            if (key is not ("family" or "ids" or "package" or "initramfs" or "verified"))
-                throw new FormatException($"kernels/{family}.yaml: unknown key '{key}'");
-        string Get(string key) => map.TryGetValue(key, out var v) && v.Length > 0
-            ? v : throw new FormatException($"kernels/{family}.yaml: missing '{key}'");
-        var ids = Get("ids").Trim('[', ']').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var tool = Get("initramfs") switch
-        {
-            "initramfs-tools" => InitramfsTool.InitramfsTools,
-            "dracut" => InitramfsTool.Dracut,
-            "mkinitfs" => InitramfsTool.Mkinitfs,
-            var other => throw new FormatException($"kernels/{family}.yaml: unknown initramfs tool '{other}'"),
-        };
-        return new KernelDefinition(map.GetValueOrDefault("family", family), ids, Get("package"), tool,
-            map.GetValueOrDefault("verified") == "true");
+        if (node is not YamlSequenceNode { Children.Count: > 0 } list)
+            throw Error(file, node, $"'{key}' must be a non-empty list of strings, like [debian]");
+        return list.Children.Select(item => String(file, key + " item", item)).ToList();
     }
+
+    /// <summary>A YAML 1.2 core-schema boolean: a plain <c>true</c> or <c>false</c> (a quoted one is a string).</summary>
+    private static bool Boolean(string file, string key, YamlNode node) => node switch
+    {
+        YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "True" or "TRUE" } => true,
+        YamlScalarNode { Style: ScalarStyle.Plain, Value: "false" or "False" or "FALSE" } => false,
+        _ => throw Error(file, node, $"'{key}' must be true or false"),
+    };
+
+    private static bool IsPlainNull(YamlNode node) =>
+        node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "" or "~" or "null" or "Null" or "NULL" };
+
+    private static DefinitionFormatException Error(string file, YamlNode node, string reason) =>
+        new(file, node.Start.Line, node.Start.Column, reason);
+
+    /// <summary>YamlException's message without the "(Line: …) - (Line: …): " prefix it puts before the reason.</summary>
+    private static string YamlReason(YamlException e) =>
+        Regex.Replace(e.Message, @"^\(Line: \d+, Col: \d+, Idx: \d+\) - \(Line: \d+, Col: \d+, Idx: \d+\): ", "");
 
     private static IReadOnlyList<KernelDefinition> LoadEmbedded()
     {
         var assembly = typeof(KernelDefinition).Assembly;
         var list = new List<KernelDefinition>();
-        foreach (var name in assembly.GetManifestResourceNames().Where(n => n.StartsWith("kernels/", StringComparison.Ordinal)).Order())
+        foreach (var name in assembly.GetManifestResourceNames().Where(n => n.StartsWith("kernels/", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
         {
             using var stream = assembly.GetManifestResourceStream(name)!;
             using var reader = new StreamReader(stream);
-            list.Add(Parse(Path.GetFileNameWithoutExtension(name), reader.ReadToEnd()));
+            list.Add(Parse(reader.ReadToEnd(), name));
         }
         return list;
     }

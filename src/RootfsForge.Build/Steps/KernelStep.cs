@@ -1,23 +1,30 @@
+using System.Runtime.Versioning;
 using RootfsForge.Kernel;
+
 namespace RootfsForge.Steps;
 
 /// <summary>
-/// Kernel and initramfs for a ZOS full VM (zos-vm.md §4, §6 steps 4–6): keeps or installs the kernel, makes the
+/// Kernel and initramfs for a ZOS full VM (docs/zos-vm.md §4, §6 steps 4–6): keeps or installs the kernel, makes the
 /// initramfs able to mount a virtio-fs root and regenerates it for every installed kernel, and writes /boot/vmlinuz and
 /// /boot/initrd.img as relative same-directory symlinks (or regular files for host-supplied ones).
 /// </summary>
-public static class KernelStep
+[SupportedOSPlatform("linux")]
+internal static class KernelStep
 {
     private const string InitramfsToolsModules = "etc/initramfs-tools/modules";
     private const string DracutDropIn = "etc/dracut.conf.d/90-rootfsforge-virtiofs.conf";
     private const string MkinitfsConf = "etc/mkinitfs/mkinitfs.conf";
 
-    /// <summary>Runs the step inside <paramref name="session"/>.</summary>
-    public static KernelResult Run(ChrootSession session, PackageManager? packages, KernelChoice choice, bool uncompressedKernel,
-        Action<string>? log, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the step inside <paramref name="session"/>; the image's distribution is looked up in
+    /// <paramref name="definitions"/> (<see cref="KernelDefinition.Embedded"/> unless the caller loaded others).
+    /// </summary>
+    public static async Task<KernelResult> RunAsync(ChrootSession session, PackageManager? packages, KernelChoice choice,
+        bool uncompressedKernel, IReadOnlyList<KernelDefinition> definitions, Action<string>? log, CancellationToken cancellationToken)
     {
         using var tree = new StagingRoot(session.Root);
-        var definition = KernelDefinition.ForTree(tree);
+        var osRelease = tree.ReadAllText("etc/os-release") ?? tree.ReadAllText("usr/lib/os-release");
+        var definition = osRelease is null ? null : KernelDefinition.ForOsRelease(osRelease, definitions);
         KernelResult result;
         if (choice.HostKernel is { } hostKernel)
         {
@@ -39,7 +46,7 @@ public static class KernelStep
             if (package is not null)
             {
                 if (packages is null) throw new InvalidOperationException("no package manager found in the image to install the kernel");
-                packages.Install(session, [package], cancellationToken);
+                await packages.InstallAsync(session, [package], cancellationToken).ConfigureAwait(false);
             }
             var versions = InstalledKernels(tree);
             if (versions.Count == 0) throw new InvalidOperationException("no kernel found under /lib/modules and /boot after the kernel step");
@@ -48,7 +55,7 @@ public static class KernelStep
             if (definition is { Verified: false }) log?.Invoke($"kernel: warning: virtio-fs boot with {definition.Family}/{tool} is unverified on ZOS");
             EnsureVirtiofs(tree, tool, log);
             foreach (var version in versions)
-                Regenerate(session, tree, tool, version, cancellationToken);
+                await RegenerateAsync(session, tree, tool, version, cancellationToken).ConfigureAwait(false);
             var newest = versions[^1];
             var kernel = KernelFile(tree, newest) ?? throw new InvalidOperationException($"kernel {newest}: no vmlinuz in /boot or /lib/modules/{newest}");
             var initrd = InitrdFile(tree, newest) ?? throw new InvalidOperationException($"kernel {newest}: no initrd was generated in /boot");
@@ -61,14 +68,8 @@ public static class KernelStep
         return result;
     }
 
-    /// <summary>Kernel versions that have a /lib/modules/&lt;version&gt; directory, oldest first.</summary>
-    public static IReadOnlyList<string> InstalledKernels(string root)
-    {
-        using var tree = new StagingRoot(root);
-        return InstalledKernels(tree);
-    }
-
-    internal static IReadOnlyList<string> InstalledKernels(StagingRoot tree) =>
+    /// <summary>Kernel versions that have a /lib/modules/&lt;version&gt; directory and a kernel file, oldest first.</summary>
+    private static IReadOnlyList<string> InstalledKernels(StagingRoot tree) =>
         tree.List("lib/modules").Where(v => tree.Stat("lib/modules/" + v) is { IsDirectory: true } && KernelFile(tree, v) is not null)
             .Order(VersionComparer.Instance).ToList();
 
@@ -121,21 +122,14 @@ public static class KernelStep
         }
     }
 
-    private static void Regenerate(ChrootSession session, StagingRoot tree, InitramfsTool tool, string version, CancellationToken ct)
-    {
-        switch (tool)
+    private static Task RegenerateAsync(ChrootSession session, StagingRoot tree, InitramfsTool tool, string version, CancellationToken ct) =>
+        tool switch
         {
-            case InitramfsTool.InitramfsTools:
-                session.Run(["update-initramfs", InitrdFile(tree, version) is null ? "-c" : "-u", "-k", version], "[initramfs] ", ct);
-                break;
-            case InitramfsTool.Dracut:
-                session.Run(["dracut", "--force", "--kver", version, $"/boot/initramfs-{version}.img"], "[dracut] ", ct);
-                break;
-            case InitramfsTool.Mkinitfs:
-                session.Run(["mkinitfs", version], "[mkinitfs] ", ct);
-                break;
-        }
-    }
+            InitramfsTool.InitramfsTools =>
+                session.RunAsync(["update-initramfs", InitrdFile(tree, version) is null ? "-c" : "-u", "-k", version], "[initramfs] ", ct),
+            InitramfsTool.Dracut => session.RunAsync(["dracut", "--force", "--kver", version, $"/boot/initramfs-{version}.img"], "[dracut] ", ct),
+            _ => session.RunAsync(["mkinitfs", version], "[mkinitfs] ", ct),
+        };
 
     /// <summary>The name in /boot of a version's kernel (copying it there from /lib/modules/VER/vmlinuz if only that exists).</summary>
     private static string? KernelFile(StagingRoot tree, string version)
@@ -159,7 +153,7 @@ public static class KernelStep
         return null;
     }
 
-    /// <summary>/boot/NAME as a relative symlink to a file in the same directory (zos-vm.md §1: ZOS rejects "../" and absolute).</summary>
+    /// <summary>/boot/NAME as a relative symlink to a file in the same directory (docs/zos-vm.md §1: ZOS rejects "../" and absolute).</summary>
     private static void LinkInBoot(StagingRoot tree, string name, string target)
     {
         if (tree.Lstat("boot/" + name) is { IsRegular: true } && name == target) return;

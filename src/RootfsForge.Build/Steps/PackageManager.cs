@@ -1,7 +1,9 @@
+using System.Runtime.Versioning;
+
 namespace RootfsForge.Steps;
 
 /// <summary>The package manager families the steps drive.</summary>
-public enum PackageManagerKind
+internal enum PackageManagerKind
 {
     /// <summary>Debian, Ubuntu: apt-get over dpkg.</summary>
     Apt,
@@ -17,7 +19,8 @@ public enum PackageManagerKind
 /// The image's own package manager, detected from the tree, driven non-interactively inside a <see cref="ChrootSession"/>.
 /// Its metadata is refreshed once before the first install.
 /// </summary>
-public sealed class PackageManager
+[SupportedOSPlatform("linux")]
+internal sealed class PackageManager
 {
     private bool _refreshed;
 
@@ -44,7 +47,7 @@ public sealed class PackageManager
     }
 
     /// <summary>Refreshes the package metadata (apt-get update, dnf makecache, apk update).</summary>
-    public void Refresh(ChrootSession session, CancellationToken cancellationToken)
+    public async Task RefreshAsync(ChrootSession session, CancellationToken cancellationToken)
     {
         var argv = Kind switch
         {
@@ -53,16 +56,16 @@ public sealed class PackageManager
             PackageManagerKind.Yum => ["yum", "-y", "makecache"],
             _ => ["apk", "update"],
         };
-        session.Run(argv, Prefix, cancellationToken);
+        await session.RunAsync(argv, Prefix, cancellationToken).ConfigureAwait(false);
         _refreshed = true;
     }
 
     /// <summary>Installs packages (refreshing metadata first if not done yet); no recommends/weak dependencies.</summary>
-    public void Install(ChrootSession session, IReadOnlyList<string> packages, CancellationToken cancellationToken)
+    public async Task InstallAsync(ChrootSession session, IReadOnlyList<string> packages, CancellationToken cancellationToken)
     {
         if (packages.Count == 0) return;
         Validate(packages);
-        if (!_refreshed) Refresh(session, cancellationToken);
+        if (!_refreshed) await RefreshAsync(session, cancellationToken).ConfigureAwait(false);
         string[] argv = Kind switch
         {
             PackageManagerKind.Apt => ["apt-get", "install", "-y", "-q", "--no-install-recommends",
@@ -71,11 +74,11 @@ public sealed class PackageManager
             PackageManagerKind.Yum => ["yum", "-y", "install"],
             _ => ["apk", "add"],
         };
-        session.Run([.. argv, .. packages], Prefix, cancellationToken);
+        await session.RunAsync([.. argv, .. packages], Prefix, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Removes (purges, for apt) packages.</summary>
-    public void Remove(ChrootSession session, IReadOnlyList<string> packages, CancellationToken cancellationToken)
+    public async Task RemoveAsync(ChrootSession session, IReadOnlyList<string> packages, CancellationToken cancellationToken)
     {
         if (packages.Count == 0) return;
         Validate(packages);
@@ -86,11 +89,11 @@ public sealed class PackageManager
             PackageManagerKind.Yum => ["yum", "-y", "remove"],
             _ => ["apk", "del"],
         };
-        session.Run([.. argv, .. packages], Prefix, cancellationToken);
+        await session.RunAsync([.. argv, .. packages], Prefix, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Empties the package cache (apt-get clean, dnf clean all, ...).</summary>
-    public void Clean(ChrootSession session, CancellationToken cancellationToken)
+    public Task CleanAsync(ChrootSession session, CancellationToken cancellationToken)
     {
         string[] argv = Kind switch
         {
@@ -99,7 +102,7 @@ public sealed class PackageManager
             PackageManagerKind.Yum => ["yum", "clean", "all"],
             _ => ["rm", "-rf", "/var/cache/apk"],
         };
-        session.Run(argv, Prefix, cancellationToken);
+        return session.RunAsync(argv, Prefix, cancellationToken);
     }
 
     private string Prefix => $"[{Kind.ToString().ToLowerInvariant()}] ";

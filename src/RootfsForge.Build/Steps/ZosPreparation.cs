@@ -1,12 +1,15 @@
+using System.Runtime.Versioning;
+
 namespace RootfsForge.Steps;
 
 /// <summary>
-/// Makes a tree ZOS-ready (zos-vm.md §6 steps 7–9): no block-device assumptions in fstab, NoCloud allowed, an empty
+/// Makes a tree ZOS-ready (docs/zos-vm.md §6 steps 7–9): no block-device assumptions in fstab, NoCloud allowed, an empty
 /// machine-id, no SSH host keys (with regeneration ensured), a neutral hostname/hosts/resolv.conf, caches, lists, logs,
 /// /tmp and cloud-init state cleaned, /dev emptied and /image.raw deleted. Runs on an unmounted tree (no chroot needed);
 /// every write goes through <see cref="StagingRoot"/> and so stays inside the tree.
 /// </summary>
-public static class ZosPreparation
+[SupportedOSPlatform("linux")]
+internal static class ZosPreparation
 {
     private const string HostKeyUnit = "etc/systemd/system/rootfsforge-ssh-hostkeys.service";
     private const string CloudConfig = "etc/cloud/cloud.cfg.d/99-rootfsforge-zos.cfg";
@@ -73,7 +76,7 @@ public static class ZosPreparation
         int removed = 0;
         foreach (var line in text.Split('\n'))
         {
-            if (IsBlockDeviceEntry(line))
+            if (ZosRules.IsBlockDeviceEntry(line))
             {
                 output.Append("# rootfsforge (ZOS: root is virtio-fs): ").Append(line).Append('\n');
                 removed++;
@@ -83,14 +86,6 @@ public static class ZosPreparation
         if (removed == 0) return;
         tree.WriteAllText("etc/fstab", output.ToString().TrimEnd('\n') + "\n");
         log($"fstab: {removed} root/boot/efi/swap entr{(removed == 1 ? "y" : "ies")} commented out");
-    }
-
-    /// <summary>True for an active fstab line mounting /, /boot, /boot/efi or a swap area.</summary>
-    public static bool IsBlockDeviceEntry(string line)
-    {
-        var fields = line.Trim().Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-        if (fields.Length < 3 || fields[0].StartsWith('#')) return false;
-        return fields[1] is "/" or "/boot" or "/boot/efi" or "/efi" || fields[2] == "swap" || fields[1] == "none" && fields[2] == "swap";
     }
 
     private static void EnsureHostKeyRegeneration(StagingRoot tree, Action<string> log)
@@ -126,7 +121,7 @@ public static class ZosPreparation
         if (st is { IsSymlink: true }) return; // the distro's own link (e.g. Ubuntu's stub-resolv.conf)
         bool resolved = tree.Stat("usr/lib/systemd/systemd-resolved") is { IsRegular: true };
         var current = st is { IsRegular: true } ? tree.ReadAllText("etc/resolv.conf") : null;
-        bool hostCopy = current is not null && (current == (buildHostResolvConf ?? ReadHostResolvConf()) || current.Contains("rootfsforge"));
+        bool hostCopy = current is not null && (current == (buildHostResolvConf ?? ZosRules.ReadBuildHostResolvConf()) || current.Contains("rootfsforge"));
         if (resolved && (current is null || hostCopy))
         {
             tree.CreateSymlink("etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf");
@@ -138,8 +133,6 @@ public static class ZosPreparation
             log("resolv.conf: the build host's copy replaced by an empty file (DHCP/cloud-init fill it)");
         }
     }
-
-    internal static string? ReadHostResolvConf() => File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : null;
 
     private static int TruncateLogs(StagingRoot tree, string dir, int depth)
     {

@@ -1,20 +1,30 @@
 using System.Diagnostics;
+using System.Runtime.Versioning;
 using RootfsForge.IO;
 using RootfsForge.Lint;
+using RootfsForge.Processes;
 using RootfsForge.Steps;
 
 namespace RootfsForge.Vm;
 
 /// <summary>
-/// The VM flist pipeline (issue 4): input → private staging directory → packages, files, scripts, kernel (in a
+/// The VM flist pipeline (docs/zos-vm.md §6): input → private staging directory → packages, files, scripts, kernel (in a
 /// <see cref="ChrootSession"/>) → ZOS preparation → lint → output → staging removed. The input and the output are
 /// delegates so any source/sink pair can be used: <c>extract(stagingRoot, ct)</c> fills the empty staging root with
 /// the image's tree (as root, full fidelity); <c>write(stagingRoot, ct)</c> writes the result atomically (it runs only
 /// when everything before succeeded, so a failed build leaves no output).
 /// </summary>
+[SupportedOSPlatform("linux")]
 public static class VmBuild
 {
     /// <summary>Runs the pipeline.</summary>
+    /// <param name="extract">Fills the empty staging root with the input's tree (see <see cref="VmInputs.ExtractFrom"/>).</param>
+    /// <param name="write">Writes the finished tree to the output (see <see cref="VmInputs.WriteTo"/>).</param>
+    /// <param name="options">What to do between the two.</param>
+    /// <param name="cancellationToken">Stops the running step (a command in the chroot is killed with its process group);
+    /// the staging tree is unmounted and removed as on any failure.</param>
+    /// <exception cref="ProcessFailedException">A command (package manager, <c>--run</c>, script, initramfs tool) failed.</exception>
+    /// <exception cref="LintFailedException">The finished tree fails the lint; nothing was written.</exception>
     public static async Task<VmBuildResult> RunAsync(Func<string, CancellationToken, Task> extract,
         Func<string, CancellationToken, Task> write, VmBuildOptions options, CancellationToken cancellationToken = default)
     {
@@ -27,15 +37,11 @@ public static class VmBuild
         try
         {
             Directory.CreateDirectory(root);
-            void Step(string name, Action body)
+            Task Step(string name, Action body) => StepAsync(name, () =>
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                progress($"==> {name}");
-                var sw = Stopwatch.StartNew();
                 body();
-                steps.Add((name, sw.Elapsed));
-                progress($"    {name}: done in {sw.Elapsed.TotalSeconds:F1} s");
-            }
+                return Task.CompletedTask;
+            });
 
             async Task StepAsync(string name, Func<Task> body)
             {
@@ -52,35 +58,42 @@ public static class VmBuild
             progress($"    tree: {before / 1048576.0:F1} MiB in files");
 
             KernelResult? kernel = null;
-            string? hostResolv = ZosPreparation.ReadHostResolvConf();
-            using (var session = ChrootSession.Enter(root, new ChrootOptions { Output = options.CommandOutput, Log = m => progress("    " + m) }))
+            string? hostResolv = ZosRules.ReadBuildHostResolvConf();
+            var session = await ChrootSession.EnterAsync(root, new ChrootOptions { Output = options.CommandOutput, Log = m => progress("    " + m) })
+                .ConfigureAwait(false);
+            await using (session.ConfigureAwait(false)) // unmounts and restores, also on error and cancellation
             {
                 var packages = PackageManager.Detect(root);
                 if (options.Remove.Count + options.Install.Count > 0 && packages is null)
                     throw new InvalidOperationException("--install/--remove: no supported package manager (apt, dnf, yum, apk) in the image");
-                if (options.Remove.Count > 0) Step("remove packages", () => packages!.Remove(session, options.Remove, cancellationToken));
-                if (options.Install.Count > 0) Step("install packages", () => packages!.Install(session, options.Install, cancellationToken));
+                if (options.Remove.Count > 0)
+                    await StepAsync("remove packages", () => packages!.RemoveAsync(session, options.Remove, cancellationToken)).ConfigureAwait(false);
+                if (options.Install.Count > 0)
+                    await StepAsync("install packages", () => packages!.InstallAsync(session, options.Install, cancellationToken)).ConfigureAwait(false);
                 foreach (var copy in options.Copies)
-                    Step($"copy {copy.Source} -> {copy.Destination}", () => FileSteps.Copy(root, copy, m => progress("    " + m), cancellationToken));
+                    await Step($"copy {copy.Source} -> {copy.Destination}", () => FileSteps.Copy(root, copy, m => progress("    " + m), cancellationToken))
+                        .ConfigureAwait(false);
                 foreach (var command in options.Runs)
-                    Step($"run {command}", () => FileSteps.RunCommand(session, command, cancellationToken));
+                    await StepAsync($"run {command}", () => FileSteps.RunCommandAsync(session, command, cancellationToken)).ConfigureAwait(false);
                 foreach (var script in options.RunScripts)
-                    Step($"run-script {script}", () => FileSteps.RunScript(session, script, cancellationToken));
-                Step("kernel", () => kernel = KernelStep.Run(session, packages, options.Kernel, options.UncompressedKernel,
-                    m => progress("    " + m), cancellationToken));
-                if (packages is not null) Step("clean package cache", () => packages.Clean(session, cancellationToken));
-            } // unmounts and restores, also on error and cancellation
+                    await StepAsync($"run-script {script}", () => FileSteps.RunScriptAsync(session, script, cancellationToken)).ConfigureAwait(false);
+                await StepAsync("kernel", async () => kernel = await KernelStep.RunAsync(session, packages, options.Kernel,
+                    options.UncompressedKernel, options.KernelDefinitions, m => progress("    " + m), cancellationToken).ConfigureAwait(false))
+                    .ConfigureAwait(false);
+                if (packages is not null)
+                    await StepAsync("clean package cache", () => packages.CleanAsync(session, cancellationToken)).ConfigureAwait(false);
+            }
 
-            Step("ZOS preparation", () => ZosPreparation.Run(root, m => progress("    " + m), hostResolv));
+            await Step("ZOS preparation", () => ZosPreparation.Run(root, m => progress("    " + m), hostResolv)).ConfigureAwait(false);
 
             LintReport? report = null;
             if (options.Lint)
             {
-                Step("lint", () =>
+                await Step("lint", () =>
                 {
                     report = Linter.CheckDirectory(root, cancellationToken);
                     foreach (var f in report.Findings) progress("    " + f);
-                });
+                }).ConfigureAwait(false);
                 if (!report!.Passed) throw new LintFailedException(report);
             }
             long after = TreeSize(root);
@@ -89,13 +102,13 @@ public static class VmBuild
         }
         finally
         {
-            if (!keep) RemoveStaging(staging, progress);
+            if (!keep) await RemoveStagingAsync(staging, progress).ConfigureAwait(false);
             else progress($"staging tree kept at {root}");
         }
     }
 
     /// <summary>Bytes in regular files below a directory (not following symlinks, not crossing mounts).</summary>
-    public static long TreeSize(string root)
+    private static long TreeSize(string root)
     {
         long total = 0;
         var stack = new Stack<string>();
@@ -143,7 +156,7 @@ public static class VmBuild
         }
     }
 
-    private static void RemoveStaging(string staging, Action<string> progress)
+    private static async Task RemoveStagingAsync(string staging, Action<string> progress)
     {
         var mounts = MountTable.MountsUnder(staging);
         if (mounts.Count > 0)
@@ -154,9 +167,10 @@ public static class VmBuild
         try
         {
             // Nothing is mounted below (checked above); rm never follows symlinks and stays on this filesystem.
-            HostTool.Run("rm", ["-rf", "--one-file-system", "--", staging], CancellationToken.None);
+            await ProcessRunner.RunAsync(new ProcessSpec("rm", ["-rf", "--one-file-system", "--", staging]), CancellationToken.None)
+                .ConfigureAwait(false);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or ProcessFailedException)
         {
             progress($"could not remove the staging directory {staging}: {e.Message}");
         }

@@ -1,9 +1,10 @@
+using RootfsForge.Lint;
 using RootfsForge.Steps;
 
 namespace RootfsForge.Vm;
 
 /// <summary>What <see cref="VmBuild"/> does to the tree between extraction and output.</summary>
-public sealed class VmBuildOptions
+public sealed record VmBuildOptions
 {
     /// <summary>Packages to install with the image's package manager.</summary>
     public IReadOnlyList<string> Install { get; init; } = [];
@@ -22,6 +23,12 @@ public sealed class VmBuildOptions
 
     /// <summary>The kernel choice (default: the image's own).</summary>
     public KernelChoice Kernel { get; init; } = KernelChoice.Image;
+
+    /// <summary>
+    /// The kernel definitions the image's distribution is looked up in (default: <see cref="KernelDefinition.Embedded"/>;
+    /// <see cref="KernelDefinition.LoadWithOverrides"/> adds a folder's).
+    /// </summary>
+    public IReadOnlyList<KernelDefinition> KernelDefinitions { get; init; } = KernelDefinition.Embedded;
 
     /// <summary>Also write the decompressed ELF kernel and point /boot/vmlinuz at it.</summary>
     public bool UncompressedKernel { get; init; }
@@ -50,12 +57,4 @@ public sealed class VmBuildOptions
 /// <param name="Kernel">The kernel step's result.</param>
 /// <param name="Lint">The lint report (null with <see cref="VmBuildOptions.Lint"/> off).</param>
 public sealed record VmBuildResult(IReadOnlyList<(string Step, TimeSpan Duration)> Steps, long SizeBefore, long SizeAfter,
-    TimeSpan Elapsed, KernelResult? Kernel, Lint.LintReport? Lint);
-
-/// <summary>The lint found errors; the build wrote no output.</summary>
-public sealed class LintFailedException(Lint.LintReport report)
-    : InvalidOperationException("lint failed: " + string.Join("; ", report.Errors.Select(e => $"{e.Id} {e.Message}")))
-{
-    /// <summary>The report.</summary>
-    public Lint.LintReport Report { get; } = report;
-}
+    TimeSpan Elapsed, KernelResult? Kernel, LintReport? Lint);

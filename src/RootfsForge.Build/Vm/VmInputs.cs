@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using RootfsForge.Sinks;
 using RootfsForge.Sinks.Directories;
 using RootfsForge.Tar;
@@ -9,6 +10,7 @@ namespace RootfsForge.Vm;
 /// <summary>
 /// Ready-made input and output delegates for <see cref="VmBuild.RunAsync"/>, built on the library's sources and sinks.
 /// </summary>
+[SupportedOSPlatform("linux")]
 public static class VmInputs
 {
     /// <summary>

@@ -17,6 +17,7 @@ internal static class BootCommand
         };
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("rootfsforge boot runs on Linux only");
             var path = parse.GetValue(target)!;
             var options = new BootTestOptions
             {
@@ -25,14 +26,14 @@ internal static class BootCommand
                 Progress = Console.Error.WriteLine,
             };
             BootResult result;
-            if (Directory.Exists(path)) result = BootTest.Run(path, options, ct);
+            if (Directory.Exists(path)) result = await BootTest.RunAsync(path, options, ct).ConfigureAwait(false);
             else if (File.Exists(path))
             {
                 var dir = Directory.CreateTempSubdirectory("rootfsforge-boot-tree-");
                 try
                 {
                     await Vm.VmInputs.ExtractFrom(path)(dir.FullName, ct).ConfigureAwait(false);
-                    result = BootTest.Run(dir.FullName, options, ct);
+                    result = await BootTest.RunAsync(dir.FullName, options, ct).ConfigureAwait(false);
                 }
                 finally
                 {

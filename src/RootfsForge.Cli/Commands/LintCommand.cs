@@ -14,7 +14,11 @@ internal static class LintCommand
         {
             var path = parse.GetValue(target)!;
             LintReport report;
-            if (Directory.Exists(path)) report = Linter.CheckDirectory(path, ct);
+            if (Directory.Exists(path))
+            {
+                if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("linting a directory needs Linux; lint a tar instead");
+                report = Linter.CheckDirectory(path, ct);
+            }
             else if (File.Exists(path)) report = await LintTarAsync(path, ct).ConfigureAwait(false);
             else throw new UsageException($"{path}: no such file or directory");
             foreach (var f in report.Findings) Console.WriteLine(f);

@@ -6,7 +6,7 @@ using RootfsForge.Vm;
 
 namespace RootfsForge.Cli.Commands;
 
-/// <summary><c>rootfsforge vm IMAGE</c>: builds a ZOS full-VM flist (issue 4).</summary>
+/// <summary><c>rootfsforge vm IMAGE</c>: builds a ZOS full-VM flist (docs/zos-vm.md §6).</summary>
 internal static class VmCommand
 {
     public static Command Create()
@@ -30,6 +30,7 @@ internal static class VmCommand
         targets.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("rootfsforge vm runs on Linux only");
             var input = parse.GetValue(image)!;
             if (!File.Exists(input) && !Directory.Exists(input)) throw new UsageException($"{input}: no such file or directory");
             var outPath = parse.GetValue(output) ?? VmInputs.DefaultOutput(input);

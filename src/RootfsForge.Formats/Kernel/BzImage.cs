@@ -4,7 +4,7 @@ using System.Text;
 namespace RootfsForge.Kernel;
 
 /// <summary>
-/// The x86 Linux boot protocol header of a bzImage (Documentation/arch/x86/boot.rst) and the ELF checks of zos-vm.md §4.
+/// The x86 Linux boot protocol header of a bzImage (Documentation/arch/x86/boot.rst) and the ELF checks of docs/zos-vm.md §4.
 /// </summary>
 public static class BzImage
 {

@@ -45,12 +45,31 @@ public static class KernelPayload
         return KernelCompression.None;
     }
 
-    /// <summary>A stream decompressing <paramref name="input"/> (positioned at the magic).</summary>
-    public static Stream Open(Stream input, KernelCompression compression) => compression switch
+    /// <summary>
+    /// A stream decompressing <paramref name="input"/> (seekable, positioned at the magic). Corrupt data raises
+    /// <see cref="ImageFormatException"/> whichever library decodes it.
+    /// </summary>
+    public static Stream Open(Stream input, KernelCompression compression)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (!input.CanSeek) throw new ArgumentException("the compressed input must be seekable", nameof(input));
+        Stream decoder;
+        try
+        {
+            decoder = OpenDecoder(input, compression);
+        }
+        catch (Exception e) when (DecoderErrorStream.IsDataError(e))
+        {
+            throw DecoderErrorStream.Translate(e, compression, 0);
+        }
+        return new DecoderErrorStream(decoder, compression);
+    }
+
+    private static Stream OpenDecoder(Stream input, KernelCompression compression) => compression switch
     {
         KernelCompression.Gzip => new GZipStream(input, CompressionMode.Decompress, leaveOpen: true),
         KernelCompression.Zstd => new ZstdSharp.DecompressionStream(input, leaveOpen: true),
-        KernelCompression.Xz => XzDecoder.Decode(input),
+        KernelCompression.Xz => XzDecoder.Open(input),
         KernelCompression.Bzip2 => SharpCompress.Compressors.BZip2.BZip2Stream.Create(input,
             SharpCompress.Compressors.CompressionMode.Decompress, decompressConcatenated: false, leaveOpen: true,
             tolerateTruncatedStream: true),
