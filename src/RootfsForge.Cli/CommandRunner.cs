@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using RootfsForge.Sources.Oci;
 
 namespace RootfsForge.Cli;
 
@@ -27,6 +28,15 @@ internal static class CommandRunner
         {
             Console.Error.WriteLine($"rootfsforge: {(e.ImagePath is null ? "" : e.ImagePath + ": ")}{e.Message}");
             return ExitCodes.BadInput;
+        }
+        catch (RegistryException e)
+        {
+            // Deliberately not exit 3: a registry that refuses (401/403, an unknown repository, tag or blob, retries on
+            // 429/5xx used up) or cannot be reached says nothing about the image, and the same command may work later,
+            // with credentials or against another registry. Corrupt or mismatching content from a registry is an
+            // ImageFormatException (exit 3) instead.
+            Console.Error.WriteLine($"rootfsforge: {e.Message}");
+            return ExitCodes.Failure;
         }
         catch (UsageException e)
         {

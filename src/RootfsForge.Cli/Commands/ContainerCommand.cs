@@ -47,6 +47,8 @@ internal static class ContainerCommand
             var clampTime = OutputOptions.ParseClamp(parse.GetValue(clamp));
             var extraTags = FlCommand.ParseTags(parse.GetValue(tags));
             await using var outputs = targets.Open(parse, outPath, new SinkFactoryOptions { MtimeClamp = clampTime });
+            // Only a .fl has tags; like --store and --publish for other outputs, a --tag that would be dropped is refused.
+            if (extraTags.Count > 0 && outputs.Spec.Kind != OutputKind.Flist) throw new UsageException("--tag applies only to a .fl output");
             await using var oci = await OciImage.OpenAsync(reference1, image.Options(parse, q), ct).ConfigureAwait(false);
             await using var layers = await OciTreeSource.OpenAsync(oci, new OciTreeSourceOptions
             {

@@ -73,7 +73,10 @@ public static class ContainerFlist
                 tag = reference.Digest is { } d && reference.Tag is null ? "sha256-" + d["sha256:".Length..][..12] : reference.Tag ?? "latest";
                 break;
             default:
-                repo = System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(reference.Path!));
+                // The folder's or file's own name, so "oci:." and "oci:dir/" are named after the folder (a relative path's
+                // last component may be "." or empty).
+                repo = System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(reference.Path!)));
+                if (repo.Length == 0) repo = "image"; // the file system root
                 foreach (var ext in new[] { ".tar", ".tar.gz" })
                     if (repo.EndsWith(ext, StringComparison.OrdinalIgnoreCase)) repo = repo[..^ext.Length];
                 tag = reference.Tag ?? "latest";
