@@ -7,7 +7,7 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
-        // Not RootCommand: its name comes from the entry assembly (RootfsForge.Cli), and help must say "rootfsforge".
+        // Not RootCommand: its name comes from the entry assembly's file name, and help must say "rootfsforge" however it is run.
         var root = new Command("rootfsforge", "RootfsForge: read cloud images in-process and build ThreeFold Grid flists.")
         {
             new HelpOption(),
