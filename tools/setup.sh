@@ -16,6 +16,8 @@ PACKAGES=(
   busybox-static apache2-utils                     # OCI test base image (/bin/busybox); htpasswd -B for registry auth
   python3-flask                                    # the 0-hub stand-in (tools/hub-standin: Flask/werkzeug, the hub's stack)
   time hyperfine ca-certificates curl
+  clang                                            # Native AOT of the rootfsforge tool (its package test, tools/publish.sh)
+  man-db                                           # the man page test renders rootfsforge(1) with man -l
 )
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
