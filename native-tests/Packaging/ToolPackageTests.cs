@@ -1,4 +1,6 @@
 using System.IO.Compression;
+using System.Text;
+using System.Text.RegularExpressions;
 using RootfsForge.NativeTests.Support;
 using Xunit;
 using Xunit.Abstractions;
@@ -68,7 +70,16 @@ public sealed class ToolPackageTests(PackageFeed feed, ITestOutputHelper output)
             Assert.Contains("<repository type=\"git\" url=\"", nuspec);
             Assert.Contains("commit=\"", nuspec);
             Assert.Contains("<tags>", nuspec);
-            if (id != "rootfsforge") Assert.True(File.Exists(Path.ChangeExtension(feed.Package(id), ".snupkg")), $"{id}: no .snupkg");
+            if (id == "rootfsforge") continue;
+            // Symbols: the .snupkg's .pdb maps the sources to the repository at the commit the nuspec names (SourceLink).
+            string commit = Regex.Match(nuspec, "commit=\"([0-9a-f]{40})\"").Groups[1].Value;
+            Assert.NotEqual("", commit);
+            using var symbols = ZipFile.OpenRead(Path.ChangeExtension(feed.Package(id), ".snupkg"));
+            using var pdb = new MemoryStream();
+            symbols.GetEntry($"lib/net10.0/{id}.pdb")!.Open().CopyTo(pdb);
+            var sourceLink = Regex.Match(Encoding.UTF8.GetString(pdb.ToArray()), "\\{\"documents\":\\{[^}]*\\}\\}");
+            Assert.True(sourceLink.Success, $"{id}: no SourceLink in the .pdb");
+            Assert.Contains($"/{commit}/*", sourceLink.Value);
         }
         // The library ids must not collide with the tool's id: NuGet ids are case-insensitive.
         Assert.Single(Directory.GetFiles(feed.Directory, "*.nupkg"), f => Path.GetFileName(f).StartsWith("rootfsforge.0", StringComparison.OrdinalIgnoreCase));
