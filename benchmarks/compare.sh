@@ -92,7 +92,7 @@ RUNS_TSV=$WORK/runs.tsv
 printf 'image\tgroup\tvariant\tround\twall_ms\tuser_s\tsys_s\tmaxrss_kb\tbytes\n' > "$RUNS_TSV"
 
 # --- the rootfsforge CLI --------------------------------------------------------------------------------------------
-CLI_DLL=$REPO/src/RootfsForge.Cli/bin/Release/net10.0/RootfsForge.Cli.dll
+CLI_DLL=$REPO/src/RootfsForge.Cli/bin/Release/net10.0/rootfsforge.dll
 CLI_NOTE=""
 if [ $DO_BUILD = 1 ]; then
   echo "building the CLI (Release)..." >&2

@@ -17,6 +17,8 @@ PACKAGES=(
   python3-flask                                    # the 0-hub stand-in (tools/hub-standin: Flask/werkzeug, the hub's stack)
   sqlite3                                          # reliability fuzz test: mutates .fl rows
   time hyperfine ca-certificates curl
+  clang                                            # Native AOT of the rootfsforge tool (its package test, tools/publish.sh)
+  man-db                                           # the man page test renders rootfsforge(1) with man -l
 )
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -77,13 +77,13 @@ public static class TestEnvironment
         return o;
     }
 
-    /// <summary>The built CLI (RootfsForge.Cli.dll) next to the library build output, run through `dotnet`.</summary>
+    /// <summary>The built CLI (rootfsforge.dll, the framework-dependent build) next to the library build output, run through `dotnet`.</summary>
     public static string CliDll
     {
         get
         {
             var config = typeof(TestEnvironment).Assembly.Location.Contains("/Release/") ? "Release" : "Debug";
-            return Path.Combine(RepoRoot, "src", "RootfsForge.Cli", "bin", config, "net10.0", "RootfsForge.Cli.dll");
+            return Path.Combine(RepoRoot, "src", "RootfsForge.Cli", "bin", config, "net10.0", "rootfsforge.dll");
         }
     }
 

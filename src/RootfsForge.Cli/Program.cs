@@ -1,5 +1,7 @@
 using System.CommandLine;
+using System.CommandLine.Completions;
 using System.CommandLine.Help;
+using RootfsForge.Cli.Commands;
 
 namespace RootfsForge.Cli;
 
@@ -7,15 +9,17 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
-        // Not RootCommand: its name comes from the entry assembly (RootfsForge.Cli), and help must say "rootfsforge".
-        var root = new Command("rootfsforge", "RootfsForge: read cloud images in-process and build ThreeFold Grid flists.")
-        {
-            new HelpOption(),
-            new VersionOption(),
-        };
+        // RootCommand names itself after the executable (rootfsforge, also for `dotnet rootfsforge.dll`) and brings
+        // --help, --version and the [suggest:N] directive the completion scripts use (CompletionCommand).
+        var root = new RootCommand("RootfsForge: read cloud images in-process and build ThreeFold Grid flists.");
+        // A Linux tool: no Windows-style /? and /h beside -?, -h and --help (in help, completions and the man page).
+        foreach (var help in root.Options.OfType<HelpOption>()) { help.Aliases.Remove("/?"); help.Aliases.Remove("/h"); }
         foreach (var command in Commands.All.Create()) root.Subcommands.Add(command);
+        root.Subcommands.Add(CompletionCommand.Create());
+        root.Subcommands.Add(ManCommand.Create(root));
         var parse = root.Parse(args);
-        if (parse.Errors.Count > 0)
+        bool suggesting = root.Directives.OfType<SuggestDirective>().Any(d => parse.GetResult(d) is not null);
+        if (parse.Errors.Count > 0 && !suggesting)
         {
             foreach (var error in parse.Errors) Console.Error.WriteLine($"rootfsforge: {error.Message}");
             Console.Error.WriteLine("Try 'rootfsforge --help'.");

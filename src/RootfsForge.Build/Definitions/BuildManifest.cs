@@ -71,7 +71,7 @@ public sealed record BuildManifest
     public string InputsKey => $"{DefinitionSha256}|{Source.Type}|{Source.Reference}|{Source.Digest}|{RootfsForgeVersion}";
 
     /// <summary>The document as UTF-8 JSON: indented for the file, or one line for a <c>.fl</c> tag.</summary>
-    public byte[] ToJson(bool indented = true) => JsonSerializer.SerializeToUtf8Bytes(this, indented ? Indented : Compact);
+    public byte[] ToJson(bool indented = true) => JsonSerializer.SerializeToUtf8Bytes(this, indented ? BuildManifestJson.Indented.BuildManifest : BuildManifestJson.Default.BuildManifest);
 
     /// <summary>Reads a manifest; a document of another schema or malformed JSON is an <see cref="InvalidDataException"/>.</summary>
     public static BuildManifest Parse(ReadOnlySpan<byte> json)
@@ -79,7 +79,7 @@ public sealed record BuildManifest
         BuildManifest? m;
         try
         {
-            m = JsonSerializer.Deserialize<BuildManifest>(json, Compact);
+            m = JsonSerializer.Deserialize(json, BuildManifestJson.Default.BuildManifest);
         }
         catch (JsonException e)
         {
@@ -95,12 +95,16 @@ public sealed record BuildManifest
         using var f = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(f));
     }
+}
 
-    private static readonly JsonSerializerOptions Compact = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+/// <summary>Source-generated (trim- and AOT-safe) JSON for <see cref="BuildManifest"/>: camelCase, nulls left out.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(BuildManifest))]
+internal sealed partial class BuildManifestJson : JsonSerializerContext
+{
+    private static BuildManifestJson? _indented;
 
-    private static readonly JsonSerializerOptions Indented = new(Compact) { WriteIndented = true };
+    /// <summary>The same contract, indented for the file on disk.</summary>
+    public static BuildManifestJson Indented => _indented ??= new(new JsonSerializerOptions(Default.Options) { WriteIndented = true });
 }
