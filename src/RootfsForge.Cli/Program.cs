@@ -25,6 +25,9 @@ internal static class Program
             Console.Error.WriteLine("Try 'rootfsforge --help'.");
             return ExitCodes.Usage;
         }
-        return await parse.InvokeAsync().ConfigureAwait(false);
+        // System.CommandLine's own SIGINT/SIGTERM handling is off: CommandRunner owns the signals (cancel, clean up,
+        // exit 130); with both, the parser's handler ended the process (143) or returned 0 before the cleanup ran.
+        var invocation = new InvocationConfiguration { ProcessTerminationTimeout = null };
+        return await parse.InvokeAsync(invocation).ConfigureAwait(false);
     }
 }
