@@ -10,7 +10,7 @@ namespace RootfsForge.Kernel;
 /// cannot: its <c>X86Filter.Read</c> (src/SharpCompress/Compressors/Xz/Filters/X86Filter.cs, 0.50.8) runs
 /// <c>BranchExecFilter.X86Converter</c> over the caller's whole buffer from index 0, ignoring the offset and the number of
 /// bytes read, and keeps no look-ahead for a call/jump whose 4-byte operand straddles two reads, so XZStream fails
-/// every such file with "Block check corrupt" (native-tests Vm/KernelPayloadTests pins this; drop this path when that
+/// every such file with "Block check corrupt" (native-tests/RootfsForge.IntegrationTests/Formats/Kernel/KernelPayloadTests.cs pins this; drop this path when that
 /// test starts failing). Here the container is parsed, LZMA2 is still decoded by SharpCompress's LzmaStream, and only
 /// the BCJ filter is undone, on the whole block at once. That output is held in memory, bounded by
 /// <see cref="KernelPayload.MaxKernelSize"/>.

@@ -4,7 +4,7 @@ using Xunit;
 
 namespace RootfsForge.NativeTests.Flist;
 
-/// <summary>The `fl` commands end to end through the built CLI (`push`: native-tests/Hub/HubCliTests.cs).</summary>
+/// <summary>The `fl` commands end to end through the built CLI (`push`: native-tests/RootfsForge.IntegrationTests/Cli/HubCliTests.cs).</summary>
 public class FlCliTests
 {
     private static void RequireCommand(string name)
