@@ -201,8 +201,9 @@ db.commit()
     }
 
     /// <summary>
-    /// Issue 9 #8: "dev" (ino 11) made a child of its own child "shm" (ino 13): dev, console, shm and pts can no longer be
-    /// reached from the root. Before, the walk silently gave the rest of the tree; now it fails before the first entry.
+    /// docs/flist-format.md §2.8: "dev" (ino 11) made a child of its own child "shm" (ino 13): dev, console, shm and
+    /// pts can no longer be reached from the root. Before, the walk silently gave the rest of the tree; now it fails
+    /// before the first entry.
     /// </summary>
     [SkippableFact]
     public async Task ParentCycle_IsUnreachable_WalkFails_InfoCounts_VerifyReports()
@@ -234,7 +235,9 @@ db.commit()
         Assert.Equal(unreachable, source.GetInfo().Unreachable);
     }
 
-    /// <summary>Issue 9 #7: numbers that cannot be used as read are refused at open, naming the row.</summary>
+    /// <summary>
+    /// Numbers that cannot be used as read are refused at open, naming the row (docs/flist-format.md §2.8).
+    /// </summary>
     [SkippableTheory]
     [InlineData("update inode set size = -1 where ino = 3", "inode 3")]
     [InlineData("update inode set size = 'big' where ino = 3", "inode 3")]
@@ -255,8 +258,9 @@ db.commit()
     }
 
     /// <summary>
-    /// Issue 9 #7: extreme values that are valid numbers are carried, shown safely, and never turned into negative
-    /// counts: a size of 2^63 − 1 (its block count, 2^44, computed without overflow), times at both ends of 64 bits.
+    /// docs/flist-format.md §2.8: extreme values that are valid numbers are carried, shown safely, and never turned
+    /// into negative counts: a size of 2^63 − 1 (its block count, 2^44, computed without overflow), times at both ends
+    /// of 64 bits.
     /// </summary>
     [SkippableFact]
     public void ExtremeSizesAndTimes_AreCarriedAndCountedSafely()

@@ -63,7 +63,7 @@ public class FlistRoundTripTests
         Assert.Equal("0", Q("select count(*) from inode where typeof(name) <> 'text'"));
         Assert.Equal("0", Q("select count(*) from inode where ctime <> mtime"));
         Assert.Equal($"{TreeFixtures.T0.Seconds}", Q("select distinct mtime from inode where name = 'big.bin'"));
-        // rdev = makedev (§2.4): 1:3 -> 0x103, 4093:1023997 as the spec's split encoding.
+        // rdev = makedev (docs/flist-format.md §2.4): 1:3 -> 0x103, 4093:1023997 in the split encoding.
         Assert.Equal($"{0x103}|{Convert.ToInt32("020660", 8)}", Q("select rdev, mode from inode where name = 'null'"));
         Assert.Equal($"{(1023997 & 0xFF) | (4093 << 8) | ((long)(1023997 & ~0xFF) << 12)}", Q("select rdev from inode where name = 'big'"));
         Assert.Equal($"{Convert.ToInt32("060660", 8)}", Q("select mode from inode where name = 'sda1'"));

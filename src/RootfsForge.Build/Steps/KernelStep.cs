@@ -153,7 +153,10 @@ internal static class KernelStep
         return null;
     }
 
-    /// <summary>/boot/NAME as a relative symlink to a file in the same directory (docs/zos-vm.md §1: ZOS rejects "../" and absolute).</summary>
+    /// <summary>
+    /// /boot/NAME as a relative symlink to a file in the same directory (docs/zos-vm.md §1: ZOS rejects "../" and
+    /// absolute).
+    /// </summary>
     private static void LinkInBoot(StagingRoot tree, string name, string target)
     {
         if (tree.Lstat("boot/" + name) is { IsRegular: true } && name == target) return;
@@ -183,7 +186,7 @@ internal static class KernelStep
                 tree.Delete("boot/" + name);
                 throw new InvalidOperationException($"the kernel's ELF has no Xen PVH note (CONFIG_PVH); it cannot be booted as an uncompressed kernel");
             }
-        // §4: ship the ELF separately, point /boot/vmlinuz at it, keep the bzImage in /boot.
+        // docs/zos-vm.md §4: ship the ELF separately, point /boot/vmlinuz at it, keep the bzImage in /boot.
         tree.CreateSymlink("boot/vmlinuz", name);
         log?.Invoke($"kernel: extracted the {compression} payload to /boot/{name} (ELF with PVH note); /boot/vmlinuz -> {name}");
         return result with { Kernel = "boot/" + name, Uncompressed = "boot/" + name };

@@ -1,8 +1,8 @@
 namespace RootfsForge.Stores;
 
 /// <summary>
-/// The one place that removes secrets from store and hub URLs (flist-format.md §7): the password of the userinfo (the
-/// user name stays; for S3 it is the access key id) and <c>token=</c> query parameters.
+/// The one place that removes secrets from store and hub URLs (docs/flist-format.md §7): the password of the userinfo
+/// (the user name stays; for S3 it is the access key id) and <c>token=</c> query parameters.
 /// </summary>
 public static class StoreUrl
 {

@@ -1,6 +1,6 @@
 namespace RootfsForge.Partitions;
 
-/// <summary>Chooses the partition holding the root filesystem (spec §2.3).</summary>
+/// <summary>Chooses the partition holding the root filesystem (docs/disk-formats.md §2.3).</summary>
 public static class RootPartitionSelector
 {
     private static readonly string[] RootNames = ["cloudimg-rootfs", "rootfs", "root"];
