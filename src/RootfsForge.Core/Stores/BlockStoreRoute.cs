@@ -38,7 +38,7 @@ public sealed record BlockStoreRoute(byte Start, byte End, IBlockStore Store)
 }
 
 /// <summary>Chooses stores for block ids from a route table (docs/flist-format.md §5).</summary>
-public sealed class BlockRouter : IAsyncDisposable
+internal sealed class BlockRouter : IAsyncDisposable
 {
     private readonly BlockStoreRoute[] _routes;
 

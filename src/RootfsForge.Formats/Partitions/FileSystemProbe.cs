@@ -7,7 +7,7 @@ namespace RootfsForge.Partitions;
 /// <summary>
 /// Identifies a filesystem by its magic number (docs/disk-formats.md §2.3) and reads its label and UUID where known.
 /// </summary>
-public static class FileSystemProbe
+internal static class FileSystemProbe
 {
     // ext2/3/4 superblock at byte 1024 (docs/disk-formats.md §3.1).
     private const int ExtSuperblock = 1024;

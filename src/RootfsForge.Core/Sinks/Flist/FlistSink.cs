@@ -69,7 +69,7 @@ public sealed class FlistSink : TreeSink
     /// none read-only. Callers validating options before any work use it too.
     /// </summary>
     /// <exception cref="ArgumentException">They cannot.</exception>
-    public static void ValidateStores(IReadOnlyList<BlockStoreRoute> stores)
+    internal static void ValidateStores(IReadOnlyList<BlockStoreRoute> stores)
     {
         ArgumentNullException.ThrowIfNull(stores);
         if (stores.Count == 0) throw new ArgumentException("a .fl needs at least one block store", nameof(stores));

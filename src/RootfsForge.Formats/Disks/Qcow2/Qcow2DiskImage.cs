@@ -13,7 +13,7 @@ namespace RootfsForge.Disks;
 /// and decompressed clusters are cached, and compressed clusters ahead of a sequential reader (or hinted by <see
 /// cref="Prefetch"/>) are decoded on the thread pool.
 /// </summary>
-public sealed class Qcow2DiskImage : DiskImage
+internal sealed class Qcow2DiskImage : DiskImage
 {
     private enum Kind { Normal, Zero, Unallocated, Compressed }
 
