@@ -83,7 +83,7 @@ public class FlCliTests
     }
 
     [SkippableFact]
-    public void Pack_FromTarGz_MatchesPackFromDirectory()
+    public async Task Pack_FromTarGz_MatchesPackFromDirectory()
     {
         RequireCommand("fl");
         TestEnvironment.RequireTool("tar");
@@ -95,8 +95,8 @@ public class FlCliTests
         Assert.True(code == 0, err);
         (code, _, err) = TestEnvironment.RunCli("fl", "pack", src, "-o", Path.Combine(dir, "d.fl"), "--store", $"dir://{dir}/store");
         Assert.True(code == 0, err);
-        using var fromTar = RootfsForge.Sources.Flist.FlistSource.Open(Path.Combine(dir, "t.fl"));
-        using var fromDir = RootfsForge.Sources.Flist.FlistSource.Open(Path.Combine(dir, "d.fl"));
+        await using var fromTar = RootfsForge.Sources.Flist.FlistSource.Open(Path.Combine(dir, "t.fl"));
+        await using var fromDir = RootfsForge.Sources.Flist.FlistSource.Open(Path.Combine(dir, "d.fl"));
         Assert.Equal(TreeFixtures.Canonical(fromDir.Walk()).Skip(1), TreeFixtures.Canonical(fromTar.Walk()).Skip(1));
     }
 

@@ -20,9 +20,9 @@ public class FlistRoundTripTests
         var store = BlockStoreRoute.Parse($"dir://{dir}/store");
         var sink = Pack(fl, tree, store);
 
-        Assert.Equal(TreeFixtures.Canonical(tree), ReadBack(fl, store));
+        Assert.Equal(TreeFixtures.Canonical(tree), await ReadBackAsync(fl, store));
         // Through the route table alone (dir:// is written into the file).
-        Assert.Equal(TreeFixtures.Canonical(tree), ReadBack(fl));
+        Assert.Equal(TreeFixtures.Canonical(tree), await ReadBackAsync(fl));
 
         Assert.Equal(1, sink.Statistics.SkippedSockets);
         Assert.Equal(1, sink.Statistics.DroppedAttributes);
@@ -42,7 +42,7 @@ public class FlistRoundTripTests
         long distinctBlocks = flat.Count;
         Assert.True(sink.Blocks.Blocks >= distinctBlocks);
 
-        using var source = FlistSource.Open(fl, [store]);
+        await using var source = FlistSource.Open(fl, [store]);
         var verify = await source.VerifyAsync();
         Assert.True(verify.Ok, string.Join("\n", verify.Problems));
         Assert.Equal(distinctBlocks, verify.DistinctBlocks);
@@ -149,7 +149,7 @@ public class FlistRoundTripTests
     }
 
     [Fact]
-    public void Dedup_SecondBuildUploadsOnlyNewBlocks()
+    public async Task Dedup_SecondBuildUploadsOnlyNewBlocks()
     {
         var dir = TestEnvironment.NewTempDir("rff-fl");
         var first = TreeFixtures.SampleTree(seed: 7);
@@ -169,11 +169,11 @@ public class FlistRoundTripTests
         Assert.Equal(2, sink2.Blocks.BlocksUploaded);
         Assert.Equal(storedFirst, sink2.Blocks.BlocksAlreadyPresent);
         Assert.Equal(storedFirst + 2, Directory.GetFiles(Path.Combine(dir, "store")).Length);
-        Assert.Equal(TreeFixtures.Canonical(second), ReadBack(Path.Combine(dir, "two.fl")));
+        Assert.Equal(TreeFixtures.Canonical(second), await ReadBackAsync(Path.Combine(dir, "two.fl")));
     }
 
     [Fact]
-    public void Routing_WritesEveryMatchingStore()
+    public async Task Routing_WritesEveryMatchingStore()
     {
         var dir = TestEnvironment.NewTempDir("rff-fl");
         var tree = TreeFixtures.SampleTree(seed: 3);
@@ -188,12 +188,12 @@ public class FlistRoundTripTests
         Assert.All(lowIds, id => Assert.True(Convert.ToByte(id![..2], 16) <= 0x7f));
         Assert.All(highIds, id => Assert.True(Convert.ToByte(id![..2], 16) >= 0x80));
         Assert.Equal(allIds, lowIds.Concat(highIds).Order().ToList());
-        Assert.Equal(TreeFixtures.Canonical(tree), ReadBack(fl));
+        Assert.Equal(TreeFixtures.Canonical(tree), await ReadBackAsync(fl));
         Assert.Throws<ArgumentException>(() => new FlistSink(fl + "2", new FlistSinkOptions { Stores = [low] }));
     }
 
     [Fact]
-    public void NonUtf8Names_AreSkippedWithWarning()
+    public async Task NonUtf8Names_AreSkippedWithWarning()
     {
         var dir = TestEnvironment.NewTempDir("rff-fl");
         string bad = FileNameEncoding.GetString([0x66, 0xFF, 0x6F]);
@@ -203,7 +203,7 @@ public class FlistRoundTripTests
         ]);
         var sink = Pack(Path.Combine(dir, "out.fl"), tree, BlockStoreRoute.Parse($"dir://{dir}/store"));
         Assert.Single(sink.Statistics.Warnings, w => w.Contains("not UTF-8"));
-        var back = ReadBack(Path.Combine(dir, "out.fl"));
+        var back = await ReadBackAsync(Path.Combine(dir, "out.fl"));
         Assert.Equal(2, back.Count);
         Assert.StartsWith("ok|", back[1]);
     }
