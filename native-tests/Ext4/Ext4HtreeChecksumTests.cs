@@ -3,6 +3,7 @@ using RootfsForge.NativeTests.Support;
 using RootfsForge.Ext4;
 using Xunit;
 using Xunit.Abstractions;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 
@@ -94,7 +95,7 @@ public class Ext4HtreeChecksumTests(ITestOutputHelper output)
             Directory.Delete(mnt);
         }
 
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device, new Ext4Options { VerifyChecksums = true });
         var ours = fs.Walk().Where(e => e.Path.StartsWith("big/", StringComparison.Ordinal))
             .Select(e => e.Path["big/".Length..]).Order(StringComparer.Ordinal).ToArray();
@@ -161,7 +162,7 @@ public class Ext4HtreeChecksumTests(ITestOutputHelper output)
             output.WriteLine($"e2fsck exit {fsck}: {string.Join(" | ", fsckOut.Split('\n').Where(l => l.Contains("HTREE", StringComparison.Ordinal)).Take(3))}");
 
             string? ours = null;
-            using (var device = new MemoryBlockSource(data))
+            using (var device = BlockSource.FromBytes(data))
             using (var fs = Ext4FileSystem.Open(device, new Ext4Options { VerifyChecksums = true }))
             {
                 try

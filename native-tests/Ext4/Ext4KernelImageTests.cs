@@ -1,6 +1,7 @@
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Ext4;
 using Xunit;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 
@@ -64,7 +65,7 @@ public class Ext4KernelImageTests
             TestEnvironment.RunChecked("umount", [mnt]);
             Directory.Delete(mnt);
         }
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device, new Ext4Options { VerifyChecksums = true });
         var entries = Ext4TreeComparer.CompareWalk(fs, manifest,
             new Ext4TreeComparer.Options(CompareTimes: true, CompareNanoseconds: true));
