@@ -92,8 +92,8 @@ public class BlockPipelineTests
         var wrong = (byte[])block.Key.Clone();
         wrong[5] ^= 1;
         var e = Assert.Throws<ImageFormatException>(() => FlistBlock.Decode(block.Data, wrong, block.Id));
-        Assert.Contains("does not decrypt", e.Message);
-        Assert.Contains(Convert.ToHexStringLower(block.Id), e.Message);
+        Assert.Equal(ImageErrorKind.ChecksumMismatch, e.Kind);
+        Assert.Contains(Convert.ToHexStringLower(block.Id), e.Structure); // names the block
     }
 
     private static byte[] OwnEncoder(byte[] input)

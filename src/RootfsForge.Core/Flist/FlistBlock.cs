@@ -100,7 +100,7 @@ internal static class FlistBlock
             catch (AuthenticationTagMismatchException e)
             {
                 throw new ImageFormatException("block does not decrypt with its key (wrong key or corrupt block)", where,
-                    inner: e);
+                    inner: e, kind: ImageErrorKind.ChecksumMismatch); // the AES-GCM tag is the block's checksum
             }
             ReadOnlySpan<byte> c = compressed.AsSpan(0, clen);
             int length = SnappyDecodedLength(c, where);
