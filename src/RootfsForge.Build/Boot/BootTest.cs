@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.Versioning;
 using RootfsForge.IO;
 using RootfsForge.Lint;
 using RootfsForge.Processes;
@@ -13,7 +12,6 @@ namespace RootfsForge.Boot;
 /// shaped like ZOS's (docs/zos-vm.md §5), under <c>qemu-system-x86_64 -accel tcg</c>. The guest writes into an overlay,
 /// never into the tree. Every process it starts is stopped when it returns (success, failure, timeout or cancellation).
 /// </summary>
-[SupportedOSPlatform("linux")]
 public static class BootTest
 {
     /// <summary>

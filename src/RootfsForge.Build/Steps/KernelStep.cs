@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using RootfsForge.Kernel;
 
 namespace RootfsForge.Steps;
@@ -8,7 +7,6 @@ namespace RootfsForge.Steps;
 /// initramfs able to mount a virtio-fs root and regenerates it for every installed kernel, and writes /boot/vmlinuz and
 /// /boot/initrd.img as relative same-directory symlinks (or regular files for host-supplied ones).
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal static class KernelStep
 {
     private const string InitramfsToolsModules = "etc/initramfs-tools/modules";

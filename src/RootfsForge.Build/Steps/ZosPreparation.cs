@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 
 namespace RootfsForge.Steps;
 
@@ -8,7 +7,6 @@ namespace RootfsForge.Steps;
 /// logs, /tmp and cloud-init state cleaned, /dev emptied and /image.raw deleted. Runs on an unmounted tree (no chroot
 /// needed); every write goes through <see cref="StagingRoot"/> and so stays inside the tree.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal static class ZosPreparation
 {
     private const string HostKeyUnit = "etc/systemd/system/rootfsforge-ssh-hostkeys.service";

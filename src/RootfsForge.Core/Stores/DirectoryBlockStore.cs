@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using RootfsForge.IO;
 using RootfsForge.Tree;
@@ -11,7 +10,6 @@ namespace RootfsForge.Stores;
 /// (docs/flist-format.md §6). The two-level name is a hard link to the flat file where the filesystem allows it, so the
 /// second layout costs neither space nor a second write.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal sealed class DirectoryBlockStore : IBlockStore
 {
     private readonly string _root;
