@@ -158,7 +158,7 @@ internal static class StageProfile
     {
         using var fs = Ext4FileSystem.Open(device);
         var sink = new TarSink(Stream.Null, new TarSinkOptions(), leaveOpen: true);
-        TreeCopy.Run(fs, sink);
+        TreeCopy.RunAsync(fs, sink).GetAwaiter().GetResult(); // the profile measures one thread, synchronously
         return sink.Statistics.ContentBytes;
     }
 }

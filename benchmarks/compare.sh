@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-process comparison for the extraction-throughput issue: `rootfsforge extract` against the pipeline it replaces
+# Whole-process comparison behind README "Performance": `rootfsforge extract` against the pipeline it replaces
 # (qemu-img convert -O raw + mount -o loop,ro,offset=... + tar / cp -a), on the same machine, in one run.
 #
 # Usage (as root):  benchmarks/compare.sh [--runs N] [--images "deflate zstd raw"] [--no-dir] [--no-tar] [--no-double] [--no-build]

@@ -8,7 +8,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-# The targets: rootfsforge wall time as a fraction of the pipeline's.
+# The targets (README "Performance", "ratio (target)"): rootfsforge wall time as a fraction of the pipeline's.
 TAR_TARGET = {"deflate": 0.5, "zstd": 0.5, "raw": 1.0}
 DIR_TARGET = {"deflate": 0.6, "zstd": 0.6}
 RSS_TARGET_MB = 300

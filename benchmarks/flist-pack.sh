@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-process benchmark for the flist issue: `rootfsforge fl pack TREE -o X.fl --store dir://STORE` against
+# Whole-process benchmark behind README "Packing a `.fl`": `rootfsforge fl pack TREE -o X.fl --store dir://STORE` against
 # `tar -czf` of the same tree (what the hand-made process uploads to the hub today), on the same machine, in one run.
 #
 # Usage (as root):  benchmarks/flist-pack.sh [--runs N] [--tree DIR] [--no-build] [--name NAME]

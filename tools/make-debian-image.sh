@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the realistic Debian 12 cloud-like benchmark/test image (issue: extraction throughput), cached:
+# Builds the realistic Debian 12 cloud-like benchmark/test image (README "Performance"), cached:
 #   $CACHE/debian12-rootfs/            debootstrap tree (minbase + systemd-sysv, openssh-server, linux-image-amd64, cloud-init)
 #   $CACHE/debian12.raw                GPT disk like Ubuntu's cloud images: p14 BIOS boot, p15 EFI, p1 ext4 root "cloudimg-rootfs"
 #   $CACHE/debian12-deflate.qcow2      qemu-img convert -c, deflate, 64 KiB clusters

@@ -83,7 +83,7 @@ public class FlCliTests
     }
 
     [SkippableFact]
-    public void Pack_FromTarGz_MatchesPackFromDirectory()
+    public async Task Pack_FromTarGz_MatchesPackFromDirectory()
     {
         RequireCommand("fl");
         TestEnvironment.RequireTool("tar");
@@ -95,8 +95,8 @@ public class FlCliTests
         Assert.True(code == 0, err);
         (code, _, err) = TestEnvironment.RunCli("fl", "pack", src, "-o", Path.Combine(dir, "d.fl"), "--store", $"dir://{dir}/store");
         Assert.True(code == 0, err);
-        using var fromTar = RootfsForge.Sources.Flist.FlistSource.Open(Path.Combine(dir, "t.fl"));
-        using var fromDir = RootfsForge.Sources.Flist.FlistSource.Open(Path.Combine(dir, "d.fl"));
+        await using var fromTar = RootfsForge.Sources.Flist.FlistSource.Open(Path.Combine(dir, "t.fl"));
+        await using var fromDir = RootfsForge.Sources.Flist.FlistSource.Open(Path.Combine(dir, "d.fl"));
         Assert.Equal(TreeFixtures.Canonical(fromDir.Walk()).Skip(1), TreeFixtures.Canonical(fromTar.Walk()).Skip(1));
     }
 
@@ -129,8 +129,9 @@ public class FlCliTests
     }
 
     /// <summary>
-    /// Issue 9 #8 through the command: a parent cycle makes four inodes unreachable. info counts them (exit 0), verify
-    /// reports each (exit 3), ls and extract fail before writing anything (exit 3) instead of extracting only "./".
+    /// docs/flist-format.md §2.8 through the command: a parent cycle makes four inodes unreachable. info counts them
+    /// (exit 0), verify reports each (exit 3), ls and extract fail before writing anything (exit 3) instead of
+    /// extracting only "./".
     /// </summary>
     [SkippableFact]
     public void ParentCycle_VerifyAndExtractFail_InfoCounts()
@@ -157,7 +158,7 @@ public class FlCliTests
     }
 
     /// <summary>
-    /// Issue 9 #7 and "also seen": an mtime of 2^63 − 1 and a size of 2^63 − 1 are shown, not crashed on or turned
+    /// docs/flist-format.md §2.8: an mtime of 2^63 − 1 and a size of 2^63 − 1 are shown, not crashed on or turned
     /// negative; names with a newline, an escape sequence or a NUL are printed escaped, never raw.
     /// </summary>
     [SkippableFact]

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.Versioning;
 using RootfsForge.IO;
 using RootfsForge.Lint;
 using RootfsForge.Processes;
@@ -8,15 +7,16 @@ using RootfsForge.Steps;
 namespace RootfsForge.Boot;
 
 /// <summary>
-/// Boots a VM flist tree the way ZOS does (docs/zos-vm.md §8.1): its own /boot/vmlinuz and /boot/initrd.img, the root over
-/// virtio-fs tag <c>vroot</c> served by virtiofsd, ZOS's kernel command line, and a FAT <c>cidata</c> NoCloud disk shaped
-/// like ZOS's (§5), under <c>qemu-system-x86_64 -accel tcg</c>. The guest writes into an overlay, never into the tree.
-/// Every process it starts is stopped when it returns (success, failure, timeout or cancellation).
+/// Boots a VM flist tree the way ZOS does (docs/zos-vm.md §8.1): its own /boot/vmlinuz and /boot/initrd.img, the root
+/// over virtio-fs tag <c>vroot</c> served by virtiofsd, ZOS's kernel command line, and a FAT <c>cidata</c> NoCloud disk
+/// shaped like ZOS's (docs/zos-vm.md §5), under <c>qemu-system-x86_64 -accel tcg</c>. The guest writes into an overlay,
+/// never into the tree. Every process it starts is stopped when it returns (success, failure, timeout or cancellation).
 /// </summary>
-[SupportedOSPlatform("linux")]
 public static class BootTest
 {
-    /// <summary>ZOS's kernel command line (§3) without init= (full VMs are deployed with an empty entrypoint).</summary>
+    /// <summary>
+    /// ZOS's kernel command line (docs/zos-vm.md §3) without init= (full VMs are deployed with an empty entrypoint).
+    /// </summary>
     public const string KernelCommandLine = "rw console=ttyS0 reboot=k panic=1 root=vroot rootfstype=virtiofs rootdelay=30";
 
     /// <summary>The line cloud-init's runcmd writes to the console when user-data was applied.</summary>

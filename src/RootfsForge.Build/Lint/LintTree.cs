@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using RootfsForge.IO;
 using RootfsForge.Steps;
 using RootfsForge.Tree;
@@ -78,7 +77,6 @@ internal abstract class LintTree : IDisposable
 }
 
 /// <summary>A directory on disk.</summary>
-[SupportedOSPlatform("linux")]
 internal sealed class DirectoryLintTree(string root) : LintTree
 {
     private readonly StagingRoot _tree = new(root);

@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using System.Text.RegularExpressions;
 using RootfsForge.Kernel;
 using RootfsForge.Steps;
@@ -16,7 +15,6 @@ public static class Linter
     private const long MaxInitrd = 1L << 30;
 
     /// <summary>Lints a tree on disk (read through openat2, never following a link outside it).</summary>
-    [SupportedOSPlatform("linux")]
     public static LintReport CheckDirectory(string root, CancellationToken cancellationToken = default)
     {
         using var tree = new DirectoryLintTree(root);

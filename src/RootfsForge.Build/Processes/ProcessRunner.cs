@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 
 namespace RootfsForge.Processes;
 
@@ -7,7 +6,6 @@ namespace RootfsForge.Processes;
 /// virtiofsd): <see cref="RunAsync"/> for a command that is awaited to its end, <see cref="Start"/> for one that runs
 /// beside the caller until it is stopped. See <see cref="RunningProcess"/> for how a process is started and stopped.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal static class ProcessRunner
 {
     /// <summary>

@@ -1,6 +1,5 @@
 using System.ComponentModel;
 using System.Diagnostics;
-using System.Runtime.Versioning;
 using System.Text;
 using RootfsForge.IO;
 
@@ -15,7 +14,6 @@ namespace RootfsForge.Processes;
 /// signals the whole group (everything it started that did not leave the group): SIGTERM, then, after
 /// <see cref="ProcessSpec.KillGrace"/>, SIGKILL, and then waits for it. Standard input is empty (closed at once).
 /// </remarks>
-[SupportedOSPlatform("linux")]
 internal sealed class RunningProcess : IAsyncDisposable
 {
     private const int SigKill = 9;

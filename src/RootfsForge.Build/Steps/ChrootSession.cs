@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using RootfsForge.IO;
 using RootfsForge.Processes;
 
@@ -16,7 +15,6 @@ namespace RootfsForge.Steps;
 /// Internal, not a library feature: it is safe only on a private staging root that <see cref="Vm.VmBuild"/> creates and
 /// removes, and it kills every process whose root lies inside that root.
 /// </remarks>
-[SupportedOSPlatform("linux")]
 internal sealed class ChrootSession : IAsyncDisposable
 {
     private const string SavedSuffix = ".rootfsforge-saved";

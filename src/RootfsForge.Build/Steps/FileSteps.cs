@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using RootfsForge.IO;
 
 namespace RootfsForge.Steps;
@@ -7,7 +6,6 @@ namespace RootfsForge.Steps;
 /// <c>--copy</c>, <c>--run</c> and <c>--run-script</c>. Copies go through <see cref="StagingRoot"/>: symlinks in the
 /// image resolve against the staging root as the chroot would see them, and a symlink never receives the content.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal static class FileSteps
 {
     private const int MaxDepth = 256;

@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using RootfsForge.Kernel;
 
 namespace RootfsForge.Steps;
@@ -8,7 +7,6 @@ namespace RootfsForge.Steps;
 /// initramfs able to mount a virtio-fs root and regenerates it for every installed kernel, and writes /boot/vmlinuz and
 /// /boot/initrd.img as relative same-directory symlinks (or regular files for host-supplied ones).
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal static class KernelStep
 {
     private const string InitramfsToolsModules = "etc/initramfs-tools/modules";
@@ -153,7 +151,10 @@ internal static class KernelStep
         return null;
     }
 
-    /// <summary>/boot/NAME as a relative symlink to a file in the same directory (docs/zos-vm.md §1: ZOS rejects "../" and absolute).</summary>
+    /// <summary>
+    /// /boot/NAME as a relative symlink to a file in the same directory (docs/zos-vm.md §1: ZOS rejects "../" and
+    /// absolute).
+    /// </summary>
     private static void LinkInBoot(StagingRoot tree, string name, string target)
     {
         if (tree.Lstat("boot/" + name) is { IsRegular: true } && name == target) return;
@@ -183,7 +184,7 @@ internal static class KernelStep
                 tree.Delete("boot/" + name);
                 throw new InvalidOperationException($"the kernel's ELF has no Xen PVH note (CONFIG_PVH); it cannot be booted as an uncompressed kernel");
             }
-        // §4: ship the ELF separately, point /boot/vmlinuz at it, keep the bzImage in /boot.
+        // docs/zos-vm.md §4: ship the ELF separately, point /boot/vmlinuz at it, keep the bzImage in /boot.
         tree.CreateSymlink("boot/vmlinuz", name);
         log?.Invoke($"kernel: extracted the {compression} payload to /boot/{name} (ELF with PVH note); /boot/vmlinuz -> {name}");
         return result with { Kernel = "boot/" + name, Uncompressed = "boot/" + name };

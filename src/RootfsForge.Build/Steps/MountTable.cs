@@ -1,10 +1,8 @@
-using System.Runtime.Versioning;
 using System.Text;
 
 namespace RootfsForge.Steps;
 
 /// <summary>Reads /proc/self/mountinfo (proc(5)): which mount points lie at or below a path.</summary>
-[SupportedOSPlatform("linux")]
 internal static class MountTable
 {
     /// <summary>Mount points equal to or below <paramref name="path"/>, deepest first (the order to unmount them).</summary>

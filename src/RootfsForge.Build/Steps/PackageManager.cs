@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 
 namespace RootfsForge.Steps;
 
@@ -19,7 +18,6 @@ internal enum PackageManagerKind
 /// The image's own package manager, detected from the tree, driven non-interactively inside a <see cref="ChrootSession"/>.
 /// Its metadata is refreshed once before the first install.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal sealed class PackageManager
 {
     private bool _refreshed;

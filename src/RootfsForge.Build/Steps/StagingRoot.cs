@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using RootfsForge.IO;
 
@@ -9,7 +8,6 @@ namespace RootfsForge.Steps;
 /// openat2(RESOLVE_IN_ROOT), so symlinks (absolute or with <c>..</c>) resolve against the staging root exactly as a
 /// chroot would see them, and final components are created, replaced or removed with the *at calls without following them.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal sealed class StagingRoot : IDisposable
 {
     private const ulong InRoot = Posix.RESOLVE_IN_ROOT | Posix.RESOLVE_NO_MAGICLINKS;

@@ -1,14 +1,12 @@
-using System.Runtime.Versioning;
 
 namespace RootfsForge.Steps;
 
 /// <summary>
-/// Makes a tree ZOS-ready (docs/zos-vm.md §6 steps 7–9): no block-device assumptions in fstab, NoCloud allowed, an empty
-/// machine-id, no SSH host keys (with regeneration ensured), a neutral hostname/hosts/resolv.conf, caches, lists, logs,
-/// /tmp and cloud-init state cleaned, /dev emptied and /image.raw deleted. Runs on an unmounted tree (no chroot needed);
-/// every write goes through <see cref="StagingRoot"/> and so stays inside the tree.
+/// Makes a tree ZOS-ready (docs/zos-vm.md §6 steps 7–9): no block-device assumptions in fstab, NoCloud allowed, an
+/// empty machine-id, no SSH host keys (with regeneration ensured), a neutral hostname/hosts/resolv.conf, caches, lists,
+/// logs, /tmp and cloud-init state cleaned, /dev emptied and /image.raw deleted. Runs on an unmounted tree (no chroot
+/// needed); every write goes through <see cref="StagingRoot"/> and so stays inside the tree.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal static class ZosPreparation
 {
     private const string HostKeyUnit = "etc/systemd/system/rootfsforge-ssh-hostkeys.service";
@@ -25,11 +23,12 @@ internal static class ZosPreparation
         CleanFstab(tree, Log);
         if (tree.Stat("etc/cloud") is { IsDirectory: true })
         {
-            // Later files win; 99 comes after the distro's 90_dpkg.cfg. ZOS attaches a NoCloud (cidata) disk (§5).
+            // Later files win; 99 comes after the distro's 90_dpkg.cfg. ZOS attaches a NoCloud (cidata) disk
+            // (docs/zos-vm.md §5).
             tree.WriteAllText(CloudConfig, "# rootfsforge: ZOS attaches a NoCloud seed disk labelled cidata\ndatasource_list: [ NoCloud, None ]\n");
             Log($"NoCloud datasource allowed (/{CloudConfig})");
         }
-        // machine-id: present and empty, so systemd generates one on first boot (§6.9).
+        // machine-id: present and empty, so systemd generates one on first boot (docs/zos-vm.md §6 step 9).
         if (tree.Exists("etc")) tree.WriteFile("etc/machine-id", _ => { }, 0x124);
         if (tree.Lstat("var/lib/dbus/machine-id") is not null)
             tree.CreateSymlink("var/lib/dbus/machine-id", "/etc/machine-id");
@@ -62,7 +61,7 @@ internal static class ZosPreparation
         int logs = TruncateLogs(tree, "var/log", 0);
         Log($"caches, lists, /tmp, cloud-init state cleaned; {logs} log file(s) truncated; /image.raw absent");
 
-        // /dev: devtmpfs provides it at boot (§6.9); the flist must hold nothing there.
+        // /dev: devtmpfs provides it at boot (docs/zos-vm.md §6 step 9); the flist must hold nothing there.
         tree.DeleteContents("dev");
         Log("/dev emptied");
     }

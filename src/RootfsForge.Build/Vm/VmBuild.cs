@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.Versioning;
 using RootfsForge.IO;
 using RootfsForge.Lint;
 using RootfsForge.Processes;
@@ -14,7 +13,6 @@ namespace RootfsForge.Vm;
 /// the image's tree (as root, full fidelity); <c>write(stagingRoot, ct)</c> writes the result atomically (it runs only
 /// when everything before succeeded, so a failed build leaves no output).
 /// </summary>
-[SupportedOSPlatform("linux")]
 public static class VmBuild
 {
     /// <summary>Runs the pipeline.</summary>

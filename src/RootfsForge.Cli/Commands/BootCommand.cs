@@ -3,7 +3,9 @@ using RootfsForge.Boot;
 
 namespace RootfsForge.Cli.Commands;
 
-/// <summary><c>rootfsforge boot TREE|TAR</c>: boots a VM flist like ZOS does, under qemu TCG (zos-vm.md §8.1).</summary>
+/// <summary>
+/// <c>rootfsforge boot TREE|TAR</c>: boots a VM flist like ZOS does, under qemu TCG (docs/zos-vm.md §8.1).
+/// </summary>
 internal static class BootCommand
 {
     public static Command Create()

@@ -160,7 +160,7 @@ internal static class FlCommand
                 Console.WriteLine($"unreachable: {i.Unreachable} inodes not reachable from the root (corrupt: 'fl verify' names them)");
             foreach (var r in i.Routes)
             {
-                // §7 lint: a route must not carry a password or token; never print it.
+                // docs/flist-format.md §7: a route must not carry a password or token; never print it.
                 string shown = TreePath.Printable(StoreUrl.Redact(r.Url));
                 Console.WriteLine($"route:       {r.Start:x2}-{r.End:x2} {shown}");
                 if (shown != r.Url) Console.Error.WriteLine($"rootfsforge: warning: route {shown} carries a secret in the .fl");

@@ -3,7 +3,7 @@ using RootfsForge.Lint;
 
 namespace RootfsForge.Cli.Commands;
 
-/// <summary><c>rootfsforge lint TREE|TAR</c>: the ZOS full-VM checks of zos-vm.md §7.</summary>
+/// <summary><c>rootfsforge lint TREE|TAR</c>: the ZOS full-VM checks of docs/zos-vm.md §7.</summary>
 internal static class LintCommand
 {
     public static Command Create()

@@ -11,12 +11,15 @@ namespace RootfsForge.Flist;
 internal readonly record struct EncodedBlock(byte[] Key, byte[] Id, byte[] Data);
 
 /// <summary>
-/// The rfs block pipeline (flist-format.md §3): key = BLAKE2b-256(chunk), snappy raw, AES-256-GCM with nonce = key[0..12]
-/// and the tag appended, id = BLAKE2b-256(ciphertext ‖ tag).
+/// The rfs block pipeline (docs/flist-format.md §3): key = BLAKE2b-256(chunk), snappy raw, AES-256-GCM with nonce =
+/// key[0..12] and the tag appended, id = BLAKE2b-256(ciphertext ‖ tag).
 /// </summary>
 internal static class FlistBlock
 {
-    /// <summary>Plaintext chunk size; the reader maps <c>offset / ChunkSize</c> to the block index (§3 step 1).</summary>
+    /// <summary>
+    /// Plaintext chunk size; the reader maps <c>offset / ChunkSize</c> to the block index (docs/flist-format.md §3 step
+    /// 1).
+    /// </summary>
     public const int ChunkSize = 524_288;
 
     /// <summary>Length of a key and of an id (BLAKE2b-256).</summary>
@@ -38,17 +41,19 @@ internal static class FlistBlock
         return h;
     }
 
-    /// <summary>Snappy raw encoding with the rfs-compatible encoder profile (§3.2).</summary>
+    /// <summary>Snappy raw encoding with the rfs-compatible encoder profile (docs/flist-format.md §3.2).</summary>
     public static byte[] Compress(ReadOnlySpan<byte> plaintext)
     {
         var buffer = new byte[SnappyRawEncoder.MaxEncodedLength(plaintext.Length)];
         return buffer[..SnappyRawEncoder.Encode(plaintext, buffer)];
     }
 
-    /// <summary>Runs steps 2–5 of §3 on one chunk (1 … <see cref="ChunkSize"/> bytes).</summary>
+    /// <summary>Runs steps 2–5 of docs/flist-format.md §3 on one chunk (1 … <see cref="ChunkSize"/> bytes).</summary>
     public static EncodedBlock Encode(ReadOnlySpan<byte> chunk) => Encode(chunk, Hash(chunk));
 
-    /// <summary>Runs steps 3–5 of §3 on one chunk whose key (its BLAKE2b-256) is already known.</summary>
+    /// <summary>
+    /// Runs steps 3–5 of docs/flist-format.md §3 on one chunk whose key (its BLAKE2b-256) is already known.
+    /// </summary>
     public static EncodedBlock Encode(ReadOnlySpan<byte> chunk, byte[] key)
     {
         if (chunk.IsEmpty || chunk.Length > ChunkSize)
@@ -95,7 +100,7 @@ internal static class FlistBlock
             catch (AuthenticationTagMismatchException e)
             {
                 throw new ImageFormatException("block does not decrypt with its key (wrong key or corrupt block)", where,
-                    inner: e);
+                    inner: e, kind: ImageErrorKind.ChecksumMismatch); // the AES-GCM tag is the block's checksum
             }
             ReadOnlySpan<byte> c = compressed.AsSpan(0, clen);
             int length = SnappyDecodedLength(c, where);
@@ -120,7 +125,10 @@ internal static class FlistBlock
         }
     }
 
-    /// <summary>Reads the snappy preamble (unsigned LE base-128 varint, §3.1) so a hostile length is refused before decoding.</summary>
+    /// <summary>
+    /// Reads the snappy preamble (unsigned LE base-128 varint, docs/flist-format.md §3.1) so a hostile length is
+    /// refused before decoding.
+    /// </summary>
     private static int SnappyDecodedLength(ReadOnlySpan<byte> c, string where)
     {
         ulong v = 0;

@@ -47,7 +47,7 @@ internal sealed class FlistFile : IDisposable
 
     /// <summary>
     /// The number of block rows a regular file of <paramref name="size"/> bytes has: <c>ceil(size / 524288)</c>
-    /// (§2.2), computed without overflow for every size up to 2^63 − 1.
+    /// (docs/flist-format.md §2.2), computed without overflow for every size up to 2^63 − 1.
     /// </summary>
     public static long BlockCount(long size) => size / FlistBlock.ChunkSize + (size % FlistBlock.ChunkSize != 0 ? 1 : 0);
 
@@ -176,7 +176,7 @@ internal sealed class FlistFile : IDisposable
     private void ReadBlocks(SqliteConnection db)
     {
         using var cmd = db.CreateCommand();
-        // Within one ino, rowid order is file order (§2.5).
+        // Within one ino, rowid order is file order (docs/flist-format.md §2.5).
         cmd.CommandText = "select ino, id, key from block order by ino, rowid";
         using var r = cmd.ExecuteReader();
         while (r.Read())

@@ -47,8 +47,11 @@ internal sealed class FlistFileWriter : IDisposable
         }
     }
 
-    /// <summary>Writes an <c>inode</c> row and returns its ino (1 for the first: the root, §2.1).</summary>
-    /// <remarks>ctime is written as mtime: the build host's ctime means nothing after extraction (§2.3).</remarks>
+    /// <summary>
+    /// Writes an <c>inode</c> row and returns its ino (1 for the first: the root, docs/flist-format.md §2.1).
+    /// </summary>
+    /// <remarks>ctime is written as mtime: the build host's ctime means nothing after extraction
+    /// (docs/flist-format.md §2.3).</remarks>
     public long AddInode(long parent, string name, long size, uint uid, uint gid, long mode, long rdev, long mtime)
     {
         long ino = _nextIno++;
@@ -67,7 +70,7 @@ internal sealed class FlistFileWriter : IDisposable
         return ino;
     }
 
-    /// <summary>Writes the <c>block</c> rows of one file, in file order (§2.5).</summary>
+    /// <summary>Writes the <c>block</c> rows of one file, in file order (docs/flist-format.md §2.5).</summary>
     public void AddBlocks(long ino, ReadOnlySpan<FlistBlockRef> blocks)
     {
         foreach (var b in blocks)
@@ -79,7 +82,7 @@ internal sealed class FlistFileWriter : IDisposable
         }
     }
 
-    /// <summary>Writes an <c>extra</c> row (a symlink's target, §2.2).</summary>
+    /// <summary>Writes an <c>extra</c> row (a symlink's target, docs/flist-format.md §2.2).</summary>
     public void AddExtra(long ino, byte[] data)
     {
         _insertExtra.Parameters[0].Value = ino;
@@ -88,8 +91,9 @@ internal sealed class FlistFileWriter : IDisposable
     }
 
     /// <summary>
-    /// Writes the route rows (URLs must already be free of secrets, §7) and tag rows, commits, flushes to disk and renames
-    /// the file into place. Cancellation is checked after the slow flush, before the file appears.
+    /// Writes the route rows (URLs must already be free of secrets, docs/flist-format.md §7) and tag rows, commits,
+    /// flushes to disk and renames the file into place. Cancellation is checked after the slow flush, before the file
+    /// appears.
     /// </summary>
     public void Commit(IEnumerable<FlistRoute> routes, IEnumerable<KeyValuePair<string, string>> tags, CancellationToken cancellationToken)
     {

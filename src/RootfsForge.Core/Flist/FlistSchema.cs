@@ -1,6 +1,8 @@
 namespace RootfsForge.Flist;
 
-/// <summary>The rfs v2 <c>.fl</c> SQLite schema (flist-format.md §1.1), verbatim: rfs tools re-run these statements.</summary>
+/// <summary>
+/// The rfs v2 <c>.fl</c> SQLite schema (docs/flist-format.md §1.1), verbatim: rfs tools re-run these statements.
+/// </summary>
 internal static class FlistSchema
 {
     public static readonly string[] CreateStatements =
@@ -15,9 +17,9 @@ internal static class FlistSchema
         "CREATE TABLE IF NOT EXISTS route (start INTEGER, end INTEGER, url VARCHAR(2048));",
     ];
 
-    /// <summary>ino of the root directory (§2.1).</summary>
+    /// <summary>ino of the root directory (docs/flist-format.md §2.1).</summary>
     public const long RootIno = 1;
 
-    /// <summary>The size written for directories (§2.2).</summary>
+    /// <summary>The size written for directories (docs/flist-format.md §2.2).</summary>
     public const long DirectorySize = 4096;
 }

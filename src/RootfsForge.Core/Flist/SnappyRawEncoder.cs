@@ -6,12 +6,12 @@ using System.Runtime.InteropServices;
 namespace RootfsForge.Flist;
 
 /// <summary>
-/// Snappy raw-format encoder with exactly the encoder profile of rfs's compressor (the <c>snap</c> crate; flist-format.md
-/// §3.2), so block ids match blocks rfs wrote. Writes into a caller buffer, allocates nothing.
+/// Snappy raw-format encoder with exactly the encoder profile of rfs's compressor (the <c>snap</c> crate;
+/// docs/flist-format.md §3.2), so block ids match blocks rfs wrote. Writes into a caller buffer, allocates nothing.
 /// </summary>
 internal static class SnappyRawEncoder
 {
-    /// <summary>Input is compressed in independent fragments of this size (§3.2).</summary>
+    /// <summary>Input is compressed in independent fragments of this size (docs/flist-format.md §3.2).</summary>
     private const int FragmentSize = 65_536;
 
     /// <summary>Bytes at a fragment's end never searched for matches (<c>inputMargin</c>).</summary>
@@ -32,7 +32,7 @@ internal static class SnappyRawEncoder
     {
         if (destination.Length < MaxEncodedLength(source.Length))
             throw new ArgumentException("destination is shorter than MaxEncodedLength", nameof(destination));
-        // Preamble: uncompressed length as an unsigned LE base-128 varint (§3.1).
+        // Preamble: uncompressed length as an unsigned LE base-128 varint (docs/flist-format.md §3.1).
         int d = 0;
         uint v = (uint)source.Length;
         while (v >= 0x80)

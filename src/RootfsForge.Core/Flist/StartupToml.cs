@@ -15,7 +15,7 @@ namespace RootfsForge.Flist;
 /// image-spec config: Entrypoint then Cmd): with a multi-word ENTRYPOINT rfs drops CMD, and it cuts ENV values at their
 /// second <c>=</c>; here every word is kept and values are whole.
 /// </remarks>
-public static class StartupToml
+internal static class StartupToml
 {
     /// <summary>The path of the file in a flist.</summary>
     public const string Path = ".startup.toml";

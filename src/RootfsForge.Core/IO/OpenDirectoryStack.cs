@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using RootfsForge.Tree;
 
@@ -11,7 +10,6 @@ namespace RootfsForge.IO;
 /// <c>O_NOFOLLOW | O_DIRECTORY</c>. A symlink in the tree therefore never redirects a path, and a walk holds at most one
 /// descriptor per level. The root handle belongs to the caller.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal sealed class OpenDirectoryStack(SafeFileHandle root) : IDisposable
 {
     private readonly List<(string Path, SafeFileHandle Handle)> _open = [("", root)];

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using RootfsForge.Tree;
 
@@ -15,7 +14,6 @@ namespace RootfsForge.IO;
 /// or return null. The raw imports are private (Posix.Interop.Unix.cs). Linux only: statx, openat2, getdents64 and
 /// the dirent64 layout are Linux's.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal static partial class Posix
 {
     private const int AT_FDCWD = -100;

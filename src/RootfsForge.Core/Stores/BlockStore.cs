@@ -1,6 +1,6 @@
 namespace RootfsForge.Stores;
 
-/// <summary>Opens block stores by URL (flist-format.md §6).</summary>
+/// <summary>Opens block stores by URL (docs/flist-format.md §6).</summary>
 public static class BlockStore
 {
     /// <summary>

@@ -2,7 +2,7 @@ namespace RootfsForge.Stores;
 
 /// <summary>
 /// A store serving the block ids whose first byte lies in [<see cref="Start"/>, <see cref="End"/>] (inclusive,
-/// flist-format.md §5). One row of the <c>.fl</c> route table.
+/// docs/flist-format.md §5). One row of the <c>.fl</c> route table.
 /// </summary>
 /// <param name="Start">First id byte covered.</param>
 /// <param name="End">Last id byte covered.</param>
@@ -37,8 +37,8 @@ public sealed record BlockStoreRoute(byte Start, byte End, IBlockStore Store)
     }
 }
 
-/// <summary>Chooses stores for block ids from a route table (flist-format.md §5).</summary>
-public sealed class BlockRouter : IAsyncDisposable
+/// <summary>Chooses stores for block ids from a route table (docs/flist-format.md §5).</summary>
+internal sealed class BlockRouter : IAsyncDisposable
 {
     private readonly BlockStoreRoute[] _routes;
 
@@ -63,7 +63,7 @@ public sealed class BlockRouter : IAsyncDisposable
     }
 
     /// <summary>
-    /// Reads a block from the covering stores, in random order, first success wins (§5).
+    /// Reads a block from the covering stores, in random order, first success wins (docs/flist-format.md §5).
     /// </summary>
     /// <exception cref="ImageFormatException">No store covers the block, or every covering store answered that it does not
     /// hold it: the flist refers to content that is not there (kind <see cref="ImageErrorKind.MissingReference"/>).</exception>

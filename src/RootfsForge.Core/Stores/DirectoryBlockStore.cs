@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using RootfsForge.IO;
 using RootfsForge.Tree;
@@ -7,11 +6,10 @@ namespace RootfsForge.Stores;
 
 /// <summary>
 /// <c>dir:///path</c>: one file per block named by the lowercase hex id. Writes both layouts, flat <c>{root}/{hex}</c> (what
-/// rfs 2.0.6 reads) and two-level <c>{root}/{hex[0..2]}/{hex}</c> (newer rfs); reads two-level, then flat (§6).
-/// The two-level name is a hard link to the flat file where the filesystem allows it, so the second layout costs
-/// neither space nor a second write.
+/// rfs 2.0.6 reads) and two-level <c>{root}/{hex[0..2]}/{hex}</c> (newer rfs); reads two-level, then flat
+/// (docs/flist-format.md §6). The two-level name is a hard link to the flat file where the filesystem allows it, so the
+/// second layout costs neither space nor a second write.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal sealed class DirectoryBlockStore : IBlockStore
 {
     private readonly string _root;

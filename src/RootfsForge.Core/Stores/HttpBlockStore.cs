@@ -3,7 +3,8 @@ using System.Net;
 namespace RootfsForge.Stores;
 
 /// <summary>
-/// <c>http(s)://host/prefix</c>, read-only: GET <c>{url}/{hex[0..2]}/{hex}</c>, on 404 <c>{url}/{hex}</c>; only 200 counts (§6).
+/// <c>http(s)://host/prefix</c>, read-only: GET <c>{url}/{hex[0..2]}/{hex}</c>, on 404 <c>{url}/{hex}</c>; only 200
+/// counts (docs/flist-format.md §6).
 /// </summary>
 internal sealed class HttpBlockStore : IBlockStore
 {

@@ -1,7 +1,7 @@
 namespace RootfsForge.Stores;
 
 /// <summary>
-/// A content-addressed store of encrypted <c>.fl</c> blocks, keyed by the 32-byte block id (flist-format.md §6).
+/// A content-addressed store of encrypted <c>.fl</c> blocks, keyed by the 32-byte block id (docs/flist-format.md §6).
 /// Implementations are safe for concurrent use.
 /// </summary>
 public interface IBlockStore : IAsyncDisposable

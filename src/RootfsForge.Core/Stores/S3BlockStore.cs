@@ -5,7 +5,8 @@ namespace RootfsForge.Stores;
 
 /// <summary>
 /// <c>s3://KEY:SECRET@host:port/bucket?region=R</c> (http) and <c>s3s://…</c> (https): path-style
-/// <c>PUT/GET/HEAD {endpoint}/{bucket}/{hex id}</c>, signed with SigV4 when credentials are given (§6). The port is mandatory.
+/// <c>PUT/GET/HEAD {endpoint}/{bucket}/{hex id}</c>, signed with SigV4 when credentials are given
+/// (docs/flist-format.md §6). The port is mandatory.
 /// </summary>
 internal sealed class S3BlockStore : IBlockStore
 {

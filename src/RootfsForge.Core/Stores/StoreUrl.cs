@@ -1,10 +1,10 @@
 namespace RootfsForge.Stores;
 
 /// <summary>
-/// The one place that removes secrets from store and hub URLs (flist-format.md §7): the password of the userinfo (the
-/// user name stays; for S3 it is the access key id) and <c>token=</c> query parameters.
+/// The one place that removes secrets from store and hub URLs (docs/flist-format.md §7): the password of the userinfo
+/// (the user name stays; for S3 it is the access key id) and <c>token=</c> query parameters.
 /// </summary>
-public static class StoreUrl
+internal static class StoreUrl
 {
     /// <summary>The URL without its password and tokens; text that is not a URL is returned with any userinfo removed.</summary>
     public static string Redact(string url)

@@ -7,7 +7,8 @@ namespace RootfsForge.Stores;
 
 /// <summary>
 /// <c>zdb://[user[:password]@]host[:port][/namespace]</c> (default port 9900; no host = Unix socket path): 0-db in user
-/// mode, raw 32-byte id keys (§6). Each connection sends <c>SELECT ns [password]</c> first (skipped for an absent or
+/// mode, raw 32-byte id keys (docs/flist-format.md §6). Each connection sends <c>SELECT ns [password]</c> first
+/// (skipped for an absent or
 /// <c>default</c> namespace; the password goes only there, there is no AUTH), then <c>EXISTS</c>/<c>SET</c>/<c>GET</c>.
 /// 0-db answers <c>SET</c> with the key as a bulk string, Redis with <c>+OK</c>: both are success.
 /// </summary>

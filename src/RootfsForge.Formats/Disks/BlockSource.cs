@@ -57,6 +57,20 @@ public abstract class BlockSource : IDisposable
         return new SlicedBlockSource(this, offset, length);
     }
 
+    /// <summary>
+    /// The bytes of the file at <paramref name="path"/> (a regular file or a block device), as they are: no format is
+    /// probed, so a qcow2 file reads as its own bytes. Use <see cref="DiskImage.Open(string, DiskImageOptions?)"/> to read the disk an image holds.
+    /// </summary>
+    /// <exception cref="ImageFormatException">The path is not a regular file or block device.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    public static BlockSource OpenFile(string path) => RawDiskImage.OpenRaw(path);
+
+    /// <summary>
+    /// <paramref name="bytes"/> as a source (a filesystem image built or patched in memory). The memory is not copied:
+    /// it must not change while the source is in use.
+    /// </summary>
+    public static BlockSource FromBytes(ReadOnlyMemory<byte> bytes) => new MemoryBlockSource(bytes);
+
     /// <summary>A seekable, read-only <see cref="Stream"/> over this source; disposing it leaves this source open.</summary>
     public Stream AsStream() => new BlockSourceStream(this);
 

@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace RootfsForge.Disks;
 
-public sealed partial class RawDiskImage
+internal sealed partial class RawDiskImage
 {
     // lseek(2) whence values on Linux.
     private const int SeekData = 3;

@@ -4,7 +4,7 @@ namespace RootfsForge.Disks;
 
 /// <summary>A raw disk image: the file's bytes are the disk. Reads are positional (<see cref="RandomAccess"/>), so parallel
 /// readers never contend on a shared file position.</summary>
-public sealed partial class RawDiskImage : DiskImage
+internal sealed partial class RawDiskImage : DiskImage
 {
     private readonly SafeFileHandle _handle;
     private readonly long _length;
@@ -18,7 +18,7 @@ public sealed partial class RawDiskImage : DiskImage
     /// <summary>Opens a raw image (a regular file or a block device) without probing.</summary>
     /// <exception cref="ImageFormatException">The path is not a regular file or block device.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    public static RawDiskImage OpenRaw(string path)
+    internal static RawDiskImage OpenRaw(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string resolved = ImageFile.RealPath(path);

@@ -4,8 +4,8 @@ using System.Numerics;
 namespace RootfsForge.Ext4;
 
 /// <summary>
-/// CRC-32C in the kernel's "raw" convention used by ext4 metadata_csum (§3.13): the caller passes the running value in,
-/// nothing is inverted on the way out.
+/// CRC-32C in the kernel's "raw" convention used by ext4 metadata_csum (docs/disk-formats.md §3.13): the caller passes
+/// the running value in, nothing is inverted on the way out.
 /// </summary>
 internal static class Crc32C
 {

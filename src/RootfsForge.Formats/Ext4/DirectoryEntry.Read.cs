@@ -5,7 +5,8 @@ namespace RootfsForge.Ext4;
 internal readonly partial record struct DirectoryEntry
 {
     /// <summary>
-    /// Parses one directory block (or inline dirent area) with the rec_len hardening of §3.7, adding live entries to
+    /// Parses one directory block (or inline dirent area) with the rec_len hardening of docs/disk-formats.md §3.7,
+    /// adding live entries to
     /// <paramref name="into"/>. Returns a problem description when parsing stopped early, else null.
     /// </summary>
     internal static string? ParseBlock(ReadOnlySpan<byte> block, int blockSize, bool fileType, List<DirectoryEntry> into, int maxEntries)

@@ -2,7 +2,9 @@ using System.Buffers.Binary;
 
 namespace RootfsForge.Ext4;
 
-/// <summary>A directory entry (§3.7): <c>inode u32, rec_len u16, name_len u8, file_type u8, name</c>.</summary>
+/// <summary>
+/// A directory entry (docs/disk-formats.md §3.7): <c>inode u32, rec_len u16, name_len u8, file_type u8, name</c>.
+/// </summary>
 internal readonly partial record struct DirectoryEntry(uint Inode, byte[] Name, byte FileType)
 {
     internal const int HeaderSize = 8;
@@ -28,7 +30,7 @@ internal readonly partial record struct DirectoryEntry(uint Inode, byte[] Name, 
 
     /// <summary>
     /// Decodes rec_len. With 64 KiB blocks the 16-bit field cannot hold 65536: 0 or 65535 mean the whole block and the low
-    /// two bits carry bits 16–17 (§3.7).
+    /// two bits carry bits 16–17 (docs/disk-formats.md §3.7).
     /// </summary>
     internal static int DecodeRecLen(ushort len, int blockSize)
     {

@@ -5,9 +5,9 @@ using RootfsForge.Tree;
 namespace RootfsForge.Ext4;
 
 /// <summary>
-/// Lists a directory's live entries in on-disk order (docs/disk-formats.md §3.7): block directories scanned linearly (htree
-/// index blocks read as the empty dirents they hold), inline directories (§3.6), and, with checksum verification, each
-/// block's metadata_csum (a leaf's dirent tail, an htree block's dx_tail).
+/// Lists a directory's live entries in on-disk order (docs/disk-formats.md §3.7): block directories scanned linearly
+/// (htree index blocks read as the empty dirents they hold), inline directories (docs/disk-formats.md §3.6), and, with
+/// checksum verification, each block's metadata_csum (a leaf's dirent tail, an htree block's dx_tail).
 /// </summary>
 internal sealed class DirectoryReader(Ext4Volume volume, XattrReader xattrs)
 {
@@ -74,7 +74,10 @@ internal sealed class DirectoryReader(Ext4Volume volume, XattrReader xattrs)
         return list;
     }
 
-    /// <summary>An inline directory (§3.6): i_block[0..4] is the parent, i_block[4..60] one dirent area, system.data a second.</summary>
+    /// <summary>
+    /// An inline directory (docs/disk-formats.md §3.6): i_block[0..4] is the parent, i_block[4..60] one dirent area,
+    /// system.data a second.
+    /// </summary>
     private void ReadInline(Inode dir, string path, bool fileType, List<DirectoryEntry> list)
     {
         var area = dir.BlockArea[4..];
@@ -90,7 +93,8 @@ internal sealed class DirectoryReader(Ext4Volume volume, XattrReader xattrs)
 
     /// <summary>
     /// Checks one directory block's metadata_csum the way the kernel classifies it: an htree root or node (indexed directory,
-    /// <see cref="DxNode.IsIndexBlock"/>) by its dx_tail, a leaf by its 12-byte dirent tail (§3.7) when it has one.
+    /// <see cref="DxNode.IsIndexBlock"/>) by its dx_tail, a leaf by its 12-byte dirent tail (docs/disk-formats.md §3.7)
+    /// when it has one.
     /// </summary>
     private static void VerifyBlock(Inode dir, uint seed, bool indexed, ReadOnlySpan<byte> block, long logical, long offset)
     {

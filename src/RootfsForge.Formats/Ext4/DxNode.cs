@@ -4,9 +4,10 @@ namespace RootfsForge.Ext4;
 
 /// <summary>
 /// An htree (hashed directory) internal block (kernel <c>ext4/directory.rst</c>, "Hash Tree Directories"; offsets per the
-/// errata in §4). The reader scans directories linearly (§3.7), so these blocks matter only for metadata_csum (crc32c as in
-/// §3.13): they carry a <c>dx_tail</c> instead of the leaf's 12-byte dirent tail. A root made by the kernel from a linear
-/// block keeps that block's old dirent tail bytes past its entries, so the leaf test alone misreads it.
+/// errata in docs/disk-formats.md §4). The reader scans directories linearly (docs/disk-formats.md §3.7), so these
+/// blocks matter only for metadata_csum (crc32c as in docs/disk-formats.md §3.13): they carry a <c>dx_tail</c> instead
+/// of the leaf's 12-byte dirent tail. A root made by the kernel from a linear block keeps that block's old dirent tail
+/// bytes past its entries, so the leaf test alone misreads it.
 /// <list type="bullet">
 /// <item><c>dx_root</c> (logical block 0): fake <c>.</c> dirent (rec_len 12), fake <c>..</c> dirent (rec_len = block size − 12),
 /// <c>dx_root_info</c> {reserved_zero u32, hash_version u8, info_length u8 = 8, indirect_levels u8, unused_flags u8}, then the

@@ -47,7 +47,8 @@ public sealed class Ext4FileSystem : ITreeSource, IDisposable
     /// (falling back to the group-1 backup when the primary is unusable) and the group descriptors; replays the journal
     /// in memory when needed and possible (docs/disk-formats.md §3.13).
     /// </summary>
-    /// <exception cref="UnsupportedImageException">The filesystem uses a feature this reader refuses (docs/disk-formats.md §3.2).</exception>
+    /// <exception cref="UnsupportedImageException">The filesystem uses a feature this reader refuses
+    /// (docs/disk-formats.md §3.2).</exception>
     /// <exception cref="ImageFormatException">The superblock or the group descriptors are corrupt.</exception>
     public static Ext4FileSystem Open(BlockSource device, Ext4Options? options = null)
     {
@@ -62,10 +63,10 @@ public sealed class Ext4FileSystem : ITreeSource, IDisposable
     /// <remarks>
     /// The walk itself (directories, inodes, extent maps: metadata that a qcow2 image must decompress too) runs on its
     /// own thread, up to 16 MiB of file content (at most 1,024 entries) ahead of the consumer; once the consumer opens a
-    /// file's content, the walk also hints the device to decode the content of the entries it holds (docs/disk-formats.md
-    /// §3.14). A consumer that never opens contents (inspect, ls) causes no content decoding. An error of the walk
-    /// surfaces after the entries before it; cancelling stops the consumer at once, and disposing the enumerator stops
-    /// the walk and waits for its thread.
+    /// file's content, the walk also hints the device to decode the content of the entries it holds
+    /// (docs/disk-formats.md §3.14). A consumer that never opens contents (inspect, ls) causes no content decoding. An
+    /// error of the walk surfaces after the entries before it; cancelling stops the consumer at once, and disposing the
+    /// enumerator stops the walk and waits for its thread.
     /// </remarks>
     /// <exception cref="ImageFormatException">The root is not a directory, or a checksum fails with checksum verification on.</exception>
     public async IAsyncEnumerable<TreeEntry> WalkAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)

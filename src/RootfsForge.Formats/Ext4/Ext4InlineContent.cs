@@ -3,9 +3,9 @@ using RootfsForge.Tree;
 namespace RootfsForge.Ext4;
 
 /// <summary>
-/// A regular file stored inline (§3.6): the inline bytes, then a hole up to i_size. An i_size larger than the inline area
-/// (mke2fs -d stores a file that is one big hole this way) reads as zeros past the inline bytes, as the kernel's inline
-/// read path zero-fills every page beyond them (fs/ext4/inline.c, ext4_readpage_inline).
+/// A regular file stored inline (docs/disk-formats.md §3.6): the inline bytes, then a hole up to i_size. An i_size
+/// larger than the inline area (mke2fs -d stores a file that is one big hole this way) reads as zeros past the inline
+/// bytes, as the kernel's inline read path zero-fills every page beyond them (fs/ext4/inline.c, ext4_readpage_inline).
 /// </summary>
 internal sealed class Ext4InlineContent : FileContent
 {

@@ -84,7 +84,7 @@ internal sealed class Ext4TreeWalker : TreeWalker<Ext4Node>
             }
             if (d.Inode < sb.FirstIno && d.Inode != InodeReader.RootInode)
             {
-                // Reserved inodes (journal, resize inode, ...) are never part of the tree (§3.12).
+                // Reserved inodes (journal, resize inode, ...) are never part of the tree (docs/disk-formats.md §3.12).
                 Warn($"{TreePath.Display(TreePath.Join(path, TreePath.Printable(FileNameEncoding.GetString(name))))}: points at reserved inode {d.Inode}; skipped");
                 continue;
             }
@@ -135,7 +135,10 @@ internal sealed class Ext4TreeWalker : TreeWalker<Ext4Node>
         }
     }
 
-    /// <summary>An inode with several names (§3.12); directories are never linked and their link count is ignored.</summary>
+    /// <summary>
+    /// An inode with several names (docs/disk-formats.md §3.12); directories are never linked and their link count is
+    /// ignored.
+    /// </summary>
     protected override object? LinkKey(Ext4Node node) =>
         _listOnly is null && node.Inode is { LinksCount: > 1, IsDirectory: false } ? node.Number : null;
 

@@ -1,6 +1,8 @@
 namespace RootfsForge.Ext4;
 
-/// <summary>Extended attribute layouts (§3.8): the in-inode area, the xattr block header and the entries.</summary>
+/// <summary>
+/// Extended attribute layouts (docs/disk-formats.md §3.8): the in-inode area, the xattr block header and the entries.
+/// </summary>
 internal static partial class ExtendedAttributes
 {
     internal const uint Magic = 0xEA020000;

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 
 namespace RootfsForge.Ext4;
 
-/// <summary>One block group descriptor (§3.3): where the group's inode table is.</summary>
+/// <summary>One block group descriptor (docs/disk-formats.md §3.3): where the group's inode table is.</summary>
 internal readonly struct GroupDescriptor
 {
     internal const int Size32 = 32;

@@ -46,9 +46,9 @@ internal sealed partial class Inode
     }
 
     /// <summary>
-    /// metadata_csum inode checksum (§3.13): crc32c over (seed, inode number, generation, the record with both checksum
-    /// fields zeroed); the low 16 bits live at 0x7C and, when the extra area covers it, the high 16 bits at 0x82.
-    /// Returns (stored, computed), both masked to what is stored.
+    /// metadata_csum inode checksum (docs/disk-formats.md §3.13): crc32c over (seed, inode number, generation, the
+    /// record with both checksum fields zeroed); the low 16 bits live at 0x7C and, when the extra area covers it, the
+    /// high 16 bits at 0x82. Returns (stored, computed), both masked to what is stored.
     /// </summary>
     internal static (uint Stored, uint Computed) Checksums(uint seed, uint number, ReadOnlySpan<byte> raw)
     {

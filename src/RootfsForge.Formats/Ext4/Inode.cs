@@ -2,7 +2,10 @@ using RootfsForge.Tree;
 
 namespace RootfsForge.Ext4;
 
-/// <summary>An inode record (§3.4), parsed from its raw bytes which it keeps for i_block and in-inode xattrs.</summary>
+/// <summary>
+/// An inode record (docs/disk-formats.md §3.4), parsed from its raw bytes which it keeps for i_block and in-inode
+/// xattrs.
+/// </summary>
 internal sealed partial class Inode
 {
     /// <summary>The ext2 part of every inode.</summary>

@@ -1,6 +1,6 @@
 namespace RootfsForge.Ext4;
 
-/// <summary>The ext2/3/4 superblock (spec §3.1): the fields the reader uses.</summary>
+/// <summary>The ext2/3/4 superblock (docs/disk-formats.md §3.1): the fields the reader uses.</summary>
 internal sealed partial class Superblock
 {
     /// <summary>Byte offset of the primary superblock in the device.</summary>
@@ -92,10 +92,16 @@ internal sealed partial class Superblock
     public bool Is64Bit => (Incompat & IncompatFeatures.Bit64) != 0;
     public bool HasMetadataCsum => (RoCompat & RoCompatFeatures.MetadataCsum) != 0;
 
-    /// <summary>The metadata_csum seed: <c>s_checksum_seed</c> with CSUM_SEED, else crc32c(~0, uuid) (§3.13).</summary>
+    /// <summary>
+    /// The metadata_csum seed: <c>s_checksum_seed</c> with CSUM_SEED, else crc32c(~0, uuid)
+    /// (docs/disk-formats.md §3.13).
+    /// </summary>
     public uint CsumSeed => (Incompat & IncompatFeatures.CsumSeed) != 0 ? ChecksumSeed : Crc32C.Compute(~0u, Uuid);
 
-    /// <summary>True when group <paramref name="group"/> holds a superblock (and GDT) backup (§3.3 has_super).</summary>
+    /// <summary>
+    /// True when group <paramref name="group"/> holds a superblock (and GDT) backup (docs/disk-formats.md §3.3
+    /// has_super).
+    /// </summary>
     public bool GroupHasSuper(ulong group)
     {
         if (group == 0) return true;
@@ -113,7 +119,7 @@ internal sealed partial class Superblock
     }
 }
 
-/// <summary>s_feature_compat bits (§3.2).</summary>
+/// <summary>s_feature_compat bits (docs/disk-formats.md §3.2).</summary>
 [Flags]
 internal enum CompatFeatures : uint
 {
@@ -131,7 +137,7 @@ internal enum CompatFeatures : uint
     OrphanFile = 0x1000,
 }
 
-/// <summary>s_feature_incompat bits (§3.2).</summary>
+/// <summary>s_feature_incompat bits (docs/disk-formats.md §3.2).</summary>
 [Flags]
 internal enum IncompatFeatures : uint
 {
@@ -153,7 +159,7 @@ internal enum IncompatFeatures : uint
     Casefold = 0x20000,
 }
 
-/// <summary>s_feature_ro_compat bits (§3.2).</summary>
+/// <summary>s_feature_ro_compat bits (docs/disk-formats.md §3.2).</summary>
 [Flags]
 internal enum RoCompatFeatures : uint
 {

@@ -4,9 +4,9 @@ using RootfsForge.Tree;
 namespace RootfsForge.Ext4;
 
 /// <summary>
-/// Reads an inode's extended attributes (docs/disk-formats.md §3.8): the in-inode area, then the shared xattr block (cached
-/// by block number), values stored in EA inodes, and POSIX ACLs converted to the Linux xattr form. A damaged attribute
-/// list is read up to the damage, with a warning; a checksum mismatch always throws.
+/// Reads an inode's extended attributes (docs/disk-formats.md §3.8): the in-inode area, then the shared xattr block
+/// (cached by block number), values stored in EA inodes, and POSIX ACLs converted to the Linux xattr form. A damaged
+/// attribute list is read up to the damage, with a warning; a checksum mismatch always throws.
 /// </summary>
 internal sealed class XattrReader(Ext4Volume volume, InodeReader inodes)
 {
@@ -36,7 +36,10 @@ internal sealed class XattrReader(Ext4Volume volume, InodeReader inodes)
         return list;
     }
 
-    /// <summary>The raw value of the in-inode <c>system.data</c> attribute (the second part of inline data, §3.6), or null.</summary>
+    /// <summary>
+    /// The raw value of the in-inode <c>system.data</c> attribute (the second part of inline data,
+    /// docs/disk-formats.md §3.6), or null.
+    /// </summary>
     public byte[]? ReadSystemData(Inode inode) => ParseInInode(inode, export: false, out _);
 
     /// <summary>Parses the in-inode xattr area: the exported attributes (when asked for) and the raw system.data value.</summary>
@@ -168,7 +171,9 @@ internal sealed class XattrReader(Ext4Volume volume, InodeReader inodes)
         return new ExtendedAttribute(name, value);
     }
 
-    /// <summary>An EA_INODE value: the first value_size bytes of that inode's data (docs/disk-formats.md §3.8).</summary>
+    /// <summary>
+    /// An EA_INODE value: the first value_size bytes of that inode's data (docs/disk-formats.md §3.8).
+    /// </summary>
     private byte[] ReadEaInodeValue(uint number, uint size)
     {
         string what = $"ext4 inode {number} (xattr value)";

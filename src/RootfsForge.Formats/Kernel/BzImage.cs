@@ -6,7 +6,7 @@ namespace RootfsForge.Kernel;
 /// <summary>
 /// The x86 Linux boot protocol header of a bzImage (Documentation/arch/x86/boot.rst) and the ELF checks of docs/zos-vm.md §4.
 /// </summary>
-public static class BzImage
+internal static class BzImage
 {
     /// <summary>Offsets and lengths of the boot-protocol fields used here.</summary>
     private static class Fields

@@ -1,3 +1,5 @@
+using RootfsForge.IO;
+
 namespace RootfsForge.Kernel;
 
 /// <summary>
@@ -5,11 +7,9 @@ namespace RootfsForge.Kernel;
 /// ZstdException, SharpCompress's format and data errors) reaches the caller as one <see cref="ImageFormatException"/>
 /// naming the compression. Errors of the underlying input (an <see cref="IOException"/>) and cancellation pass through.
 /// </summary>
-internal sealed class DecoderErrorStream(Stream decoder, KernelCompression compression) : Stream
+internal sealed class DecoderErrorStream(Stream decoder, KernelCompression compression) : ForwardReadStream
 {
     private long _produced;
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> destination)
     {
@@ -41,14 +41,4 @@ internal sealed class DecoderErrorStream(Stream decoder, KernelCompression compr
         if (disposing) decoder.Dispose();
         base.Dispose(disposing);
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

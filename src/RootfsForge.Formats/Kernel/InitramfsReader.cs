@@ -7,7 +7,7 @@ namespace RootfsForge.Kernel;
 /// compressed (gzip, zstd, xz, lz4 legacy, bzip2, lzma), with zero padding between them — the way the kernel's
 /// init/initramfs.c unpacks it (an uncompressed early microcode archive usually comes first).
 /// </summary>
-public static class InitramfsReader
+internal static class InitramfsReader
 {
     /// <summary>cpio newc header: "070701", then 13 fields of 8 hex digits (Documentation/driver-api/early-userspace).</summary>
     private static class Newc

@@ -4,7 +4,7 @@ using System.IO.Compression;
 namespace RootfsForge.Kernel;
 
 /// <summary>The compressions the kernel build uses for the bzImage payload and for initramfs archives, by magic.</summary>
-public enum KernelCompression
+internal enum KernelCompression
 {
     /// <summary>Not compressed (or unknown).</summary>
     None,
@@ -27,7 +27,7 @@ public enum KernelCompression
 /// <summary>
 /// Decompresses a kernel payload or an initramfs segment in-process (the job of the kernel's scripts/extract-vmlinux).
 /// </summary>
-public static class KernelPayload
+internal static class KernelPayload
 {
     /// <summary>Largest decompressed kernel accepted (bounds memory and disk use on hostile input).</summary>
     public const long MaxKernelSize = 1L << 30;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using K4os.Compression.LZ4;
+using RootfsForge.IO;
 
 namespace RootfsForge.Kernel;
 
@@ -9,7 +10,7 @@ namespace RootfsForge.Kernel;
 /// kernel's appended size (or padding) where a block size would be, and may be followed by another frame's magic.
 /// The framing is read here (no library reads the legacy frame); each block is decoded by K4os.Compression.LZ4.
 /// </summary>
-internal sealed class Lz4LegacyStream : Stream
+internal sealed class Lz4LegacyStream : ForwardReadStream
 {
     private const uint Magic = 0x184C2102;
     private const int MaxBlock = 8 << 20;
@@ -29,8 +30,6 @@ internal sealed class Lz4LegacyStream : Stream
         input.ReadExactly(magic);
         if (BinaryPrimitives.ReadUInt32LittleEndian(magic) != Magic) throw new ImageFormatException("bad lz4 legacy magic", "lz4 frame", start);
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> destination)
     {
@@ -70,14 +69,4 @@ internal sealed class Lz4LegacyStream : Stream
             return true;
         }
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -1,6 +1,8 @@
 namespace RootfsForge.Partitions;
 
-/// <summary>The filesystem found by its magic number (spec §2.3). Only <see cref="Ext"/> can be extracted.</summary>
+/// <summary>
+/// The filesystem found by its magic number (docs/disk-formats.md §2.3). Only <see cref="Ext"/> can be extracted.
+/// </summary>
 public enum FileSystemKind
 {
     /// <summary>No known magic.</summary>

@@ -4,10 +4,12 @@ using RootfsForge.Disks;
 
 namespace RootfsForge.Partitions;
 
-/// <summary>Identifies a filesystem by its magic number (spec §2.3) and reads its label and UUID where known.</summary>
-public static class FileSystemProbe
+/// <summary>
+/// Identifies a filesystem by its magic number (docs/disk-formats.md §2.3) and reads its label and UUID where known.
+/// </summary>
+internal static class FileSystemProbe
 {
-    // ext2/3/4 superblock at byte 1024 (spec §3.1).
+    // ext2/3/4 superblock at byte 1024 (docs/disk-formats.md §3.1).
     private const int ExtSuperblock = 1024;
     private const int ExtMagic = ExtSuperblock + 0x38;
     private const int ExtUuid = ExtSuperblock + 0x68;

@@ -1,6 +1,8 @@
 namespace RootfsForge.Partitions;
 
-/// <summary>Offsets and sizes of the GPT header and entries (UEFI 2.x chapter 5; spec §2.2), little-endian.</summary>
+/// <summary>
+/// Offsets and sizes of the GPT header and entries (UEFI 2.x chapter 5; docs/disk-formats.md §2.2), little-endian.
+/// </summary>
 internal static class GptFieldLocations
 {
     public static ReadOnlySpan<byte> SignatureValue => "EFI PART"u8;
@@ -32,7 +34,7 @@ internal static class GptFieldLocations
     public const int EntryNameLength = 72; // 36 UTF-16LE code units
 }
 
-/// <summary>Offsets of the DOS master boot record and extended boot records (spec §2.1).</summary>
+/// <summary>Offsets of the DOS master boot record and extended boot records (docs/disk-formats.md §2.1).</summary>
 internal static class MbrFieldLocations
 {
     public const int SectorSize = 512;

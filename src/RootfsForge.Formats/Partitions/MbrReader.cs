@@ -4,7 +4,10 @@ using static RootfsForge.Partitions.MbrFieldLocations;
 
 namespace RootfsForge.Partitions;
 
-/// <summary>Reads a DOS partition table: four primary entries and the EBR chain of an extended partition (spec §2.1).</summary>
+/// <summary>
+/// Reads a DOS partition table: four primary entries and the EBR chain of an extended partition
+/// (docs/disk-formats.md §2.1).
+/// </summary>
 internal static class MbrReader
 {
     internal readonly record struct Entry(int Number, byte Type, long StartLba, long Sectors);

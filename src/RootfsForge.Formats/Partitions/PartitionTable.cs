@@ -4,7 +4,8 @@ namespace RootfsForge.Partitions;
 
 /// <summary>
 /// The partitions of a disk: GPT (protective MBR + <c>EFI PART</c>, primary or backup header), else MBR (with logical
-/// partitions), else one pseudo-partition covering a bare filesystem (spec §2). Each partition's filesystem is probed.
+/// partitions), else one pseudo-partition covering a bare filesystem (docs/disk-formats.md §2). Each partition's
+/// filesystem is probed.
 /// </summary>
 public sealed class PartitionTable
 {

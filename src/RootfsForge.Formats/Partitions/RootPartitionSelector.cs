@@ -1,7 +1,7 @@
 namespace RootfsForge.Partitions;
 
-/// <summary>Chooses the partition holding the root filesystem (spec §2.3).</summary>
-public static class RootPartitionSelector
+/// <summary>Chooses the partition holding the root filesystem (docs/disk-formats.md §2.3).</summary>
+internal static class RootPartitionSelector
 {
     private static readonly string[] RootNames = ["cloudimg-rootfs", "rootfs", "root"];
 

@@ -5,7 +5,8 @@ internal static partial class TarHeader
     /// <summary>
     /// Fills <paramref name="block"/> with a ustar header. Numeric values must fit their octal fields (callers move
     /// larger ones to pax records and pass 0); <paramref name="name"/> and <paramref name="linkName"/> are cut to 100 bytes.
-    /// uname/gname stay empty so extractors use the numeric ids (flist-format.md §9).
+    /// uname/gname stay empty so extractors use the numeric ids (docs/tar-output.md §4; the hub
+    /// extracts as root, docs/flist-format.md §9).
     /// </summary>
     public static void WriteUstar(Span<byte> block, ReadOnlySpan<byte> name, int mode, long uid, long gid, long size,
         long mtime, byte typeFlag, ReadOnlySpan<byte> linkName, uint devMajor, uint devMinor)

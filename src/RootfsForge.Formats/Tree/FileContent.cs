@@ -53,8 +53,10 @@ public abstract class FileContent : IDisposable
     }
 
     /// <summary>
-    /// A sequential, seekable read-only stream over the whole content (holes as zeros). Use its asynchronous reads for
-    /// content from remote stores: a synchronous <see cref="Stream.Read(Span{byte})"/> waits for the fetch.
+    /// A sequential, seekable read-only stream over the whole content (holes as zeros). Contents of local images, tar
+    /// archives and directories complete synchronously, so the synchronous reads work on them; content from remote
+    /// stores (<c>.fl</c> blocks) must be read with the asynchronous reads: a synchronous read that would have to wait
+    /// throws <see cref="NotSupportedException"/> instead of blocking the thread.
     /// </summary>
     public Stream OpenStream() => new FileContentStream(this);
 
@@ -110,14 +112,35 @@ public abstract class FileContent : IDisposable
         public override int Read(Span<byte> buffer)
         {
             byte[] rented = System.Buffers.ArrayPool<byte>.Shared.Rent(buffer.Length);
+            var pending = content.ReadAtAsync(_position, rented.AsMemory(0, buffer.Length));
+            if (!pending.IsCompleted)
+            {
+                // Remote content: never block a thread on it. The read in flight keeps the buffer until it ends.
+                _ = ReturnWhenDoneAsync(pending, rented);
+                throw new NotSupportedException("this file's content is fetched from a remote store: read it with ReadAsync");
+            }
             try
             {
-                var pending = content.ReadAtAsync(_position, rented.AsMemory(0, buffer.Length));
-                // Local contents complete synchronously; only remote ones make a synchronous reader wait.
-                int n = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+                int n = pending.GetAwaiter().GetResult(); // completed: returns the value or throws the read's exception
                 rented.AsSpan(0, n).CopyTo(buffer);
                 _position += n;
                 return n;
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+
+        private static async Task ReturnWhenDoneAsync(ValueTask<int> pending, byte[] rented)
+        {
+            try
+            {
+                await pending.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The caller already got NotSupportedException; this read's own outcome has no one to go to.
             }
             finally
             {

@@ -38,10 +38,4 @@ public static class TreeCopy
         if (reporter is not null) await reporter.DisposeAsync().ConfigureAwait(false);
         progress?.Report(new TreeProgress(sink.EntriesWritten, sink.ContentBytesWritten, true));
     }
-
-    /// <summary>
-    /// <see cref="RunAsync"/> for synchronous callers (scripts, tests): blocks the calling thread until the copy ends.
-    /// </summary>
-    public static void Run(ITreeSource source, TreeSink sink, CancellationToken cancellationToken = default) =>
-        RunAsync(source, sink, null, cancellationToken).GetAwaiter().GetResult();
 }

@@ -45,7 +45,6 @@ public class ChrootSessionTests
         {
             var e = await Assert.ThrowsAsync<ProcessFailedException>(() => s.RunShellAsync("grep -q nameserver /etc/resolv.conf && exit 7", "", default));
             Assert.Equal(7, e.ExitCode);
-            Assert.Contains("exit code 7", e.Message);
             Assert.Contains("'grep -q nameserver /etc/resolv.conf && exit 7'", e.Command);
             Assert.Equal(7, await s.RunUncheckedAsync(["/bin/sh", "-c", "exit 7"], "", default));
         }

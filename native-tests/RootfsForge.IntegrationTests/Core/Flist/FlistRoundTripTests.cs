@@ -20,9 +20,9 @@ public class FlistRoundTripTests
         var store = BlockStoreRoute.Parse($"dir://{dir}/store");
         var sink = Pack(fl, tree, store);
 
-        Assert.Equal(TreeFixtures.Canonical(tree), ReadBack(fl, store));
+        Assert.Equal(TreeFixtures.Canonical(tree), await ReadBackAsync(fl, store));
         // Through the route table alone (dir:// is written into the file).
-        Assert.Equal(TreeFixtures.Canonical(tree), ReadBack(fl));
+        Assert.Equal(TreeFixtures.Canonical(tree), await ReadBackAsync(fl));
 
         Assert.Equal(1, sink.Statistics.SkippedSockets);
         Assert.Equal(1, sink.Statistics.DroppedAttributes);
@@ -42,7 +42,7 @@ public class FlistRoundTripTests
         long distinctBlocks = flat.Count;
         Assert.True(sink.Blocks.Blocks >= distinctBlocks);
 
-        using var source = FlistSource.Open(fl, [store]);
+        await using var source = FlistSource.Open(fl, [store]);
         var verify = await source.VerifyAsync();
         Assert.True(verify.Ok, string.Join("\n", verify.Problems));
         Assert.Equal(distinctBlocks, verify.DistinctBlocks);
@@ -63,7 +63,7 @@ public class FlistRoundTripTests
         Assert.Equal("0", Q("select count(*) from inode where typeof(name) <> 'text'"));
         Assert.Equal("0", Q("select count(*) from inode where ctime <> mtime"));
         Assert.Equal($"{TreeFixtures.T0.Seconds}", Q("select distinct mtime from inode where name = 'big.bin'"));
-        // rdev = makedev (§2.4): 1:3 -> 0x103, 4093:1023997 as the spec's split encoding.
+        // rdev = makedev (docs/flist-format.md §2.4): 1:3 -> 0x103, 4093:1023997 in the split encoding.
         Assert.Equal($"{0x103}|{Convert.ToInt32("020660", 8)}", Q("select rdev, mode from inode where name = 'null'"));
         Assert.Equal($"{(1023997 & 0xFF) | (4093 << 8) | ((long)(1023997 & ~0xFF) << 12)}", Q("select rdev from inode where name = 'big'"));
         Assert.Equal($"{Convert.ToInt32("060660", 8)}", Q("select mode from inode where name = 'sda1'"));
@@ -149,7 +149,7 @@ public class FlistRoundTripTests
     }
 
     [Fact]
-    public void Dedup_SecondBuildUploadsOnlyNewBlocks()
+    public async Task Dedup_SecondBuildUploadsOnlyNewBlocks()
     {
         var dir = TestEnvironment.NewTempDir("rff-fl");
         var first = TreeFixtures.SampleTree(seed: 7);
@@ -169,11 +169,11 @@ public class FlistRoundTripTests
         Assert.Equal(2, sink2.Blocks.BlocksUploaded);
         Assert.Equal(storedFirst, sink2.Blocks.BlocksAlreadyPresent);
         Assert.Equal(storedFirst + 2, Directory.GetFiles(Path.Combine(dir, "store")).Length);
-        Assert.Equal(TreeFixtures.Canonical(second), ReadBack(Path.Combine(dir, "two.fl")));
+        Assert.Equal(TreeFixtures.Canonical(second), await ReadBackAsync(Path.Combine(dir, "two.fl")));
     }
 
     [Fact]
-    public void Routing_WritesEveryMatchingStore()
+    public async Task Routing_WritesEveryMatchingStore()
     {
         var dir = TestEnvironment.NewTempDir("rff-fl");
         var tree = TreeFixtures.SampleTree(seed: 3);
@@ -188,12 +188,12 @@ public class FlistRoundTripTests
         Assert.All(lowIds, id => Assert.True(Convert.ToByte(id![..2], 16) <= 0x7f));
         Assert.All(highIds, id => Assert.True(Convert.ToByte(id![..2], 16) >= 0x80));
         Assert.Equal(allIds, lowIds.Concat(highIds).Order().ToList());
-        Assert.Equal(TreeFixtures.Canonical(tree), ReadBack(fl));
+        Assert.Equal(TreeFixtures.Canonical(tree), await ReadBackAsync(fl));
         Assert.Throws<ArgumentException>(() => new FlistSink(fl + "2", new FlistSinkOptions { Stores = [low] }));
     }
 
     [Fact]
-    public void NonUtf8Names_AreSkippedWithWarning()
+    public async Task NonUtf8Names_AreSkippedWithWarning()
     {
         var dir = TestEnvironment.NewTempDir("rff-fl");
         string bad = FileNameEncoding.GetString([0x66, 0xFF, 0x6F]);
@@ -203,7 +203,7 @@ public class FlistRoundTripTests
         ]);
         var sink = Pack(Path.Combine(dir, "out.fl"), tree, BlockStoreRoute.Parse($"dir://{dir}/store"));
         Assert.Single(sink.Statistics.Warnings, w => w.Contains("not UTF-8"));
-        var back = ReadBack(Path.Combine(dir, "out.fl"));
+        var back = await ReadBackAsync(Path.Combine(dir, "out.fl"));
         Assert.Equal(2, back.Count);
         Assert.StartsWith("ok|", back[1]);
     }

@@ -6,7 +6,7 @@ using Xunit;
 namespace RootfsForge.NativeTests.Flist;
 
 /// <summary>
-/// Issue 9 #4: sizes read from the input never make a <c>.fl</c> output crash, hang or grow memory. A <c>.fl</c> holds no
+/// Sizes read from the input never make a <c>.fl</c> output crash, hang or grow memory. A <c>.fl</c> holds no
 /// holes, so a file's block rows follow its apparent size: above the limit it is refused before any work (exit 3);
 /// below it, holes are never read and cost one shared all-zero block.
 /// </summary>
@@ -126,7 +126,7 @@ with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as t:
         File.WriteAllText(Path.Combine(tree, "x"), "small\n");
         var img = Path.Combine(dir, "fs.img");
         TestEnvironment.RunChecked("mke2fs", ["-q", "-F", "-t", "ext4", "-d", tree, img, "16M"]);
-        // i_size 2^47 - 1 on a file with one block: what random flips in the issue reached (4.2 GB RSS, then OOM).
+        // i_size 2^47 - 1 on a file with one block: what random flips once reached (4.2 GB RSS, then OOM).
         TestEnvironment.RunChecked("debugfs", ["-w", "-R", "sif /x size 0x7fffffffffff", img]);
         var sw = Stopwatch.StartNew();
         var (code, _, err) = TestEnvironment.Run("/usr/bin/time", ["-f", "maxrss=%M", "dotnet", TestEnvironment.CliDll,

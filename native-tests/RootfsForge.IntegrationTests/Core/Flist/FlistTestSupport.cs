@@ -23,9 +23,9 @@ internal static class FlistTestSupport
         return sink;
     }
 
-    public static List<string> ReadBack(string flPath, params BlockStoreRoute[] stores)
+    public static async Task<List<string>> ReadBackAsync(string flPath, params BlockStoreRoute[] stores)
     {
-        using var source = FlistSource.Open(flPath, stores.Length == 0 ? null : stores);
+        await using var source = FlistSource.Open(flPath, stores.Length == 0 ? null : stores);
         return TreeFixtures.Canonical(source.Walk());
     }
 

@@ -5,6 +5,7 @@ using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
 using Xunit.Abstractions;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Sinks;
 
@@ -29,7 +30,7 @@ public class DirectorySinkCorpusTests(ITestOutputHelper output) : TempDirectorie
     {
         TestEnvironment.RequireRoot("owners of the corpus entries (root-owned) and the comparison of owners");
         string image = Ext4CorpusTests.Decompressed(test, "image.gz");
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device);
         var entries = fs.Walk().ToList();
         var links = entries.Where(e => e.Type == EntryType.SymbolicLink).ToList();

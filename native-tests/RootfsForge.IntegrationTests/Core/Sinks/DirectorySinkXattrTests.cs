@@ -5,6 +5,7 @@ using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
 using Xunit.Abstractions;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Sinks;
 
@@ -68,7 +69,7 @@ public class DirectorySinkXattrTests(ITestOutputHelper output) : TempDirectories
         TestEnvironment.RequireTool("python3");
         string image = Ext4CorpusTests.Decompressed("f_ea_inode", "image.gz");
         using var mount = new MountedExt4(Temp(), 32);
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device);
         var entries = fs.Walk().ToList();
         var target = Path.Combine(mount.Root, "out");
@@ -151,7 +152,7 @@ public class DirectorySinkXattrTests(ITestOutputHelper output) : TempDirectories
         });
         output.WriteLine(ex.Message);
         Assert.Contains("setxattr user.nnn", ex.Message);
-        Assert.Contains("errno 34", ex.Message);
+        Assert.Equal(34, ex.HResult); // the errno (Posix.Error)
         Assert.Empty(Directory.GetFileSystemEntries(parent));
     }
 
@@ -171,7 +172,7 @@ public class DirectorySinkXattrTests(ITestOutputHelper output) : TempDirectories
         });
         output.WriteLine(ex.Message);
         Assert.Contains("system.posix_acl_access", ex.Message);
-        Assert.Contains("errno 22", ex.Message);
+        Assert.Equal(22, ex.HResult); // the errno (Posix.Error)
         Assert.Empty(Directory.GetFileSystemEntries(parent));
     }
 
@@ -196,6 +197,6 @@ public class DirectorySinkXattrTests(ITestOutputHelper output) : TempDirectories
         });
         output.WriteLine(ex.Message);
         Assert.Contains("user.needs-a-block", ex.Message);
-        Assert.Contains("errno 28", ex.Message);
+        Assert.Equal(28, ex.HResult); // the errno (Posix.Error)
     }
 }

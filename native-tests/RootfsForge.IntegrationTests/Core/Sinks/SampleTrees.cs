@@ -80,7 +80,7 @@ internal sealed class FailingContent(long length, long failAt) : FileContent
 /// <summary>Trees used by the sink tests and their expected dump (the format of <see cref="TreeDump"/>).</summary>
 internal static class SampleTrees
 {
-    // spec disk-formats.md §3.8: ACL u:mail:r in the Linux xattr v2 form.
+    // docs/disk-formats.md §3.8: ACL u:mail:r in the Linux xattr v2 form.
     public static readonly byte[] AclAccess = Convert.FromHexString(
         "02000000" + "01000600ffffffff" + "0200040008000000" + "04000400ffffffff" + "10000400ffffffff" + "20000400ffffffff");
 

@@ -4,6 +4,7 @@ using RootfsForge.Tar;
 using RootfsForge.Sources.Directories;
 using RootfsForge.Tree;
 using Xunit;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Sinks;
 
@@ -102,7 +103,7 @@ find . -exec touch -h -d '2020-01-02 03:04:05' {} +
         await using (var sink = TarSink.CreateFile(fromDirectory)) await TreeCopy.RunAsync(source, sink);
         Assert.Empty(source.Warnings);
         var fromExt4 = Path.Combine(imageDir, "ext4.tar");
-        using (var device = new RootfsForge.NativeTests.Ext4.FileBlockSource(image))
+        using (var device = BlockSource.OpenFile(image))
         using (var fs = RootfsForge.Ext4.Ext4FileSystem.Open(device))
         await using (var sink = TarSink.CreateFile(fromExt4))
             await TreeCopy.RunAsync(fs, sink);

@@ -23,7 +23,7 @@ public class StoreServerTests
             var sink = Pack(Path.Combine(dir, "a.fl"), tree, new BlockStoreRoute(0, 255, counting));
             Assert.True(counting.Puts > 0);
             Assert.Equal(counting.Puts, sink.Blocks.BlocksUploaded);
-            Assert.Equal(TreeFixtures.Canonical(tree), ReadBack(Path.Combine(dir, "a.fl")));
+            Assert.Equal(TreeFixtures.Canonical(tree), await ReadBackAsync(Path.Combine(dir, "a.fl")));
 
             // Second build into the same store: nothing new to upload.
             var again = new CountingStore(store);
@@ -32,7 +32,7 @@ public class StoreServerTests
             Assert.Equal(counting.Puts, sink2.Blocks.BlocksAlreadyPresent);
         }
         // The route table holds the zdb URL; reading opens it from the file.
-        Assert.Equal(TreeFixtures.Canonical(tree), ReadBack(Path.Combine(dir, "b.fl")));
+        Assert.Equal(TreeFixtures.Canonical(tree), await ReadBackAsync(Path.Combine(dir, "b.fl")));
     }
 
     [SkippableFact]
@@ -191,7 +191,7 @@ public class StoreServerTests
             var counting = new CountingStore(store);
             var sink = Pack(Path.Combine(dir, "a.fl"), tree, new BlockStoreRoute(0, 255, counting));
             Assert.True(counting.Puts > 0);
-            Assert.Equal(TreeFixtures.Canonical(tree), ReadBack(Path.Combine(dir, "a.fl"), new BlockStoreRoute(0, 255, store)));
+            Assert.Equal(TreeFixtures.Canonical(tree), await ReadBackAsync(Path.Combine(dir, "a.fl"), new BlockStoreRoute(0, 255, store)));
             var again = new CountingStore(store);
             Pack(Path.Combine(dir, "b.fl"), tree, new BlockStoreRoute(0, 255, again));
             Assert.Equal(0, again.Puts);
@@ -247,7 +247,7 @@ public class StoreServerTests
         await using (var http = BlockStore.Open($"http://127.0.0.1:{port}/store"))
         {
             Assert.True(http.IsReadOnly);
-            Assert.Equal(TreeFixtures.Canonical(tree), ReadBack(fl, new BlockStoreRoute(0, 255, http)));
+            Assert.Equal(TreeFixtures.Canonical(tree), await ReadBackAsync(fl, new BlockStoreRoute(0, 255, http)));
             await Assert.ThrowsAsync<BlockStoreException>(() => http.PutAsync(new byte[32], new byte[1]));
             Assert.Throws<ArgumentException>(() => new RootfsForge.Sinks.Flist.FlistSink(Path.Combine(dir, "b.fl"),
                 new RootfsForge.Sinks.Flist.FlistSinkOptions { Stores = [new BlockStoreRoute(0, 255, http)] }));

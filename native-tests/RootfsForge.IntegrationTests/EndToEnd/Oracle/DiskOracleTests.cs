@@ -5,7 +5,7 @@ using Xunit;
 namespace RootfsForge.NativeTests.Oracle;
 
 /// <summary>
-/// Disk-layer oracle (disk-formats.md §1.9): every qcow2 fixture read through <see cref="DiskImage"/> equals
+/// Disk-layer oracle (docs/disk-formats.md §1.9): every qcow2 fixture read through <see cref="DiskImage"/> equals
 /// `qemu-img convert -O raw` of it, byte for byte over the whole virtual disk; allocated ranges, when reported, cover
 /// every non-zero byte.
 /// </summary>
@@ -37,7 +37,7 @@ public sealed class DiskOracleTests(ExtFixtures fixtures)
             }
             catch (UnsupportedImageException e) when (fixture.Contains("external-data", StringComparison.Ordinal))
             {
-                Skip.If(true, $"external data files are refused (allowed by issue 2 §2): {e.Message}");
+                Skip.If(true, $"external data file refused; docs/disk-formats.md §1.7 reads them: {e.Message}");
                 return;
             }
             using (image)

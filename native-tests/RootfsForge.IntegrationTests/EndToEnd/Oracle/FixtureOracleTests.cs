@@ -5,8 +5,8 @@ using Xunit;
 namespace RootfsForge.NativeTests.Oracle;
 
 /// <summary>
-/// Issue 2 §8 oracle: for every fixture, `rootfsforge extract IMAGE -o x.tar` equals the kernel's own view of the same
-/// filesystem (read-only loop mount), entry by entry (tools/oracle/compare.py).
+/// The oracle of docs/disk-formats.md §5: for every fixture, `rootfsforge extract IMAGE -o x.tar` equals the kernel's
+/// own view of the same filesystem (read-only loop mount), entry by entry (tools/oracle/compare.py).
 /// </summary>
 [Collection(OracleCollection.Name)]
 public sealed class FixtureOracleTests(ExtFixtures fixtures)
@@ -219,7 +219,7 @@ public sealed class OutputVariantTests(ExtFixtures fixtures)
     [SkippableFact]
     public void ExternalDataFileReadOrRefused()
     {
-        // Issue 2 §2: "external data file (or support it)": either a clear refusal (exit 3) or a faithful extraction.
+        // docs/disk-formats.md §1.7: external data files are read; a clear refusal (exit 3) would also pass.
         TestEnvironment.RequireRoot("the oracle is a read-only loop mount");
         var row = fixtures.Row("disk/gpt.raw");
         var image = fixtures.PathOf("qcow2/external-data.qcow2");

@@ -226,7 +226,7 @@ public static class FuzzMutators
             < 15 => $"INSERT OR REPLACE INTO tag VALUES ({NameValue()}, {NameValue()});",
             < 17 => rng.Next(4) switch
             {
-                // Parent cycles and a missing root (issue 9 #8).
+                // Parent cycles and a missing root (docs/flist-format.md §2.8).
                 0 => $"UPDATE inode SET parent = ino WHERE ino = {Row("inode")};",
                 1 => $"UPDATE inode SET parent = {Row("inode")} WHERE ino = 1;",
                 2 => "DELETE FROM inode WHERE ino = 1;",

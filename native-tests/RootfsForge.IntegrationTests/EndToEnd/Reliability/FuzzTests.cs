@@ -10,12 +10,12 @@ using Xunit.Abstractions;
 namespace RootfsForge.NativeTests.Reliability;
 
 /// <summary>
-/// The seeded fuzz test of issue 9: real inputs (<see cref="FuzzInputs"/>) mutated case by case (<see cref="FuzzMutators"/>),
-/// each fed to the built CLI in a sandbox. Every run must exit 0 or 3 with one clear message, without a stack trace,
-/// within 20 s and 1 GiB RSS, writing nothing outside its output (and no temporary file left in TMPDIR), leaving its input
-/// unchanged. Where a reference exists, exit 0 must mean correct data: a qcow2 that qemu-img check finds clean must extract
-/// exactly like qemu's own raw conversion of it; an ext4 that e2fsck -fn finds clean must extract (and cat) exactly like
-/// the kernel's read-only loop mount of it.
+/// The seeded fuzz test (docs/disk-formats.md §5, Fuzzing): real inputs (<see cref="FuzzInputs"/>) mutated case by case
+/// (<see cref="FuzzMutators"/>), each fed to the built CLI in a sandbox. Every run must exit 0 or 3 with one clear
+/// message, without a stack trace, within 20 s and 1 GiB RSS, writing nothing outside its output (and no temporary file
+/// left in TMPDIR), leaving its input unchanged. Where a reference exists, exit 0 must mean correct data: a qcow2 that
+/// qemu-img check finds clean must extract exactly like qemu's own raw conversion of it; an ext4 that e2fsck -fn finds
+/// clean must extract (and cat) exactly like the kernel's read-only loop mount of it.
 /// <para>
 /// Case <c>i</c> of a format uses seed <c>BaseSeed + i</c>; cases run in order (two at a time) until the format's share of
 /// the time budget is used: ROOTFSFORGE_RELIABILITY_FUZZ_SECONDS (default 150, for all four formats together) runs

@@ -6,8 +6,8 @@ using Xunit;
 namespace RootfsForge.NativeTests.Reliability;
 
 /// <summary>
-/// Issue 9 items about the image and the files it refers to, through the built CLI: non-regular files are refused at
-/// once (#2), backing files stay inside the image's folder unless allowed and inspect shows the chain (#5).
+/// The image and the files it refers to (docs/disk-formats.md §1.7), through the built CLI: non-regular files are
+/// refused at once, backing files stay inside the image's folder unless allowed and inspect shows the chain.
 /// </summary>
 public sealed class ImageInputReliabilityTests
 {

@@ -6,9 +6,9 @@ using Xunit;
 namespace RootfsForge.NativeTests.Reliability;
 
 /// <summary>
-/// Issue 9 items about outputs, proven end to end with the built CLI: a closed stdout fails the run (#3), bad output and
-/// store options are usage errors before any work (#6), and SIGINT at any moment of a .tar extraction, the final fsync
-/// included, exits 130 leaving nothing behind (#9).
+/// The rules for outputs (README "Outputs"), proven end to end with the built CLI: a closed stdout fails the run, bad
+/// output and store options are usage errors before any work, and SIGINT at any moment of a .tar extraction, the final
+/// fsync included, exits 130 leaving nothing behind.
 /// </summary>
 public sealed class OutputReliabilityTests
 {
@@ -110,7 +110,7 @@ public sealed class OutputReliabilityTests
     /// <summary>
     /// SIGINT as soon as the output is being written, midway (256 MiB written) and during the final fsync of a ~780 MB
     /// .tar (the cached Debian image): exit 130, no output and no temporary file. The late moment is found by watching
-    /// /proc/PID/task/*/syscall for fsync, the window the issue found the interrupt ignored in.
+    /// /proc/PID/task/*/syscall for fsync, the window in which the interrupt was once ignored.
     /// </summary>
     [SkippableTheory]
     [InlineData("as soon as the output is written", 0L)]

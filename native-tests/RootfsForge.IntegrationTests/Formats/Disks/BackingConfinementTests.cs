@@ -6,7 +6,7 @@ namespace RootfsForge.NativeTests.Disks;
 
 /// <summary>
 /// Backing files and external data files must lie inside the opened image's folder (symbolic links resolved) unless a
-/// folder is allowed (issue 9 #5, cf. CVE-2024-32498; docs/disk-formats.md §1.7). Chains are made by qemu-img; what is
+/// folder is allowed (cf. CVE-2024-32498; docs/disk-formats.md §1.7). Chains are made by qemu-img; what is
 /// read where it is allowed is compared with qemu-img convert.
 /// </summary>
 public sealed class BackingConfinementTests

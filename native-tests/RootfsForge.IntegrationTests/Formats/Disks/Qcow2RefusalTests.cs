@@ -5,7 +5,9 @@ using Xunit;
 
 namespace RootfsForge.NativeTests.Disks;
 
-/// <summary>Images the reader must refuse with one precise <see cref="ImageFormatException"/> (spec §1.8).</summary>
+/// <summary>
+/// Images the reader must refuse with one precise <see cref="ImageFormatException"/> (docs/disk-formats.md §1.8).
+/// </summary>
 public sealed class Qcow2RefusalTests
 {
     private static string Copy(string source, string dir, string name)
@@ -213,7 +215,9 @@ public sealed class Qcow2RefusalTests
             $"qemu-img check exit {code}: {stdout}{stderr}");
     }
 
-    /// <summary>L1 entries: bits 0–8 and 56–62 are reserved (docs/disk-formats.md §1.4); issue 9 found them accepted.</summary>
+    /// <summary>
+    /// L1 entries: bits 0–8 and 56–62 are reserved (docs/disk-formats.md §1.4); they were once accepted.
+    /// </summary>
     [SkippableTheory]
     [InlineData(0, 1UL << 0)]
     [InlineData(0, 1UL << 8)]
@@ -235,7 +239,10 @@ public sealed class Qcow2RefusalTests
         Assert.Contains($"L1 entry {index} ", e.Message);
     }
 
-    /// <summary>Standard L2 descriptors: bits 1–8 and 56–61 are reserved, with and without extended L2 (§1.4, §1.6).</summary>
+    /// <summary>
+    /// Standard L2 descriptors: bits 1–8 and 56–61 are reserved, with and without extended L2
+    /// (docs/disk-formats.md §1.4, §1.6).
+    /// </summary>
     [SkippableTheory]
     [InlineData("v3.qcow2", "compat=1.1", 1UL << 1)]
     [InlineData("v3.qcow2", "compat=1.1", 1UL << 61)]
@@ -254,7 +261,9 @@ public sealed class Qcow2RefusalTests
         Assert.Equal(l2, e.Offset);
     }
 
-    /// <summary>A refcount block past the end of the file: the file was cut short (§1.8).</summary>
+    /// <summary>
+    /// A refcount block past the end of the file: the file was cut short (docs/disk-formats.md §1.8).
+    /// </summary>
     [SkippableFact]
     public void RefcountBlockPastTheEndIsTruncated()
     {

@@ -6,13 +6,13 @@ using Xunit;
 namespace RootfsForge.NativeTests.Disks;
 
 /// <summary>
-/// A qcow2 cut short must never read as zeros where its data was (issue 9 #1): every host byte a read needs must exist,
+/// A qcow2 cut short must never read as zeros where its data was: every host byte a read needs must exist,
 /// else the read fails with kind Truncated naming the cluster (docs/disk-formats.md §1.4). The oracle for a truncated
 /// image that still extracts is the kernel's loop mount of the raw filesystem the qcow2 was converted from.
 /// </summary>
 public sealed class Qcow2TruncationTests
 {
-    /// <summary>Where issue 9 cut its image: inside the data clusters of ./big.</summary>
+    /// <summary>Where the cut is made: inside the data clusters of ./big.</summary>
     private const long IssueCut = 3346432;
 
     /// <summary>

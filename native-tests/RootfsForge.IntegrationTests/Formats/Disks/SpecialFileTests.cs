@@ -5,9 +5,9 @@ using Xunit;
 namespace RootfsForge.NativeTests.Disks;
 
 /// <summary>
-/// Only regular files and block devices are images (issue 9 #2): a FIFO as the image, a backing file or an external data
-/// file is refused at once with kind NotAnImage instead of blocking in open(2); a block device is read like the file it
-/// shows (its length from the device, not the 0 that fstat reports).
+/// Only regular files and block devices are images (docs/disk-formats.md §1.7): a FIFO as the image, a backing file or
+/// an external data file is refused at once with kind NotAnImage instead of blocking in open(2); a block device is read
+/// like the file it shows (its length from the device, not the 0 that fstat reports).
 /// </summary>
 public sealed class SpecialFileTests
 {

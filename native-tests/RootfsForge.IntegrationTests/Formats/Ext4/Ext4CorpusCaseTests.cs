@@ -1,6 +1,7 @@
 using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 
@@ -10,7 +11,7 @@ public class Ext4CorpusCaseTests
     /// <summary>Walks an image; the returned entries' content stays readable (the device is left to the GC).</summary>
     private static (List<TreeEntry> Entries, IReadOnlyList<string> Warnings) Walk(string test, string file = "image.gz")
     {
-        var device = new FileBlockSource(Ext4CorpusTests.Decompressed(test, file));
+        var device = BlockSource.OpenFile(Ext4CorpusTests.Decompressed(test, file));
         var fs = Ext4FileSystem.Open(device);
         return (fs.Walk().ToList(), fs.Warnings);
     }
@@ -46,7 +47,7 @@ public class Ext4CorpusCaseTests
     [SkippableFact]
     public void ExternalJournalDeviceIsRefused()
     {
-        using var device = new FileBlockSource(Ext4CorpusTests.Decompressed("f_ext_journal", "journal.gz"));
+        using var device = BlockSource.OpenFile(Ext4CorpusTests.Decompressed("f_ext_journal", "journal.gz"));
         var ex = Assert.Throws<UnsupportedImageException>(() => Ext4FileSystem.Open(device));
         Assert.Equal(ImageErrorKind.Unsupported, ex.Kind);
         Assert.Equal("ext4 superblock", ex.Structure);
@@ -70,7 +71,7 @@ public class Ext4CorpusCaseTests
     [SkippableFact]
     public void UnwrittenExtentsReadAsZerosAndAreHoles()
     {
-        using var device = new FileBlockSource(Ext4CorpusTests.Decompressed("f_uninit_cat", "image.gz"));
+        using var device = BlockSource.OpenFile(Ext4CorpusTests.Decompressed("f_uninit_cat", "image.gz"));
         using var fs = Ext4FileSystem.Open(device);
         var file = fs.Walk().Single(e => e.Type == EntryType.RegularFile);
         using var c = file.OpenContent!();

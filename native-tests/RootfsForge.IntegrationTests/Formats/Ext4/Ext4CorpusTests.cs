@@ -4,6 +4,7 @@ using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
 using Xunit.Abstractions;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 
@@ -71,7 +72,7 @@ public class Ext4CorpusTests(ITestOutputHelper output)
             var oracle = Ext4Fixtures.Manifest(outDir)
                 .ToDictionary(m => FileNameEncoding.GetString(Convert.FromHexString(m.GetProperty("path").GetString()!)));
 
-            using var device = new FileBlockSource(image);
+            using var device = BlockSource.OpenFile(image);
             using var fs = Ext4FileSystem.Open(device);
             var entries = fs.Walk().ToList();
             foreach (var w in fs.Warnings) output.WriteLine("warning: " + w);
@@ -155,7 +156,7 @@ internal static class Ext4Robustness
 
     public static Outcome RunBounded(string image, TimeSpan timeout, bool verify)
     {
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         return RunBounded(device, timeout, verify);
     }
 

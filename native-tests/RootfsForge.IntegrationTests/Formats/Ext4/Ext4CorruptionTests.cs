@@ -5,6 +5,7 @@ using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
 using Xunit.Abstractions;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 
@@ -102,7 +103,7 @@ public partial class Ext4CorruptionTests(ITestOutputHelper output)
     {
         TestEnvironment.RequireTool("mke2fs");
         TestEnvironment.RequireTool("debugfs");
-        using var device = new FileBlockSource(SmallImage());
+        using var device = BlockSource.OpenFile(SmallImage());
         using var fs = Ext4FileSystem.Open(device, new Ext4Options { VerifyChecksums = true });
         var entries = fs.Walk().ToList();
         Assert.Empty(fs.Warnings);
@@ -141,7 +142,7 @@ public partial class Ext4CorruptionTests(ITestOutputHelper output)
                 long at = region.Start + rng.NextInt64(region.Length);
                 data[at] = rng.Next(3) switch { 0 => (byte)rng.Next(256), 1 => 0, _ => 0xFF };
             }
-            using var device = new MemoryBlockSource(data);
+            using var device = BlockSource.FromBytes(data);
             var outcome = Ext4Robustness.RunBounded(device, TimeSpan.FromSeconds(10), verify: seed % 2 == 0);
             if (!outcome.Ok)
             {
@@ -165,7 +166,7 @@ public partial class Ext4CorruptionTests(ITestOutputHelper output)
         // debugfs "ln" makes directory hard links without checks: a loop to the root and one to the parent.
         TestEnvironment.RunChecked("debugfs", ["-w", "-R", "ln / /dir/sub/root-again", copy]);
         TestEnvironment.RunChecked("debugfs", ["-w", "-R", "ln /dir /dir/sub/parent-again", copy]);
-        using var device = new FileBlockSource(copy);
+        using var device = BlockSource.OpenFile(copy);
         using var fs = Ext4FileSystem.Open(device);
         var entries = fs.Walk().ToList();
         Assert.DoesNotContain(entries, e => e.Path.StartsWith("dir/sub/root-again", StringComparison.Ordinal));
@@ -187,7 +188,7 @@ public partial class Ext4CorruptionTests(ITestOutputHelper output)
         long offset = long.Parse(m.Groups[1].Value) * BlockSize + Convert.ToInt64(m.Groups[2].Value, 16);
         byte[] data = File.ReadAllBytes(image);
         BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan((int)offset), 0x81A4); // S_IFREG | 0644
-        using var device = new MemoryBlockSource(data);
+        using var device = BlockSource.FromBytes(data);
         using var fs = Ext4FileSystem.Open(device);
         var ex = await Assert.ThrowsAsync<ImageFormatException>(async () =>
         {
@@ -217,7 +218,7 @@ public partial class Ext4CorruptionTests(ITestOutputHelper output)
         BinaryPrimitives.WriteUInt32LittleEndian(node[12..], 0);
         BinaryPrimitives.WriteUInt32LittleEndian(node[16..], (uint)leaf);
         BinaryPrimitives.WriteUInt16LittleEndian(node[20..], 0);
-        using var device = new MemoryBlockSource(data);
+        using var device = BlockSource.FromBytes(data);
         using var fs = Ext4FileSystem.Open(device);
         // The walk maps every file: the damaged one is skipped with a warning, the rest of the tree survives.
         var entries = fs.Walk().ToList();

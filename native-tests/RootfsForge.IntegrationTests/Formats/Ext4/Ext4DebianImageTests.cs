@@ -4,6 +4,7 @@ using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
 using Xunit.Abstractions;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 
@@ -26,7 +27,7 @@ public class Ext4DebianImageTests(ITestOutputHelper output)
         var info = TestEnvironment.RunChecked("sgdisk", ["-i", "1", raw]);
         long first = long.Parse(info.Split('\n').First(l => l.StartsWith("First sector:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[2]);
         long last = long.Parse(info.Split('\n').First(l => l.StartsWith("Last sector:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[2]);
-        using var disk = new FileBlockSource(raw);
+        using var disk = BlockSource.OpenFile(raw);
         using var part = disk.Slice(first * 512, (last - first + 1) * 512);
 
         var sw = Stopwatch.StartNew();

@@ -57,6 +57,38 @@ internal static class Ext4Fixtures
         }
     }
 
+    /// <summary>
+    /// An image written by the kernel itself, cached as <paramref name="fileName"/>: a <paramref name="size"/> file made
+    /// by <c>mkfs.ext4 -q -F</c> with <paramref name="mkfsArgs"/>, loop-mounted read-write, filled by
+    /// <paramref name="populate"/> (given the mount point), synced and unmounted. Needs root.
+    /// </summary>
+    public static string KernelWritten(string fileName, string size, string[] mkfsArgs, Action<string> populate)
+    {
+        lock (Gate)
+        {
+            string image = Path.Combine(Dir, fileName);
+            if (File.Exists(image)) return image;
+            string tmp = image + ".tmp";
+            string mnt = TestEnvironment.NewTempDir("rff-mnt");
+            File.Delete(tmp);
+            TestEnvironment.RunChecked("truncate", ["-s", size, tmp]);
+            TestEnvironment.RunChecked("mkfs.ext4", ["-q", "-F", .. mkfsArgs, tmp]);
+            TestEnvironment.RunChecked("mount", ["-o", "loop", tmp, mnt]);
+            try
+            {
+                populate(mnt);
+                TestEnvironment.RunChecked("sync", []);
+            }
+            finally
+            {
+                TestEnvironment.RunChecked("umount", [mnt]);
+                Directory.Delete(mnt);
+            }
+            File.Move(tmp, image);
+            return image;
+        }
+    }
+
     /// <summary>The oracle: one JSON object per entry of a directory, from tools/fixtures/ext4-manifest.py.</summary>
     public static List<JsonElement> Manifest(string dir)
     {

@@ -3,6 +3,7 @@ using RootfsForge.NativeTests.Support;
 using RootfsForge.Ext4;
 using Xunit;
 using Xunit.Abstractions;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 
@@ -13,26 +14,14 @@ namespace RootfsForge.NativeTests.Ext4;
 /// </summary>
 public class Ext4HtreeChecksumTests(ITestOutputHelper output)
 {
-    private static readonly Lock Gate = new();
-
     /// <summary>Block size, file count and name length: 1 KiB blocks with long names give a two-level tree (dx_nodes);
     /// 4 KiB blocks with short names a root-only tree made by converting a linear block (like fixture fs/kernel.img).</summary>
     public static TheoryData<int, int, int> Layouts => new() { { 1024, 2000, 200 }, { 4096, 3000, 12 } };
 
-    private static string KernelHtreeImage(int blockSize, int files, int nameLength)
-    {
-        lock (Gate)
-        {
-            string image = Path.Combine(Ext4Fixtures.Dir, $"kernel-htree-{blockSize}-{files}-{nameLength}-v1.img");
-            if (File.Exists(image)) return image;
-            string tmp = image + ".tmp";
-            string mnt = TestEnvironment.NewTempDir("rff-mnt");
-            File.Delete(tmp);
-            TestEnvironment.RunChecked("truncate", ["-s", "48M", tmp]);
-            TestEnvironment.RunChecked("mkfs.ext4", ["-q", "-F", "-b", blockSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                "-I", "256", "-O", "metadata_csum,dir_index", tmp]);
-            TestEnvironment.RunChecked("mount", ["-o", "loop", tmp, mnt]);
-            try
+    private static string KernelHtreeImage(int blockSize, int files, int nameLength) =>
+        Ext4Fixtures.KernelWritten($"kernel-htree-{blockSize}-{files}-{nameLength}-v1.img", "48M",
+            ["-b", blockSize.ToString(System.Globalization.CultureInfo.InvariantCulture), "-I", "256", "-O", "metadata_csum,dir_index"],
+            mnt =>
             {
                 string dir = Path.Combine(mnt, "big");
                 Directory.CreateDirectory(dir);
@@ -41,17 +30,7 @@ public class Ext4HtreeChecksumTests(ITestOutputHelper output)
                     string prefix = $"n{i:D5}-";
                     File.WriteAllBytes(Path.Combine(dir, prefix + new string('x', nameLength - prefix.Length)), []);
                 }
-                TestEnvironment.RunChecked("sync", []);
-            }
-            finally
-            {
-                TestEnvironment.RunChecked("umount", [mnt]);
-                Directory.Delete(mnt);
-            }
-            File.Move(tmp, image);
-            return image;
-        }
-    }
+            });
 
     private static void RequireKernelTools()
     {
@@ -94,7 +73,7 @@ public class Ext4HtreeChecksumTests(ITestOutputHelper output)
             Directory.Delete(mnt);
         }
 
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device, new Ext4Options { VerifyChecksums = true });
         var ours = fs.Walk().Where(e => e.Path.StartsWith("big/", StringComparison.Ordinal))
             .Select(e => e.Path["big/".Length..]).Order(StringComparer.Ordinal).ToArray();
@@ -161,7 +140,7 @@ public class Ext4HtreeChecksumTests(ITestOutputHelper output)
             output.WriteLine($"e2fsck exit {fsck}: {string.Join(" | ", fsckOut.Split('\n').Where(l => l.Contains("HTREE", StringComparison.Ordinal)).Take(3))}");
 
             string? ours = null;
-            using (var device = new MemoryBlockSource(data))
+            using (var device = BlockSource.FromBytes(data))
             using (var fs = Ext4FileSystem.Open(device, new Ext4Options { VerifyChecksums = true }))
             {
                 try

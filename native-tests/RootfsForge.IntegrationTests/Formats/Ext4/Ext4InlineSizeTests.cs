@@ -1,6 +1,7 @@
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Ext4;
 using Xunit;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 
@@ -79,7 +80,7 @@ public class Ext4InlineSizeTests
             Directory.Delete(mnt);
         }
 
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device, new Ext4Options { VerifyChecksums = true });
         var entries = fs.Walk().ToDictionary(e => e.Path);
         Assert.Empty(fs.Warnings);

@@ -1,6 +1,7 @@
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Ext4;
 using Xunit;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 
@@ -11,7 +12,7 @@ public class Ext4JournalHookTests
     public void NotReplayingWarnsLoudlyAndReadsAsIs()
     {
         string image = Ext4CorpusTests.Decompressed("j_corrupt_commit_csum", "image.gz");
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device, new Ext4Options { ReplayJournal = false });
         Assert.True(fs.Info.NeedsRecovery);
         Assert.False(fs.Info.JournalReplayed);
@@ -25,7 +26,7 @@ public class Ext4JournalHookTests
     {
         TestEnvironment.RequireTool("debugfs");
         string image = Ext4CorpusTests.Decompressed("j_corrupt_commit_csum", "image.gz");
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device, new Ext4Options { ReplayJournal = false });
         uint inode = fs.Volume.Superblock.JournalInum;
         Assert.Equal(8u, inode);
@@ -45,7 +46,7 @@ public class Ext4JournalHookTests
     public void ReplaysTheJournalByDefaultAndReadsThroughTheOverlay()
     {
         string image = Ext4CorpusTests.Decompressed("j_recover_csum2_64bit", "image.bz2");
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device);
         Assert.True(fs.Info.NeedsRecovery);
         Assert.True(fs.Info.JournalReplayed);

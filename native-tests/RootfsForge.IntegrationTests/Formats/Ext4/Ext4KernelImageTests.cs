@@ -1,6 +1,7 @@
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Ext4;
 using Xunit;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 
@@ -10,39 +11,18 @@ namespace RootfsForge.NativeTests.Ext4;
 /// </summary>
 public class Ext4KernelImageTests
 {
-    private static readonly Lock Gate = new();
-
     private static string KernelImage()
     {
-        lock (Gate)
+        string tree = Ext4Fixtures.SourceTree("full");
+        return Ext4Fixtures.KernelWritten("kernel-written-v2.img", "192M", ["-I", "256", "-O", "inline_data,metadata_csum"], mnt =>
         {
-            string image = Path.Combine(Ext4Fixtures.Dir, "kernel-written-v2.img");
-            if (File.Exists(image)) return image;
-            string tree = Ext4Fixtures.SourceTree("full");
-            string tmp = image + ".tmp";
-            string mnt = TestEnvironment.NewTempDir("rff-mnt");
-            File.Delete(tmp);
-            TestEnvironment.RunChecked("truncate", ["-s", "192M", tmp]);
-            TestEnvironment.RunChecked("mkfs.ext4", ["-q", "-F", "-I", "256", "-O", "inline_data,metadata_csum", tmp]);
-            TestEnvironment.RunChecked("mount", ["-o", "loop", tmp, mnt]);
-            try
-            {
-                TestEnvironment.RunChecked("cp", ["-a", tree + "/.", mnt], timeout: TimeSpan.FromMinutes(5));
-                TestEnvironment.RunChecked("touch", ["-h", "-d", "2345-06-07 08:09:10.123456789 UTC", Path.Combine(mnt, "times-2345")]);
-                TestEnvironment.RunChecked("touch", ["-h", "-d", "1960-03-04 05:06:07.5 UTC", Path.Combine(mnt, "times-1960")]);
-                TestEnvironment.RunChecked("touch", ["-h", "-d", "2038-01-19 03:14:08.999999999 UTC", Path.Combine(mnt, "times-2038")]);
-                TestEnvironment.RunChecked("touch", ["-h", "-d", "1901-12-14 00:00:00.000000001 UTC", Path.Combine(mnt, "symlinks", "fast")]);
-                File.WriteAllText(Path.Combine(mnt, "written-by-kernel"), "hello from the kernel\n");
-                TestEnvironment.RunChecked("sync", []);
-            }
-            finally
-            {
-                TestEnvironment.RunChecked("umount", [mnt]);
-                Directory.Delete(mnt);
-            }
-            File.Move(tmp, image);
-            return image;
-        }
+            TestEnvironment.RunChecked("cp", ["-a", tree + "/.", mnt], timeout: TimeSpan.FromMinutes(5));
+            TestEnvironment.RunChecked("touch", ["-h", "-d", "2345-06-07 08:09:10.123456789 UTC", Path.Combine(mnt, "times-2345")]);
+            TestEnvironment.RunChecked("touch", ["-h", "-d", "1960-03-04 05:06:07.5 UTC", Path.Combine(mnt, "times-1960")]);
+            TestEnvironment.RunChecked("touch", ["-h", "-d", "2038-01-19 03:14:08.999999999 UTC", Path.Combine(mnt, "times-2038")]);
+            TestEnvironment.RunChecked("touch", ["-h", "-d", "1901-12-14 00:00:00.000000001 UTC", Path.Combine(mnt, "symlinks", "fast")]);
+            File.WriteAllText(Path.Combine(mnt, "written-by-kernel"), "hello from the kernel\n");
+        });
     }
 
     [SkippableFact]
@@ -64,7 +44,7 @@ public class Ext4KernelImageTests
             TestEnvironment.RunChecked("umount", [mnt]);
             Directory.Delete(mnt);
         }
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device, new Ext4Options { VerifyChecksums = true });
         var entries = Ext4TreeComparer.CompareWalk(fs, manifest,
             new Ext4TreeComparer.Options(CompareTimes: true, CompareNanoseconds: true));

@@ -3,6 +3,7 @@ using RootfsForge.Ext4;
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Tree;
 using Xunit;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 
@@ -71,7 +72,7 @@ public partial class Ext4LookupTests
         TestEnvironment.RequireTool("mke2fs");
         var (source, image) = Fixture();
         var kernel = KernelResolve(source, path);
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device);
         if (kernel.Errno == ELOOP)
         {
@@ -99,7 +100,7 @@ public partial class Ext4LookupTests
     {
         TestEnvironment.RequireTool("mke2fs");
         var (source, image) = Fixture();
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device);
         byte[] expected = await File.ReadAllBytesAsync(Path.Combine(source, "etc", "os-release"));
         foreach (var path in new[] { "etc/os-release", "etc/abs", "bin/up", "bin/up-deep", "chain1", "dirlink/os-release" })
@@ -120,7 +121,7 @@ public partial class Ext4LookupTests
     {
         TestEnvironment.RequireTool("mke2fs");
         var (_, image) = Fixture();
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device);
         var link = fs.GetEntry("/etc/abs");
         Assert.NotNull(link);

@@ -2,6 +2,7 @@ using RootfsForge.NativeTests.Support;
 using RootfsForge.Ext4;
 using RootfsForge.Tree;
 using Xunit;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Ext4;
 
@@ -33,7 +34,7 @@ public class Ext4MkfsImageTests
         string size = name.Contains("64k") ? "512M" : "160M";
         string image = Ext4Fixtures.Image(name, tree, mkfsArgs.Split(' '), size);
         var manifest = Ext4Fixtures.Manifest(tree);
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         // Verify every checksum where the image has them: mke2fs output must be clean.
         using var fs = Ext4FileSystem.Open(device, new Ext4Options { VerifyChecksums = true });
         var entries = Ext4TreeComparer.CompareWalk(fs, manifest, new Ext4TreeComparer.Options());
@@ -68,7 +69,7 @@ public class Ext4MkfsImageTests
         string image = Ext4Fixtures.Image("ext4-default", Ext4Fixtures.SourceTree("full"), "-t ext4 -I 256".Split(' '));
         var dump = TestEnvironment.RunChecked("dumpe2fs", ["-h", image]).Split('\n')
             .Where(l => l.Contains(':')).ToDictionary(l => l[..l.IndexOf(':')].Trim(), l => l[(l.IndexOf(':') + 1)..].Trim());
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device);
         var info = fs.Info;
         Assert.Equal(dump["Block count"], info.BlocksCount.ToString());
@@ -87,7 +88,7 @@ public class Ext4MkfsImageTests
     {
         Ext4Fixtures.RequireImageTools();
         string image = Ext4Fixtures.Image("ext4-default", Ext4Fixtures.SourceTree("full"), "-t ext4 -I 256".Split(' '));
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device);
         Assert.Equal(EntryType.Directory, fs.GetEntry("")!.Type);
         Assert.Equal(EntryType.Directory, fs.GetEntry("/")!.Type);
@@ -109,7 +110,7 @@ public class Ext4MkfsImageTests
     {
         Ext4Fixtures.RequireImageTools();
         string image = Ext4Fixtures.Image("ext4-default", Ext4Fixtures.SourceTree("full"), "-t ext4 -I 256".Split(' '));
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device, new Ext4Options { MaxDepth = 10 });
         var entries = fs.Walk().ToList();
         Assert.Contains(entries, e => e.Path == "deep/l1/l2/l3/l4/l5/l6/l7/l8/l9");
@@ -136,7 +137,7 @@ public class Ext4MkfsImageTests
         string copy = Path.Combine(TestEnvironment.NewTempDir("rff-cf"), "cf.img");
         File.Copy(image, copy);
         TestEnvironment.RunChecked("debugfs", ["-w", "-R", "set_inode_field / flags 0x40080000", copy]);
-        using var device = new FileBlockSource(copy);
+        using var device = BlockSource.OpenFile(copy);
         using var fs = Ext4FileSystem.Open(device);
         Assert.Contains("casefold", fs.Info.IncompatFeatures);
         Ext4TreeComparer.CompareWalk(fs, Ext4Fixtures.Manifest(tree), new Ext4TreeComparer.Options());
@@ -152,7 +153,7 @@ public class Ext4MkfsImageTests
         string image = Ext4Fixtures.Image("ext2-rev0", tree, ["-t", "ext2", "-r", "0"], "8M");
         var dump = TestEnvironment.RunChecked("dumpe2fs", ["-h", image]);
         Skip.IfNot(dump.Contains("Filesystem revision #:    0"), "mke2fs did not make a revision 0 filesystem");
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         using var fs = Ext4FileSystem.Open(device);
         Assert.Equal(0u, fs.Info.Revision);
         Assert.Equal(128, fs.Info.InodeSize);

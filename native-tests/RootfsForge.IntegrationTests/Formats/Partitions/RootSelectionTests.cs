@@ -5,7 +5,7 @@ using Xunit;
 
 namespace RootfsForge.NativeTests.Disks;
 
-/// <summary>Root partition choice (spec §2.3) on sgdisk-made disks.</summary>
+/// <summary>Root partition choice (docs/disk-formats.md §2.3) on sgdisk-made disks.</summary>
 public sealed class RootSelectionTests
 {
     /// <summary>Builds a GPT disk: each part is (sgdisk typecode, GPT name, size MiB, filesystem, fs label).</summary>

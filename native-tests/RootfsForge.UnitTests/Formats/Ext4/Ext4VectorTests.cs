@@ -4,13 +4,14 @@ using Xunit;
 
 namespace RootfsForge.NativeTests.Ext4;
 
-/// <summary>The decoding vectors of disk-formats.md §3.7, §3.8, §3.10, §3.11.</summary>
+/// <summary>The decoding vectors of docs/disk-formats.md §3.7, §3.8, §3.10, §3.11.</summary>
 public class Ext4VectorTests
 {
     [Fact]
     public void Timestamp2345UsesEpochBits()
     {
-        // §3.10: 11 847 456 550 (2345-06-07 08:09:10 UTC) = base 0xC229D726 (−1 037 445 338) with epoch bits 3.
+        // docs/disk-formats.md §3.10: 11 847 456 550 (2345-06-07 08:09:10 UTC) = base 0xC229D726 (−1 037 445 338) with
+        // epoch bits 3.
         var t = Ext4Time.Decode(unchecked((int)0xC229D726), 3);
         Assert.Equal(11_847_456_550L, t.Seconds);
         Assert.Equal(0u, t.Nanoseconds);

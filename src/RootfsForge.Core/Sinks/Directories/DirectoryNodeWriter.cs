@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using RootfsForge.IO;
 using RootfsForge.Tree;
@@ -11,7 +10,6 @@ namespace RootfsForge.Sinks.Directories;
 /// then mode, then xattrs (chown clears <c>security.capability</c>), then times (every change before moves ctime and
 /// mtime). Nodes are created with owner-only permissions and get their real mode only at that step.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal sealed class DirectoryNodeWriter(SinkCounters counters, bool privileged, XattrDropPolicy xattrs)
 {
     private const int NameMax = 255; // NAME_MAX of Linux

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using RootfsForge.IO;
 using RootfsForge.Tree;
@@ -33,7 +32,6 @@ namespace RootfsForge.Sinks.Directories;
 /// <c>system.*</c> attribute (capabilities, ACLs, labels) is always named (<see cref="XattrDropPolicy"/>). Any other
 /// failure (EIO, EACCES or EINVAL when privileged, ENOSPC on a full target, ...) fails the sink.</para>
 /// </remarks>
-[SupportedOSPlatform("linux")]
 public sealed class DirectorySink : TreeSink
 {
     private const int CopyBufferSize = 1 << 20;

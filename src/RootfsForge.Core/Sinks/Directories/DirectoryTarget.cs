@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using RootfsForge.IO;
 using RootfsForge.Tree;
@@ -13,7 +12,6 @@ namespace RootfsForge.Sinks.Directories;
 /// aside and removes it only once the new tree is in place. Disposing without committing removes what was written: the
 /// temporary tree, or the top-level entries created in an empty target (nothing in a target that was not empty).
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal sealed class DirectoryTarget : IDisposable
 {
     private readonly string _buildPath;

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using RootfsForge.IO;
 using RootfsForge.Tree;
@@ -15,7 +14,6 @@ namespace RootfsForge.Sinks.Directories;
 /// that every dropped <c>security.*</c>, <c>trusted.*</c> and <c>system.*</c> attribute (capabilities, ACLs, labels)
 /// is always named. Any other errno fails the sink.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal sealed class XattrDropPolicy(SinkCounters counters, bool privileged)
 {
     /// <summary>Dropped xattrs outside the security-relevant namespaces that get a warning of their own.</summary>

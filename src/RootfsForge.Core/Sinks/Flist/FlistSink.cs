@@ -6,10 +6,11 @@ using RootfsForge.Tree;
 namespace RootfsForge.Sinks.Flist;
 
 /// <summary>
-/// Writes an rfs v2 <c>.fl</c> (docs/flist-format.md §1–§2) and puts every file's encrypted 512 KiB blocks (§3) into the
-/// block stores. Chunks are encoded on all cores (<see cref="ChunkEncoder"/>) and uploaded concurrently
-/// (<see cref="BlockUploader"/>); a block already in a store is not written again, identical chunks within one build
-/// are stored once, and holes cost no reading. The file appears only when <see cref="CompleteAsync"/> succeeds.
+/// Writes an rfs v2 <c>.fl</c> (docs/flist-format.md §1–§2) and puts every file's encrypted 512 KiB blocks
+/// (docs/flist-format.md §3) into the block stores. Chunks are encoded on all cores (<see cref="ChunkEncoder"/>) and
+/// uploaded concurrently (<see cref="BlockUploader"/>); a block already in a store is not written again, identical
+/// chunks within one build are stored once, and holes cost no reading. The file appears only when <see
+/// cref="CompleteAsync"/> succeeds.
 /// </summary>
 /// <remarks>
 /// Not representable in a <c>.fl</c> and reported instead: xattrs (counted, <c>security.capability</c> warned by path),
@@ -68,7 +69,7 @@ public sealed class FlistSink : TreeSink
     /// none read-only. Callers validating options before any work use it too.
     /// </summary>
     /// <exception cref="ArgumentException">They cannot.</exception>
-    public static void ValidateStores(IReadOnlyList<BlockStoreRoute> stores)
+    internal static void ValidateStores(IReadOnlyList<BlockStoreRoute> stores)
     {
         ArgumentNullException.ThrowIfNull(stores);
         if (stores.Count == 0) throw new ArgumentException("a .fl needs at least one block store", nameof(stores));
@@ -239,7 +240,7 @@ public sealed class FlistSink : TreeSink
             Counters.CountEntry();
             return;
         }
-        // A .fl has no link count: the link gets its own inode row with the same blocks (§2.2).
+        // A .fl has no link count: the link gets its own inode row with the same blocks (docs/flist-format.md §2.2).
         long ino = _writer.AddInode(parent, name, file.Length, entry.Uid, entry.Gid, FileTypeBits.Regular | perms, 0, mtime);
         Interlocked.Increment(ref _blocks.Files);
         if (file.Drained) _writer.AddBlocks(ino, file.Blocks);

@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using RootfsForge.IO;
 using RootfsForge.Tree;
@@ -6,7 +5,6 @@ using RootfsForge.Tree;
 namespace RootfsForge.Sources.Directories;
 
 /// <summary>A regular file of a <see cref="DirectorySource"/>, read with pread; its holes found with SEEK_DATA/SEEK_HOLE.</summary>
-[SupportedOSPlatform("linux")]
 internal sealed class DirectoryFileContent : FileContent
 {
     private readonly SafeFileHandle _handle;

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Versioning;
 using RootfsForge.IO;
 using RootfsForge.Tree;
 
@@ -13,7 +12,6 @@ namespace RootfsForge.Sources.Directories;
 /// parent with <c>O_NOFOLLOW</c>, so symlinks are never followed; mount points are not crossed unless the options say
 /// so. Entries that vanish or change type while the walk runs are skipped with a warning. Linux only.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class DirectorySource : ITreeSource
 {
     private readonly string _root;

@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using RootfsForge.IO;
 using RootfsForge.Tree;
@@ -13,7 +12,6 @@ internal sealed record DirectoryNode(byte[] Name, Posix.FileStatus Status);
 /// when the walk descends into them, through an <see cref="OpenDirectoryStack"/>, so the walk holds one descriptor per
 /// level; symlink targets and xattrs are read relative to the parent's descriptor when the entry is made.
 /// </summary>
-[SupportedOSPlatform("linux")]
 internal sealed class DirectoryWalker : TreeWalker<DirectoryNode>, IDisposable
 {
     private readonly byte[] _rootPath;

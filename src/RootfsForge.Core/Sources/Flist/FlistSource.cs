@@ -7,8 +7,9 @@ namespace RootfsForge.Sources.Flist;
 /// <summary>
 /// Reads an rfs v2 <c>.fl</c> as a tree: metadata from the SQLite file (read whole and closed at once), file content
 /// fetched block by block from the stores, decrypted and decompressed. Entries come in <see cref="ITreeSource"/> order.
+/// Dispose it with <c>await using</c>: closing the stores it opened is asynchronous (connections, HTTP clients).
 /// </summary>
-public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
+public sealed class FlistSource : ITreeSource, IAsyncDisposable
 {
     private readonly FlistFile _file;
     private readonly BlockRouter _router;
@@ -151,9 +152,6 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable, IDisposable
     {
         if (_ownsRouter) await _router.DisposeAsync().ConfigureAwait(false);
     }
-
-    /// <inheritdoc />
-    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 }
 
 /// <summary>Counts of a <c>.fl</c>, for <c>fl info</c>.</summary>

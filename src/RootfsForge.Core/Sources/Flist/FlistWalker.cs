@@ -51,7 +51,8 @@ internal sealed class FlistWalker(FlistFile file, FlistTree tree, BlockRouter ro
             }
         }
         bool device = type is EntryType.CharacterDevice or EntryType.BlockDevice;
-        // Times are whole seconds (§2.3); any 64-bit value is a valid UnixTime and is shown clamped, never computed with.
+        // Times are whole seconds (docs/flist-format.md §2.3); any 64-bit value is a valid UnixTime and is shown
+        // clamped, never computed with.
         var mtime = new UnixTime(inode.Mtime, 0);
         return new TreeEntry
         {

@@ -9,11 +9,11 @@ namespace RootfsForge.Disks;
 
 /// <summary>
 /// A qcow2 image (versions 2 and 3) read in-process: deflate and zstd compressed clusters, zero clusters, extended L2
-/// entries with subclusters, backing chains and external data files (spec §1). Thread-safe; L2 tables and decompressed
-/// clusters are cached, and compressed clusters ahead of a sequential reader (or hinted by <see cref="Prefetch"/>) are
-/// decoded on the thread pool.
+/// entries with subclusters, backing chains and external data files (docs/disk-formats.md §1). Thread-safe; L2 tables
+/// and decompressed clusters are cached, and compressed clusters ahead of a sequential reader (or hinted by <see
+/// cref="Prefetch"/>) are decoded on the thread pool.
 /// </summary>
-public sealed class Qcow2DiskImage : DiskImage
+internal sealed class Qcow2DiskImage : DiskImage
 {
     private enum Kind { Normal, Zero, Unallocated, Compressed }
 
@@ -64,7 +64,7 @@ public sealed class Qcow2DiskImage : DiskImage
         _clusterSize = header.ClusterSize;
         _subclusterBits = header.ExtendedL2 ? _clusterBits - 5 : _clusterBits;
         _clusterSpan = (long)_clusterSize * header.L2Entries;
-        _compressedOffsetBits = 70 - _clusterBits; // §1.5: x = 62 − (cluster_bits − 8)
+        _compressedOffsetBits = 70 - _clusterBits; // docs/disk-formats.md §1.5: x = 62 − (cluster_bits − 8)
         _maxL2Tables = (int)Math.Max(16, (32L << 20) / _clusterSize);
         long budget = Math.Max(options.CacheBytes, 4L * _clusterSize);
         _readAheadBytes = Math.Min((long)Math.Max(0, options.ReadAheadClusters) * _clusterSize, budget / 2);
@@ -179,7 +179,7 @@ public sealed class Qcow2DiskImage : DiskImage
 
     /// <summary>
     /// Checks that every refcount block the refcount table names is aligned and starts inside the file. Refcounts are
-    /// not used for reading, but a block past the end means the file was cut short (§1.8).
+    /// not used for reading, but a block past the end means the file was cut short (docs/disk-formats.md §1.8).
     /// </summary>
     private static void CheckRefcountTable(SafeFileHandle file, long fileLength, Qcow2Header header, ImageErrorFactory error)
     {
@@ -224,7 +224,8 @@ public sealed class Qcow2DiskImage : DiskImage
         return done;
     }
 
-    // ---------------------------------------------------------------- address translation (§1.4, §1.6)
+    // ---------------------------------------------------------------- address translation (docs/disk-formats.md §1.4,
+    // §1.6)
 
     private L2Table GetL2(long offset)
     {
@@ -445,7 +446,7 @@ public sealed class Qcow2DiskImage : DiskImage
         }
     }
 
-    /// <summary>Decompresses one cluster (§1.5).</summary>
+    /// <summary>Decompresses one cluster (docs/disk-formats.md §1.5).</summary>
     private void DecodeCompressed(ulong descriptor, byte[] destination)
     {
         int x = _compressedOffsetBits;
@@ -456,7 +457,8 @@ public sealed class Qcow2DiskImage : DiskImage
             throw Error($"compressed cluster at host offset 0x{coffset:x} lies past the end of the {_fileLength}-byte file",
                 "qcow2 compressed cluster", (long)Math.Min(coffset, long.MaxValue), ImageErrorKind.Truncated);
         long start = (long)coffset;
-        // The final sector may lie past EOF (§1.5); when the data then does not decode, the file was cut short.
+        // The final sector may lie past EOF (docs/disk-formats.md §1.5); when the data then does not decode, the file
+        // was cut short.
         bool cut = csize > _fileLength - start;
         int available = (int)Math.Min(csize, _fileLength - start);
         byte[] input = ArrayPool<byte>.Shared.Rent(available);
@@ -467,7 +469,8 @@ public sealed class Qcow2DiskImage : DiskImage
             int produced;
             try
             {
-                // Stop once a whole cluster is out: trailing bytes belong to the next cluster's sector (§1.5).
+                // Stop once a whole cluster is out: trailing bytes belong to the next cluster's sector
+                // (docs/disk-formats.md §1.5).
                 produced = _header.CompressionType == CompressionZstd
                     ? ZstdCluster.Decode(input.AsSpan(0, got), destination.AsSpan(0, _clusterSize))
                     : InflateCluster(input, got, destination.AsSpan(0, _clusterSize));

@@ -1,9 +1,12 @@
 namespace RootfsForge.Disks.Qcow2;
 
-/// <summary>Offsets, sizes and values of the qcow2 on-disk structures (qemu <c>docs/interop/qcow2.rst</c>; spec §1).</summary>
+/// <summary>
+/// Offsets, sizes and values of the qcow2 on-disk structures (qemu <c>docs/interop/qcow2.rst</c>;
+/// docs/disk-formats.md §1).
+/// </summary>
 internal static class Qcow2FieldLocations
 {
-    // Header (§1.1), all big-endian.
+    // Header (docs/disk-formats.md §1.1), all big-endian.
     public const uint MagicValue = 0x514649FB; // "QFI\xfb"
     public const int Magic = 0;
     public const int Version = 4;
@@ -34,7 +37,7 @@ internal static class Qcow2FieldLocations
     public const long MaxL1TableBytes = 32L << 20;
     public const long MaxRefcountTableBytes = 8L << 20; // qemu's QCOW_MAX_REFTABLE_SIZE
 
-    // Incompatible feature bits (§1.2).
+    // Incompatible feature bits (docs/disk-formats.md §1.2).
     public const ulong IncompatDirty = 1UL << 0;
     public const ulong IncompatCorrupt = 1UL << 1;
     public const ulong IncompatExternalDataFile = 1UL << 2;
@@ -45,7 +48,7 @@ internal static class Qcow2FieldLocations
     public const byte CompressionDeflate = 0;
     public const byte CompressionZstd = 1;
 
-    // Header extensions (§1.3): u32 type, u32 length, data padded to 8.
+    // Header extensions (docs/disk-formats.md §1.3): u32 type, u32 length, data padded to 8.
     public const int ExtensionHeaderSize = 8;
     public const uint ExtensionEnd = 0;
     public const uint ExtensionBackingFormat = 0xE2792ACA;
@@ -54,8 +57,8 @@ internal static class Qcow2FieldLocations
     public const uint ExtensionFullDiskEncryption = 0x0537BE77;
     public const uint ExtensionExternalDataFile = 0x44415441;
 
-    // L1/L2 entries (§1.4, §1.6). Reserved bits must be 0: L1 bits 0–8 and 56–62; a standard L2 descriptor's bits 1–8
-    // and 56–61 (bit 0 is "reads as zeros" in version 3 and ignored otherwise).
+    // L1/L2 entries (docs/disk-formats.md §1.4, §1.6). Reserved bits must be 0: L1 bits 0–8 and 56–62; a standard L2
+    // descriptor's bits 1–8 and 56–61 (bit 0 is "reads as zeros" in version 3 and ignored otherwise).
     public const ulong L1OffsetMask = 0x00FFFFFFFFFFFE00;
     public const ulong L1ReservedMask = 0x7F000000000001FF;
     public const ulong L2StandardReservedMask = 0x3F000000000001FE;
@@ -69,6 +72,7 @@ internal static class Qcow2FieldLocations
     public const int ExtendedL2EntrySize = 16;
     public const int SubclustersPerCluster = 32;
 
-    // Compressed descriptor (§1.5): the sector count is in 512-byte units whatever the cluster size.
+    // Compressed descriptor (docs/disk-formats.md §1.5): the sector count is in 512-byte units whatever the cluster
+    // size.
     public const int CompressedSectorSize = 512;
 }

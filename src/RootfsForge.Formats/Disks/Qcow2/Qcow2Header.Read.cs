@@ -13,7 +13,9 @@ internal sealed partial class Qcow2Header
 {
     private const string Structure = "qcow2 header";
 
-    /// <summary>Reads and validates the header, its extensions and the backing file name (spec §1.1–§1.3, §1.8).</summary>
+    /// <summary>
+    /// Reads and validates the header, its extensions and the backing file name (docs/disk-formats.md §1.1–§1.3, §1.8).
+    /// </summary>
     public static Qcow2Header Read(SafeFileHandle file, long fileLength, ImageErrorFactory error)
     {
         Span<byte> fixedPart = stackalloc byte[112];
@@ -104,7 +106,8 @@ internal sealed partial class Qcow2Header
 
     private void ValidateL1(long fileLength, ImageErrorFactory error)
     {
-        // §1.8: l1_size must cover the virtual size; the table must be aligned, inside the file and at most 32 MiB.
+        // docs/disk-formats.md §1.8: l1_size must cover the virtual size; the table must be aligned, inside the file
+        // and at most 32 MiB.
         long clusterSpan = (long)ClusterSize * L2Entries;
         long needed = Size == 0 ? 0 : (Size - 1) / clusterSpan + 1;
         if (L1Size < needed)
@@ -123,7 +126,7 @@ internal sealed partial class Qcow2Header
 
     /// <summary>
     /// The refcount table is not needed for reading, but one that is unaligned, oversized or past the end of the file means
-    /// the file is damaged or cut short (§1.8).
+    /// the file is damaged or cut short (docs/disk-formats.md §1.8).
     /// </summary>
     private void ValidateRefcountTable(long fileLength, ImageErrorFactory error)
     {

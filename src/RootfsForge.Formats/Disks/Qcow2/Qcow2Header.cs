@@ -1,6 +1,8 @@
 namespace RootfsForge.Disks.Qcow2;
 
-/// <summary>The parsed qcow2 header and the header extensions a reader needs (spec §1.1–§1.3).</summary>
+/// <summary>
+/// The parsed qcow2 header and the header extensions a reader needs (docs/disk-formats.md §1.1–§1.3).
+/// </summary>
 internal sealed partial class Qcow2Header
 {
     public uint Version { get; private init; }
@@ -36,7 +38,7 @@ internal sealed partial class Qcow2Header
     public bool Dirty => (IncompatibleFeatures & Qcow2FieldLocations.IncompatDirty) != 0;
     public bool Corrupt => (IncompatibleFeatures & Qcow2FieldLocations.IncompatCorrupt) != 0;
 
-    /// <summary>Bytes per L2 entry: 8, or 16 with extended L2 (§1.6).</summary>
+    /// <summary>Bytes per L2 entry: 8, or 16 with extended L2 (docs/disk-formats.md §1.6).</summary>
     public int L2EntrySize => ExtendedL2 ? Qcow2FieldLocations.ExtendedL2EntrySize : Qcow2FieldLocations.L2EntrySize;
 
     /// <summary>Entries per L2 table (one cluster).</summary>

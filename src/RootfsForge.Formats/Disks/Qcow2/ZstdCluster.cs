@@ -5,8 +5,9 @@ namespace RootfsForge.Disks.Qcow2;
 
 /// <summary>
 /// Decodes a zstd-compressed qcow2 cluster (compression type 1): one or more standard frames with no length prefix,
-/// streamed until the cluster is full, because the exact compressed length is unknown (§1.5). Keeps one decoder context
-/// per thread so clusters do not each pay for a new context. Uses the system's libzstd when it loads, else ZstdSharp.
+/// streamed until the cluster is full, because the exact compressed length is unknown (docs/disk-formats.md §1.5).
+/// Keeps one decoder context per thread so clusters do not each pay for a new context. Uses the system's libzstd when
+/// it loads, else ZstdSharp.
 /// </summary>
 internal static partial class ZstdCluster
 {

@@ -5,7 +5,7 @@ using RootfsForge.Disks;
 namespace RootfsForge.Ext4.Journal;
 
 /// <summary>
-/// In-memory replay of an ext4 filesystem's JBD2 journal (disk-formats.md §3.2 RECOVER, §3.13). The image is never
+/// In-memory replay of an ext4 filesystem's JBD2 journal (docs/disk-formats.md §3.2 RECOVER, §3.13). The image is never
 /// written: the result is a view of the device in which every block written by a committed transaction reads as its
 /// latest committed copy.
 /// </summary>

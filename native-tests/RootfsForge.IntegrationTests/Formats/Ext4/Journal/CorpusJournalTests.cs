@@ -55,7 +55,7 @@ public sealed partial class CorpusJournalTests : IDisposable
     {
         var info = Load(test);
         var warnings = new List<string>();
-        using var device = new FileBlockSource(info.Path);
+        using var device = BlockSource.OpenFile(info.Path);
         var result = ReplayBounded(info, device, warnings);
         if (replaysBlocks)
             Assert.NotEmpty(Assert.IsType<JournalOverlayBlockSource>(result).ReplayedBlocks);
@@ -77,7 +77,7 @@ public sealed partial class CorpusJournalTests : IDisposable
         TestEnvironment.RequireTool("e2fsck");
         var info = Load("j_recover_fast_commit");
         var warnings = new List<string>();
-        using var device = new FileBlockSource(info.Path);
+        using var device = BlockSource.OpenFile(info.Path);
         var result = ReplayBounded(info, device, warnings);
         var overlay = Assert.IsType<JournalOverlayBlockSource>(result);
         Assert.Contains(34L, overlay.ReplayedBlocks);
@@ -94,7 +94,7 @@ public sealed partial class CorpusJournalTests : IDisposable
         // expect: "Journal transaction 3 was corrupt, replay was aborted." and /a still reads 'a'.
         var info = Load("j_corrupt_commit_csum");
         var warnings = new List<string>();
-        using var device = new FileBlockSource(info.Path);
+        using var device = BlockSource.OpenFile(info.Path);
         var result = ReplayBounded(info, device, warnings);
         Assert.Same(device, result);
         Assert.Contains(warnings, w => w.Contains("transaction 3 was corrupt", StringComparison.Ordinal));
@@ -107,7 +107,7 @@ public sealed partial class CorpusJournalTests : IDisposable
         // expect: "JBD2: Invalid checksum recovering data block 1090 in log"; /a reads b.., c.., d.. afterwards.
         var info = Load("j_corrupt_journal_block");
         var warnings = new List<string>();
-        using var device = new FileBlockSource(info.Path);
+        using var device = BlockSource.OpenFile(info.Path);
         var result = ReplayBounded(info, device, warnings);
         Assert.Contains(warnings, w => w.Contains("invalid checksum on the copy of fs block 1090", StringComparison.Ordinal));
         AssertFileContentFromExpect("j_corrupt_journal_block", info, result);
@@ -118,7 +118,7 @@ public sealed partial class CorpusJournalTests : IDisposable
     {
         var info = Load("j_recover_fast_commit");
         var warnings = new List<string>();
-        using var device = new FileBlockSource(info.Path);
+        using var device = BlockSource.OpenFile(info.Path);
         ReplayBounded(info, device, warnings);
         Assert.Contains(warnings, w => w.Contains("fast-commit", StringComparison.Ordinal) &&
                                        w.Contains("NOT applied", StringComparison.Ordinal));
@@ -129,7 +129,7 @@ public sealed partial class CorpusJournalTests : IDisposable
     {
         // e2fsck: "Superblock has an invalid journal (inode 8)"; debugfs journal_run refuses too.
         var info = Load("j_corrupt_sb_magic");
-        using var device = new FileBlockSource(info.Path);
+        using var device = BlockSource.OpenFile(info.Path);
         var task = Task.Run(() => info.Replay(device, new List<string>()));
         var error = Assert.Throws<AggregateException>(() => { task.Wait(Limit); }).InnerException;
         var format = Assert.IsType<ImageFormatException>(error);

@@ -67,7 +67,7 @@ public sealed class CorruptJournalTests(Xunit.Abstractions.ITestOutputHelper out
         long sb = info.JournalMap[0] * info.BlockSize;
         uint incompat = BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan((int)sb + 0x28));
         BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan((int)sb + 0x28), incompat | 0x100);
-        using var device = new MemoryBlockSource(bytes);
+        using var device = BlockSource.FromBytes(bytes);
         var e = Assert.Throws<UnsupportedImageException>(() => info.Replay(device, []));
         Assert.Equal(ImageErrorKind.Unsupported, e.Kind);
         Assert.Equal("jbd2 journal superblock", e.Structure);
@@ -78,7 +78,7 @@ public sealed class CorruptJournalTests(Xunit.Abstractions.ITestOutputHelper out
     public void Hole_in_the_journal_stops_replay_before_the_transaction_with_a_warning()
     {
         var info = MakeImage("hole", 1024, "^metadata_csum,^64bit", "");
-        using var device = new FileBlockSource(info.Path);
+        using var device = BlockSource.OpenFile(info.Path);
         // Transaction 1 is journal blocks 1-5 (descriptor, 3 data, commit); make block 7 (in transaction 2) a hole.
         var warnings = new List<string>();
         var result = Jbd2Journal.Replay(device, info.BlockSize, j => j == 7 ? -1 : info.Map(j), info.JournalBlocks,
@@ -100,7 +100,7 @@ public sealed class CorruptJournalTests(Xunit.Abstractions.ITestOutputHelper out
         AssertLayout(info);
         Damage(info, journalBlock: 11);
         var warnings = new List<string>();
-        using var device = new FileBlockSource(info.Path);
+        using var device = BlockSource.OpenFile(info.Path);
         var overlay = Assert.IsType<JournalOverlayBlockSource>(info.Replay(device, warnings));
         Assert.Equal([4097L, 4098L], overlay.ReplayedBlocks); // 4096 is revoked by tx 2
         Assert.Contains(warnings, w => w.Contains("transaction 3 was corrupt", StringComparison.Ordinal));
@@ -120,7 +120,7 @@ public sealed class CorruptJournalTests(Xunit.Abstractions.ITestOutputHelper out
         AssertLayout(info);
         Damage(info, journalBlock: 8);
         var warnings = new List<string>();
-        using var device = new FileBlockSource(info.Path);
+        using var device = BlockSource.OpenFile(info.Path);
         var overlay = Assert.IsType<JournalOverlayBlockSource>(info.Replay(device, warnings));
         Assert.Equal([4097L, 4098L], overlay.ReplayedBlocks);
         Assert.Contains(warnings, w => w.Contains("descriptor block at journal block 8", StringComparison.Ordinal) &&
@@ -176,7 +176,7 @@ public sealed class CorruptJournalTests(Xunit.Abstractions.ITestOutputHelper out
                 map = j => j == bad ? target : info.Map(j);
             }
 
-            var device = new MemoryBlockSource(bytes);
+            var device = BlockSource.FromBytes(bytes);
             var task = Task.Run(() =>
             {
                 try

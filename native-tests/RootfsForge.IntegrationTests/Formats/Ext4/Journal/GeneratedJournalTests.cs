@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Ext4.Journal;
 using Xunit;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Journal;
 
@@ -79,7 +80,7 @@ public sealed class GeneratedJournalTests : IDisposable
         string image = MakeImage(name, blockSize, features, openOptions, out long[] t, out byte[][] files);
         var info = JournalImage.Inspect(image);
         var warnings = new List<string>();
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         var replayed = info.Replay(device, warnings);
         var overlay = Assert.IsType<JournalOverlayBlockSource>(replayed);
         Assert.Empty(warnings);
@@ -114,7 +115,7 @@ public sealed class GeneratedJournalTests : IDisposable
         RotateLog(image, info, blocksBeforeWrap);
 
         var warnings = new List<string>();
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         var overlay = Assert.IsType<JournalOverlayBlockSource>(info.Replay(device, warnings));
         Assert.Empty(warnings);
         Assert.Equal(files[2].AsSpan(0, blockSize).ToArray(), ReplayAssert.ReadBlock(overlay, t[0], blockSize));
@@ -147,7 +148,7 @@ public sealed class GeneratedJournalTests : IDisposable
         }
 
         var warnings = new List<string>();
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         var overlay = Assert.IsType<JournalOverlayBlockSource>(info.Replay(device, warnings));
         Assert.Empty(warnings);
         Assert.Equal(files[1].AsSpan(0, 1024).ToArray(), ReplayAssert.ReadBlock(overlay, t[1], 1024));
@@ -163,7 +164,7 @@ public sealed class GeneratedJournalTests : IDisposable
         TestEnvironment.RunChecked("mke2fs", ["-q", "-F", "-t", "ext4", image, "4096"]);
         var info = JournalImage.Inspect(image);
         var warnings = new List<string>();
-        using var device = new FileBlockSource(image);
+        using var device = BlockSource.OpenFile(image);
         Assert.Same(device, info.Replay(device, warnings));
         Assert.Empty(warnings);
     }

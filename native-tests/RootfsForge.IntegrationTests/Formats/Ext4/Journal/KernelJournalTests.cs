@@ -1,6 +1,7 @@
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Ext4.Journal;
 using Xunit;
+using RootfsForge.Disks;
 
 namespace RootfsForge.NativeTests.Journal;
 
@@ -68,7 +69,7 @@ public sealed class KernelJournalTests(Xunit.Abstractions.ITestOutputHelper outp
             "the kernel checkpointed the whole journal before the copy; nothing to replay");
         var info = JournalImage.Inspect(copy);
         var warnings = new List<string>();
-        using var device = new FileBlockSource(copy);
+        using var device = BlockSource.OpenFile(copy);
         var overlay = Assert.IsType<JournalOverlayBlockSource>(info.Replay(device, warnings));
         Assert.Empty(warnings);
         Assert.NotEmpty(overlay.ReplayedBlocks);

@@ -40,7 +40,7 @@ public sealed class OverlayReadTests : IDisposable
     public void Unaligned_and_parallel_reads_match_block_level_replay()
     {
         var (info, expected, targets) = Make();
-        using var device = new FileBlockSource(info.Path);
+        using var device = BlockSource.OpenFile(info.Path);
         var overlay = Assert.IsType<JournalOverlayBlockSource>(info.Replay(device, []));
         Assert.Equal(targets, overlay.ReplayedBlocks);
 
@@ -71,7 +71,7 @@ public sealed class OverlayReadTests : IDisposable
     public void Allocated_ranges_include_replayed_blocks()
     {
         var (info, _, targets) = Make();
-        using var file = new FileBlockSource(info.Path);
+        using var file = BlockSource.OpenFile(info.Path);
         using var device = new FirstBlocksAllocated(file, 2048);
         var overlay = Assert.IsType<JournalOverlayBlockSource>(info.Replay(device, []));
         var ranges = overlay.GetAllocatedRanges(0, overlay.Length);

@@ -12,7 +12,7 @@ internal static class ReplayAssert
     public static void MatchesOracle(BlockSource overlay, string oraclePath, int blockSize, IReadOnlySet<long> excluded,
         string what)
     {
-        using var oracle = new FileBlockSource(oraclePath);
+        using var oracle = BlockSource.OpenFile(oraclePath);
         Assert.Equal(oracle.Length, overlay.Length);
         var ours = new byte[blockSize];
         var theirs = new byte[blockSize];
