@@ -68,7 +68,7 @@ public sealed class ContainerLintTests : IDisposable
             Directory.CreateDirectory(Path.Combine(r, "opt", "real"));
             File.Copy("/bin/busybox", Path.Combine(r, "opt", "real", "app"));
             File.SetUnixFileMode(Path.Combine(r, "opt", "real", "app"), (UnixFileMode)0b111_101_101);
-            File.CreateSymbolicLink(Path.Combine(r, "opt", "tools"), "/opt/real/..");       // absolute: from the tree's root
+            File.CreateSymbolicLink(Path.Combine(r, "opt", "tools"), "/opt/real");          // absolute: from the tree's root
             Directory.CreateDirectory(Path.Combine(r, "opt", "real", "bin"));
             File.CreateSymbolicLink(Path.Combine(r, "opt", "real", "bin", "app"), "../app");
             Directory.CreateDirectory(Path.Combine(r, "sbin"));

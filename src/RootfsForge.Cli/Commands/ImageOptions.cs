@@ -142,7 +142,7 @@ internal sealed class ImageOptions
     {
         private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
         private readonly object _gate = new();
-        private TimeSpan _lastLine = TimeSpan.MinValue;
+        private TimeSpan _lastLine = TimeSpan.FromSeconds(-1); // the first report prints
         private int _lastLayers = -1;
 
         public void Report(OciProgress p)
