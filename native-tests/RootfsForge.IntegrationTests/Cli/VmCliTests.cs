@@ -103,8 +103,9 @@ public class VmCliTests(PreparedDebianFixture build)
         var cli = Cli();
         var (ok, okOut, okErr) = TestEnvironment.Run("dotnet", [cli, "lint", build.Output]);
         Assert.True(ok == 0, okOut + okErr);
-        Assert.Contains("lint: passed", okOut);
-        var (bad, badOut, _) = TestEnvironment.Run("dotnet", [cli, "lint", DebianTree.CachedTree]);
+        Assert.Contains("lint (vm): passed", okOut);
+        // The raw tree has no /boot/vmlinuz, so ZOS (and lint's detection) would take it for a container: ask for a VM.
+        var (bad, badOut, _) = TestEnvironment.Run("dotnet", [cli, "lint", DebianTree.CachedTree, "--kind", "vm"]);
         Assert.Equal(1, bad);
         Assert.Contains("V1   FAIL", badOut);
     }

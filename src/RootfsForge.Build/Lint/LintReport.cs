@@ -11,8 +11,17 @@ public enum LintSeverity
     Error,
 }
 
+/// <summary>What ZOS makes of a flist (docs/zos-vm.md §1): a full VM when it has <c>/boot/vmlinuz</c>, else a container.</summary>
+public enum FlistKind
+{
+    /// <summary>A full VM: its own kernel and initrd (checks V1–V15).</summary>
+    Vm,
+    /// <summary>A container on ZOS's kernel (checks C1–C3 and V6, V10, V14, V15).</summary>
+    Container,
+}
+
 /// <summary>The outcome of one check.</summary>
-/// <param name="Id">The check id of docs/zos-vm.md §7 (V1…V15).</param>
+/// <param name="Id">The check id of docs/zos-vm.md §7 (V1…V15, C1…C3).</param>
 /// <param name="Severity">Severity when it fails.</param>
 /// <param name="Passed">True when the check passed.</param>
 /// <param name="Message">What was found, and why it passed or failed.</param>
@@ -26,7 +35,14 @@ public sealed record LintFinding(string Id, LintSeverity Severity, bool Passed, 
 /// <summary>All findings of a lint run.</summary>
 public sealed class LintReport
 {
-    internal LintReport(IReadOnlyList<LintFinding> findings) => Findings = findings;
+    internal LintReport(IReadOnlyList<LintFinding> findings, FlistKind kind)
+    {
+        Findings = findings;
+        Kind = kind;
+    }
+
+    /// <summary>The kind of flist the tree was checked as.</summary>
+    public FlistKind Kind { get; }
 
     /// <summary>Every finding, in check order.</summary>
     public IReadOnlyList<LintFinding> Findings { get; }

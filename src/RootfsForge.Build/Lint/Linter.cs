@@ -9,7 +9,7 @@ namespace RootfsForge.Lint;
 /// The static checks of docs/zos-vm.md §7 for a full-VM flist (V1–V15), on a directory or on any <see cref="ITreeSource"/>
 /// (a tar, an image). Each check reports pass/fail with the reason.
 /// </summary>
-public static class Linter
+public static partial class Linter
 {
     private static readonly Version MinimumCloudInit = new(22, 3);
     private const long MaxInitrd = 1L << 30;
@@ -128,28 +128,8 @@ public static class Linter
             : $"/etc/fstab mounts block devices that do not exist on ZOS: {string.Join(" | ", active.Select(l => l.Trim()))}");
 
         // V10, V14, V15: one walk.
-        var devEntries = tree.List("dev").ToList();
-        var specials = new List<string>();
-        var xattrFiles = new List<string>();
-        long totalBytes = 0, files = 0;
-        var topSizes = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var e in tree.All(ct))
-        {
-            files++;
-            if (e.Type == EntryType.RegularFile)
-            {
-                totalBytes += e.Size;
-                var top = e.Path.Split('/')[0];
-                topSizes[top] = topSizes.GetValueOrDefault(top) + e.Size;
-            }
-            if (e.Type is EntryType.CharacterDevice or EntryType.BlockDevice or EntryType.Fifo or EntryType.Socket
-                && !e.Path.StartsWith("dev/", StringComparison.Ordinal)) specials.Add(e.Path);
-            if (e.XattrCount > 0) xattrFiles.Add(e.Path);
-        }
-        Add("V10", LintSeverity.Error, devEntries.Count == 0, devEntries.Count == 0 ? "/dev is empty"
-            : $"/dev holds {devEntries.Count} entries ({string.Join(", ", devEntries.Take(5))}…); devtmpfs provides them at boot");
-        Add("V10", LintSeverity.Warning, specials.Count == 0, specials.Count == 0 ? "no device nodes, FIFOs or sockets outside /dev"
-            : $"{specials.Count} device node(s)/FIFO(s)/socket(s) outside /dev: {string.Join(", ", specials.Take(5))}");
+        var stats = TreeStats.Of(tree, ct);
+        AddDevChecks(stats, Add);
 
         // V11: machine-id, host keys, resolv.conf.
         var machineId = tree.Get("etc/machine-id");
@@ -175,11 +155,52 @@ public static class Linter
         Add("V13", LintSeverity.Warning, tree.Get(".startup.toml") is null,
             tree.Get(".startup.toml") is null ? "no /.startup.toml" : "/.startup.toml exists: its env is merged into the deployment");
 
-        Add("V14", LintSeverity.Info, xattrFiles.Count == 0, xattrFiles.Count == 0 ? "no extended attributes"
+        AddSizeChecks(stats, Add);
+        return new LintReport(f, FlistKind.Vm);
+    }
+
+    /// <summary>The counts of the one walk that V10, V14 and V15 need.</summary>
+    private sealed record TreeStats(List<string> DevEntries, List<string> Specials, List<string> XattrFiles, long Files,
+        long TotalBytes, Dictionary<string, long> TopSizes)
+    {
+        public static TreeStats Of(LintTree tree, CancellationToken ct)
+        {
+            var stats = new TreeStats(tree.List("dev").ToList(), [], [], 0, 0, new Dictionary<string, long>(StringComparer.Ordinal));
+            long files = 0, totalBytes = 0;
+            foreach (var e in tree.All(ct))
+            {
+                files++;
+                if (e.Type == EntryType.RegularFile)
+                {
+                    totalBytes += e.Size;
+                    var top = e.Path.Split('/')[0];
+                    stats.TopSizes[top] = stats.TopSizes.GetValueOrDefault(top) + e.Size;
+                }
+                if (e.Type is EntryType.CharacterDevice or EntryType.BlockDevice or EntryType.Fifo or EntryType.Socket
+                    && !e.Path.StartsWith("dev/", StringComparison.Ordinal)) stats.Specials.Add(e.Path);
+                if (e.XattrCount > 0) stats.XattrFiles.Add(e.Path);
+            }
+            return stats with { Files = files, TotalBytes = totalBytes };
+        }
+    }
+
+    private static void AddDevChecks(TreeStats stats, Action<string, LintSeverity, bool, string> add)
+    {
+        var devEntries = stats.DevEntries;
+        var specials = stats.Specials;
+        add("V10", LintSeverity.Error, devEntries.Count == 0, devEntries.Count == 0 ? "/dev is empty"
+            : $"/dev holds {devEntries.Count} entries ({string.Join(", ", devEntries.Take(5))}…); devtmpfs provides them at boot");
+        add("V10", LintSeverity.Warning, specials.Count == 0, specials.Count == 0 ? "no device nodes, FIFOs or sockets outside /dev"
+            : $"{specials.Count} device node(s)/FIFO(s)/socket(s) outside /dev: {string.Join(", ", specials.Take(5))}");
+    }
+
+    private static void AddSizeChecks(TreeStats stats, Action<string, LintSeverity, bool, string> add)
+    {
+        var xattrFiles = stats.XattrFiles;
+        add("V14", LintSeverity.Info, xattrFiles.Count == 0, xattrFiles.Count == 0 ? "no extended attributes"
             : $"{xattrFiles.Count} entr{(xattrFiles.Count == 1 ? "y has" : "ies have")} extended attributes (lost in .fl): {string.Join(", ", xattrFiles.Take(5))}");
-        Add("V15", LintSeverity.Info, true, $"{files} entries, {totalBytes / 1048576.0:F1} MiB in files; biggest: "
-            + string.Join(", ", topSizes.OrderByDescending(kv => kv.Value).Take(4).Select(kv => $"/{kv.Key} {kv.Value / 1048576.0:F1} MiB")));
-        return new LintReport(f);
+        add("V15", LintSeverity.Info, true, $"{stats.Files} entries, {stats.TotalBytes / 1048576.0:F1} MiB in files; biggest: "
+            + string.Join(", ", stats.TopSizes.OrderByDescending(kv => kv.Value).Take(4).Select(kv => $"/{kv.Key} {kv.Value / 1048576.0:F1} MiB")));
     }
 
     /// <summary>

@@ -1,7 +1,8 @@
 using System.Runtime.Versioning;
 using RootfsForge.Sinks;
 using RootfsForge.Sinks.Directories;
-using RootfsForge.Tar;
+using RootfsForge.Sources;
+using RootfsForge.Sources.Oci;
 using RootfsForge.Sources.Directories;
 using RootfsForge.Tree;
 
@@ -14,37 +15,24 @@ namespace RootfsForge.Vm;
 public static class VmInputs
 {
     /// <summary>
-    /// The extraction for an input path: a directory (<see cref="DirectorySource"/>), a tar archive, optionally
-    /// compressed (<see cref="TarArchiveSource"/>), or a qcow2/raw cloud image (<see cref="CloudImage"/>, read in-process).
-    /// The tree is recreated in the staging root by <see cref="DirectorySink"/> (as root, full fidelity, never writing
-    /// outside it). Source warnings go to <paramref name="warn"/>.
+    /// The extraction for an input (anything <see cref="TreeInput"/> opens: a qcow2/raw cloud image read in-process, a
+    /// tar, a directory, a <c>.fl</c>, or a container image <c>docker://…</c>, <c>oci:DIR[:TAG]</c>,
+    /// <c>docker-archive:FILE</c>). The tree is recreated in the staging root by <see cref="DirectorySink"/> (as root, full
+    /// fidelity, never writing outside it). Source warnings go to <paramref name="warn"/>.
     /// </summary>
-    public static Func<string, CancellationToken, Task> ExtractFrom(string input, Action<string>? warn = null)
+    /// <param name="input">The input path or image reference.</param>
+    /// <param name="warn">Receives the input's warnings.</param>
+    /// <param name="options">How the input is opened (platform, blob cache, partition, …).</param>
+    /// <exception cref="FileNotFoundException">A local input that does not exist.</exception>
+    public static Func<string, CancellationToken, Task> ExtractFrom(string input, Action<string>? warn = null, TreeInputOptions? options = null)
     {
-        var full = Path.GetFullPath(input);
-        if (!Directory.Exists(full) && !File.Exists(full)) throw new FileNotFoundException($"input {input} does not exist");
+        TreeInput.KindOf(input); // a missing input fails now, not after the build has started
         return async (root, ct) =>
         {
+            await using var tree = await TreeInput.OpenAsync(input, options, ct).ConfigureAwait(false);
             await using var sink = new DirectorySink(root, new DirectorySinkOptions { AllowNonEmptyTarget = true });
-            if (Directory.Exists(full))
-            {
-                var source = new DirectorySource(full);
-                await TreeCopy.RunAsync(source, sink, null, ct).ConfigureAwait(false);
-                Report(source.Warnings, warn);
-            }
-            else if (IsTar(full))
-            {
-                using var source = new TarArchiveSource(full);
-                await TreeCopy.RunAsync(source, sink, null, ct).ConfigureAwait(false);
-                Report(source.Warnings, warn);
-            }
-            else
-            {
-                using var image = CloudImage.Open(full);
-                await TreeCopy.RunAsync(image.FileSystem, sink, null, ct).ConfigureAwait(false);
-                Report(image.Warnings, warn);
-                Report(image.FileSystem.Warnings, warn);
-            }
+            await TreeCopy.RunAsync(tree.Tree, sink, null, ct).ConfigureAwait(false);
+            foreach (var w in tree.Warnings) warn?.Invoke("warning: " + w);
         };
     }
 
@@ -66,20 +54,18 @@ public static class VmInputs
             completed?.Invoke(sink);
         };
 
-    /// <summary>The default output name for an input: <c>&lt;image-name&gt;.tar.zst</c> in the current directory.</summary>
+    /// <summary>
+    /// The default output name for an input: <c>&lt;image-name&gt;.tar.zst</c> in the current directory; a container
+    /// image is named as the 0-hub names it (<see cref="ContainerFlist.Name"/>: <c>docker://debian:12</c> → <c>debian-12</c>).
+    /// </summary>
     public static string DefaultOutput(string input)
     {
+        ArgumentNullException.ThrowIfNull(input);
+        if (ImageReference.IsReference(input))
+            return Path.Combine(Environment.CurrentDirectory, ContainerFlist.Name(ImageReference.Parse(input)) + ".tar.zst");
         var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(input)));
         foreach (var ext in new[] { ".tar.zst", ".tar.gz", ".tgz", ".tar.xz", ".tar", ".qcow2", ".img", ".raw" })
             if (name.EndsWith(ext, StringComparison.OrdinalIgnoreCase)) { name = name[..^ext.Length]; break; }
         return Path.Combine(Environment.CurrentDirectory, name + ".tar.zst");
     }
-
-    private static void Report(IReadOnlyList<string> warnings, Action<string>? warn)
-    {
-        foreach (var w in warnings) warn?.Invoke("warning: " + w);
-    }
-
-    private static bool IsTar(string path) =>
-        new[] { ".tar", ".tar.gz", ".tgz", ".tar.zst" }.Any(e => path.EndsWith(e, StringComparison.OrdinalIgnoreCase));
 }

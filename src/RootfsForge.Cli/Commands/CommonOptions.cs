@@ -47,23 +47,27 @@ internal static class CommonOptions
         return dirs;
     }
 
+    /// <summary>The disk image options of <c>-p</c>, <c>--verify-checksums</c>, <c>--no-journal-replay</c>, <c>--allow-backing-outside</c>.</summary>
+    public static CloudImageOptions DiskOptions(ParseResult parse, Option<int?> partition, Option<bool>? verify = null,
+        Option<bool>? noReplay = null, Option<string[]>? allowBackingOutside = null) => new()
+    {
+        PartitionNumber = parse.GetValue(partition),
+        VerifyChecksums = verify is not null && parse.GetValue(verify),
+        ReplayJournal = noReplay is null || !parse.GetValue(noReplay),
+        Disk = new Disks.DiskImageOptions { AllowedBackingDirectories = CheckAllowedBacking(parse, allowBackingOutside) },
+    };
+
     /// <summary>Opens the image with the shared options, printing the image's warnings to stderr.</summary>
     public static CloudImage Open(ParseResult parse, Argument<string> image, Option<int?> partition,
         Option<bool>? verify = null, Option<bool>? noReplay = null, bool quiet = false,
         Option<string[]>? allowBackingOutside = null)
     {
         string path = CheckImage(parse, image);
-        string[] allowed = CheckAllowedBacking(parse, allowBackingOutside);
+        var options = DiskOptions(parse, partition, verify, noReplay, allowBackingOutside);
         CloudImage img;
         try
         {
-            img = CloudImage.Open(path, new CloudImageOptions
-            {
-                PartitionNumber = parse.GetValue(partition),
-                VerifyChecksums = verify is not null && parse.GetValue(verify),
-                ReplayJournal = noReplay is null || !parse.GetValue(noReplay),
-                Disk = new Disks.DiskImageOptions { AllowedBackingDirectories = allowed },
-            });
+            img = CloudImage.Open(path, options);
         }
         catch (ArgumentException e)
         {

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Diagnostics;
+using RootfsForge.Lint;
 using RootfsForge.Sinks;
 using RootfsForge.Sinks.Flist;
 using RootfsForge.Sources.Oci;
@@ -26,11 +28,12 @@ internal static class ContainerCommand
         var noStartup = new Option<bool>("--no-startup") { Description = "Do not write /.startup.toml (the entrypoint ZOS falls back to)." };
         var tags = new Option<string[]>("--tag") { Description = "An extra .fl tag KEY=VALUE (repeatable); the image's labels and digest are added anyway." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress, warnings or summary." };
+        var noLint = new Option<bool>("--no-lint") { Description = "Do not run the container checks (no kernel, the entrypoint exists; see 'lint'), which are reported as warnings in the summary." };
         var clamp = new Option<string?>("--mtime-clamp") { Description = "Clamp every mtime to this time (Unix seconds or ISO 8601); default $SOURCE_DATE_EPOCH." };
         var image = new ImageOptions();
         var command = new Command("container", "Build a container flist from an OCI image: layers merged as a runtime sees them, /.startup.toml from the image config.")
         {
-            reference, output, noStartup, tags, quiet, clamp,
+            reference, output, noStartup, tags, quiet, clamp, noLint,
         };
         image.AddTo(command);
         var targets = new OutputOptions();
@@ -38,7 +41,7 @@ internal static class ContainerCommand
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             bool q = parse.GetValue(quiet);
-            var reference1 = image.ParseReference(parse.GetValue(reference)!);
+            var reference1 = ImageOptions.ParseReference(parse.GetValue(reference)!);
             string name = ContainerFlist.Name(reference1);
             string outPath = parse.GetValue(output)
                 ?? ((parse.GetValue(targets.Stores) ?? []).Length > 0 ? name + ".fl"
@@ -49,13 +52,17 @@ internal static class ContainerCommand
             await using var outputs = targets.Open(parse, outPath, new SinkFactoryOptions { MtimeClamp = clampTime });
             // Only a .fl has tags; like --store and --publish for other outputs, a --tag that would be dropped is refused.
             if (extraTags.Count > 0 && outputs.Spec.Kind != OutputKind.Flist) throw new UsageException("--tag applies only to a .fl output");
+            var clock = Stopwatch.StartNew();
             await using var oci = await OciImage.OpenAsync(reference1, image.Options(parse, q), ct).ConfigureAwait(false);
-            await using var layers = await OciTreeSource.OpenAsync(oci, new OciTreeSourceOptions
-            {
-                Progress = q ? null : new Progress<OciLayerProgress>(p =>
-                    Console.Error.WriteLine($"rootfsforge: layer {p.LayersApplied}/{p.LayerCount} applied ({p.Digest[..19]}…)")),
-            }, ct).ConfigureAwait(false);
+            await oci.DownloadAsync(ct).ConfigureAwait(false);
+            var downloaded = clock.Elapsed;
+            await using var layers = await OciTreeSource.OpenAsync(oci, ImageOptions.LayerOptions(q), ct).ConfigureAwait(false);
+            var merged = clock.Elapsed;
             var tree = ContainerFlist.Tree(layers, startup: !parse.GetValue(noStartup), clampTime ?? default);
+            // The container checks, reported in the summary as warnings rather than failing the command: the output is a
+            // faithful conversion of the image, and a deployment's own entrypoint takes precedence over /.startup.toml
+            // (docs/flist-format.md §8). 'rootfsforge lint' on the output fails on them.
+            var lint = parse.GetValue(noLint) || q ? null : await Linter.CheckSourceAsync(tree, FlistKind.Container, ct).ConfigureAwait(false);
             var sinkOptions = outputs.Options;
             if (sinkOptions.Flist is { } fl)
             {
@@ -64,13 +71,14 @@ internal static class ContainerCommand
                 sinkOptions = sinkOptions with { Flist = fl with { Tags = allTags } };
             }
             await using var sink = outputs.CreateSink(sinkOptions);
-            using (var progress = new ProgressReporter(sink, oci.Layers.Sum(l => l.Size) * 2, enabled: !q))
+            using (var progress = new ProgressReporter(sink, layers.LayerBytes, enabled: !q))
             {
                 await TreeCopy.RunAsync(tree, sink, null, ct).ConfigureAwait(false);
                 progress.Dispose();
                 if (!q)
                 {
-                    Console.Error.WriteLine($"rootfsforge: {oci.Reference} ({oci.Platform}, {oci.ManifestDigest ?? oci.ConfigDigest}), {oci.Layers.Count} layers");
+                    PrintImageSummary(oci, image.LastProgress, downloaded, merged - downloaded);
+                    if (lint is not null) PrintLintSummary(lint);
                     ExtractCommand.PrintSummary(sink.Statistics, tree.Warnings, progress.Elapsed, outputs.Spec);
                 }
                 await outputs.FinishAsync(sink, q, ct).ConfigureAwait(false);
@@ -79,74 +87,26 @@ internal static class ContainerCommand
         }));
         return command;
     }
-}
 
-/// <summary>The options of commands that read an OCI image: platform, blob cache, credentials, insecure registries.</summary>
-internal sealed class ImageOptions
-{
-    public Option<string?> Platform { get; } = new("--platform") { Description = "os/arch[/variant] to pick from a multi-platform image (default linux/amd64)." };
-
-    public Option<string?> Cache { get; } = new("--cache") { Description = "Blob cache folder (default ~/.cache/rootfsforge/blobs): a second image sharing layers downloads only what is new." };
-
-    public Option<string?> CredsFile { get; } = new("--creds-file") { Description = "A registry auth file (containers-auth.json / docker config.json format) read before the standard ones. Credentials are never taken from the command line." };
-
-    public Option<string[]> Insecure { get; } = new("--insecure-registry") { Description = "Allow plain HTTP or an unverified certificate for this registry host[:port] (repeatable; local registries only)." };
-
-    public void AddTo(Command command)
+    /// <summary>The image line of the summary: what was read, how many layers came from the network and how fast.</summary>
+    private static void PrintImageSummary(OciImage oci, OciProgress? last, TimeSpan download, TimeSpan merge)
     {
-        command.Options.Add(Platform);
-        command.Options.Add(Cache);
-        command.Options.Add(CredsFile);
-        command.Options.Add(Insecure);
+        long net = last?.BytesDownloaded ?? 0, total = oci.Layers.Sum(l => l.Size);
+        double s = Math.Max(download.TotalSeconds, 0.001);
+        string fetched = net > 0
+            ? $"{Format.Bytes(net)} downloaded in {s:0.0} s ({Format.Bytes((long)(net / s))}/s), {Format.Bytes(Math.Max(0, total - net))} from the cache"
+            : $"all {Format.Bytes(total)} from the cache";
+        Console.Error.WriteLine($"rootfsforge: {oci.Reference} ({oci.Platform}, {oci.ManifestDigest ?? oci.ConfigDigest}): " +
+                                $"{oci.Layers.Count} layers, {fetched}; merged in {merge.TotalSeconds:0.0} s");
     }
 
-    /// <summary>Parses a reference; a malformed one, or a local layout or archive that does not exist, is a usage error.</summary>
-    public ImageReference ParseReference(string text)
+    /// <summary>The lint lines of the summary: the verdict, then every failed check (errors and warnings).</summary>
+    private static void PrintLintSummary(LintReport lint)
     {
-        ImageReference reference;
-        try
-        {
-            reference = ImageReference.Parse(text);
-        }
-        catch (FormatException e)
-        {
-            throw new UsageException(e.Message);
-        }
-        if (reference.Transport == ImageTransport.OciLayout && !Directory.Exists(reference.Path))
-            throw new UsageException($"{text}: no such directory");
-        if (reference.Transport == ImageTransport.DockerArchive && !File.Exists(reference.Path))
-            throw new UsageException($"{text}: no such file");
-        return reference;
-    }
-
-    public OciImageOptions Options(ParseResult parse, bool quiet)
-    {
-        Sources.Oci.Platform? platform = null;
-        if (parse.GetValue(Platform) is { } p)
-        {
-            try
-            {
-                platform = Sources.Oci.Platform.Parse(p);
-            }
-            catch (FormatException e)
-            {
-                throw new UsageException($"--platform: {e.Message}");
-            }
-        }
-        if (parse.GetValue(CredsFile) is { } creds && !File.Exists(creds)) throw new UsageException($"--creds-file {creds}: no such file");
-        DateTime last = default;
-        return new OciImageOptions
-        {
-            Platform = platform,
-            CacheDirectory = parse.GetValue(Cache),
-            CredentialsFile = parse.GetValue(CredsFile),
-            InsecureRegistries = parse.GetValue(Insecure) ?? [],
-            Progress = quiet ? null : new Progress<OciProgress>(p =>
-            {
-                if (DateTime.UtcNow - last < TimeSpan.FromSeconds(1) && p.LayersDone < p.LayerCount) return;
-                last = DateTime.UtcNow;
-                Console.Error.WriteLine($"rootfsforge: layers {p.LayersDone}/{p.LayerCount}, {Format.Bytes(p.BytesDone)} of {Format.Bytes(p.BytesTotal)} ({Format.Bytes(p.BytesDownloaded)} downloaded)");
-            }),
-        };
+        var failed = lint.Findings.Where(f => !f.Passed && f.Severity != LintSeverity.Info).ToList();
+        int errors = failed.Count(f => f.Severity == LintSeverity.Error);
+        Console.Error.WriteLine($"rootfsforge: lint (container): {(errors == 0 ? "passed" : $"{errors} error(s)")}" +
+                                $"{(failed.Count > errors ? $", {failed.Count - errors} warning(s)" : "")}");
+        foreach (var f in failed) Console.Error.WriteLine($"rootfsforge: warning: lint {f}");
     }
 }

@@ -9,7 +9,7 @@ internal static class ExtractCommand
 {
     public static Command Create()
     {
-        var image = CommonOptions.Image();
+        var image = new Argument<string>("INPUT") { Description = ImageOptions.InputDescription };
         var output = new Option<string>("--output", "-o")
         {
             Description = "Where to write: X.tar, X.tar.gz, X.tar.zst, - (tar to stdout), X.fl (with --store), hub:NAME (with --hub), or a directory (created; must be empty).",
@@ -24,26 +24,29 @@ internal static class ExtractCommand
         {
             Description = "Clamp every mtime to this time (Unix seconds or ISO 8601); defaults to $SOURCE_DATE_EPOCH when set.",
         };
-        var command = new Command("extract", "Extract the image's root filesystem, with every owner, mode, xattr, device, hard link and timestamp.")
+        var command = new Command("extract", "Extract the root filesystem of a disk image (or any tree input: tar, directory, .fl, container image), with every owner, mode, xattr, device, hard link and timestamp.")
         {
             image, output, partition, quiet, verify, noReplay, clamp, allowBacking,
         };
+        var images = new ImageOptions();
+        images.AddTo(command);
         var targets = new OutputOptions();
         targets.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             bool q = parse.GetValue(quiet);
             var clampTime = OutputOptions.ParseClamp(parse.GetValue(clamp));
-            CommonOptions.CheckImage(parse, image);
-            CommonOptions.CheckAllowedBacking(parse, allowBacking);
+            string path = parse.GetValue(image)!;
+            ImageOptions.CheckInput(path);
+            var disk = CommonOptions.DiskOptions(parse, partition, verify, noReplay, allowBacking);
             await using var outputs = targets.Open(parse, parse.GetValue(output), new SinkFactoryOptions { MtimeClamp = clampTime });
-            using var img = CommonOptions.Open(parse, image, partition, verify, noReplay, q, allowBacking);
+            await using var input = await images.OpenInputAsync(parse, path, q, ct, disk).ConfigureAwait(false);
             await using var sink = outputs.CreateSink();
-            using (var progress = new ProgressReporter(sink, img.FileSystem.Info.UsedBytes, enabled: !q))
+            using (var progress = new ProgressReporter(sink, input.ExpectedBytes ?? 0, enabled: !q))
             {
-                await TreeCopy.RunAsync(img.FileSystem, sink, null, ct).ConfigureAwait(false);
+                await TreeCopy.RunAsync(input.Tree, sink, null, ct).ConfigureAwait(false);
                 progress.Dispose();
-                if (!q) PrintSummary(sink.Statistics, img.FileSystem.Warnings, progress.Elapsed, outputs.Spec);
+                if (!q) PrintSummary(sink.Statistics, input.Warnings, progress.Elapsed, outputs.Spec);
                 await outputs.FinishAsync(sink, q, ct).ConfigureAwait(false);
             }
             return ExitCodes.Ok;

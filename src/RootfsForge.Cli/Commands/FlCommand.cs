@@ -26,7 +26,7 @@ internal static class FlCommand
 
     private static Command Pack()
     {
-        var source = new Argument<string>("SOURCE") { Description = "A directory or a tar archive (.tar, .tar.gz, .tar.zst, ...) to pack." };
+        var source = new Argument<string>("SOURCE") { Description = ImageOptions.InputDescription };
         var output = new Option<string>("--output", "-o") { Description = "The .fl file to write.", Required = true };
         var stores = OutputOptions.StoreOption("Block store, repeatable: [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
                                  "s3://KEY:SECRET@host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte.");
@@ -35,14 +35,16 @@ internal static class FlCommand
         var clamp = new Option<long?>("--mtime-clamp") { Description = "Clamp modification times to this Unix time (default: SOURCE_DATE_EPOCH when set)." };
         var publish = OutputOptions.PublishOption();
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No warnings or summary." };
-        var command = new Command("pack", "Pack a directory or tar archive into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish, quiet };
+        var command = new Command("pack", "Pack a tree (a directory, a tar, a disk image, a container image) into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish, quiet };
+        var images = new ImageOptions();
+        images.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             string src = parse.GetValue(source)!;
             string outPath = parse.GetValue(output)!;
             if (OutputOptions.ParseOutput(outPath).Kind != RootfsForge.Sinks.OutputKind.Flist)
                 throw new UsageException($"the output '{outPath}' must end in .fl (ZOS chooses the reader by extension)");
-            if (!Directory.Exists(src) && !File.Exists(src)) throw new UsageException($"'{src}' does not exist");
+            ImageOptions.CheckInput(src);
             string? publishDir = parse.GetValue(publish);
             if (publishDir is not null && !Directory.Exists(publishDir))
                 throw new UsageException($"--publish directory '{publishDir}' does not exist");
@@ -51,8 +53,9 @@ internal static class FlCommand
             var routes = OutputOptions.OpenWritableStores(parse.GetValue(stores));
             try
             {
-                ITreeSource tree = Directory.Exists(src) ? new DirectorySource(src) : new TarArchiveSource(src);
-                using var ownedTree = tree as IDisposable;
+                bool q = parse.GetValue(quiet);
+                await using var input = await images.OpenInputAsync(parse, src, q, ct).ConfigureAwait(false);
+                var tree = input.Tree;
                 var options = new FlistSinkOptions
                 {
                     Stores = routes, Tags = tagRows, MtimeClamp = mtimeClamp, BlockIndexPath = FlistSinkOptions.DefaultBlockIndexPath,
@@ -60,10 +63,9 @@ internal static class FlCommand
                 var sink = new FlistSink(outPath, options);
                 await using (sink)
                     await TreeCopy.RunAsync(tree, sink, null, ct).ConfigureAwait(false);
-                bool q = parse.GetValue(quiet);
                 if (publishDir is not null) await OutputOptions.PublishAsync(outPath, publishDir, q, ct).ConfigureAwait(false);
                 if (q) return ExitCodes.Ok;
-                foreach (var w in tree.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {TreePath.Printable(w)}");
+                foreach (var w in input.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {TreePath.Printable(w)}");
                 OutputOptions.WarnUnreachable(routes);
                 Console.Error.WriteLine(OutputOptions.FlistSummary(outPath, sink));
                 return ExitCodes.Ok;

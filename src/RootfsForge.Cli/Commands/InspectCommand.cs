@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using RootfsForge.Disks;
+using RootfsForge.Sources.Oci;
 using RootfsForge.Tree;
 
 namespace RootfsForge.Cli.Commands;
@@ -10,16 +11,31 @@ internal static class InspectCommand
 {
     public static Command Create()
     {
-        var image = CommonOptions.Image();
+        var image = new Argument<string>("IMAGE")
+        {
+            Description = "A qcow2 (v2/v3) or raw disk image, a bare ext2/3/4 filesystem image, or a container image: " +
+                          "docker://[REGISTRY/]REPO[:TAG|@sha256:DIGEST], oci:DIR[:TAG], docker-archive:FILE.",
+        };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var partition = CommonOptions.Partition();
         var allowBacking = CommonOptions.AllowBackingOutside();
-        var command = new Command("inspect", "Describe a disk image: format, backing chain, partitions, root filesystem.")
+        var command = new Command("inspect", "Describe a disk image (format, backing chain, partitions, root filesystem) or a container image (manifest, platforms, layers, config).")
         {
             image, json, partition, allowBacking,
         };
+        var images = new ImageOptions();
+        images.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            if (ImageReference.IsReference(parse.GetValue(image)!))
+            {
+                var reference = ImageOptions.ParseReference(parse.GetValue(image)!);
+                // Only the manifest(s) and the config are fetched; no layer is downloaded.
+                await using var oci = await OciImage.OpenAsync(reference, images.Options(parse, quiet: true), ct).ConfigureAwait(false);
+                if (parse.GetValue(json)) ContainerInspect.WriteJson(oci);
+                else ContainerInspect.WriteText(oci);
+                return ExitCodes.Ok;
+            }
             using var img = CommonOptions.Open(parse, image, partition, quiet: parse.GetValue(json),
                 allowBackingOutside: allowBacking);
             var counts = await CountEntriesAsync(img, ct).ConfigureAwait(false);

@@ -1,38 +1,57 @@
 using System.CommandLine;
 using RootfsForge.Lint;
+using RootfsForge.Sources.Oci;
 
 namespace RootfsForge.Cli.Commands;
 
-/// <summary><c>rootfsforge lint TREE|TAR</c>: the ZOS full-VM checks of docs/zos-vm.md §7.</summary>
+/// <summary><c>rootfsforge lint INPUT</c>: the ZOS checks of docs/zos-vm.md §7, for a full VM or a container flist.</summary>
 internal static class LintCommand
 {
     public static Command Create()
     {
-        var target = new Argument<string>("TREE|TAR") { Description = "A directory tree or a tar (.tar, .tar.gz, .tar.zst) of a VM flist." };
-        var command = new Command("lint", "Check that a tree boots as a ZOS full VM (kernel, virtiofs initrd, /boot paths, cloud-init, hygiene).") { target };
+        var target = new Argument<string>("INPUT") { Description = ImageOptions.InputDescription };
+        var kind = new Option<string?>("--kind")
+        {
+            Description = "Check as a 'vm' or a 'container' flist. Default: a tree with /boot/vmlinuz is a VM, any other a container.",
+        };
+        kind.AcceptOnlyFromAmong("vm", "container");
+        var command = new Command("lint", "Check that a tree runs on ZOS: as a full VM (kernel, virtiofs initrd, /boot paths, cloud-init, hygiene) or as a container (no kernel, the entrypoint exists).")
+        {
+            target, kind,
+        };
+        var images = new ImageOptions();
+        images.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             var path = parse.GetValue(target)!;
+            FlistKind? as_ = parse.GetValue(kind) switch { "vm" => FlistKind.Vm, "container" => FlistKind.Container, _ => null };
             LintReport report;
-            if (Directory.Exists(path))
+            if (ImageOptions.CheckInput(path) == Sources.TreeInputKind.Directory)
             {
                 if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("linting a directory needs Linux; lint a tar instead");
-                report = Linter.CheckDirectory(path, ct);
+                report = Linter.CheckDirectory(path, as_, ct);
             }
-            else if (File.Exists(path)) report = await LintTarAsync(path, ct).ConfigureAwait(false);
-            else throw new UsageException($"{path}: no such file or directory");
-            foreach (var f in report.Findings) Console.WriteLine(f);
+            else
+            {
+                // Tars, images and .fl files are read in place: metadata indexed, file contents read on demand.
+                await using var input = await images.OpenInputAsync(parse, path, quiet: false, ct).ConfigureAwait(false);
+                // A container image is checked as the container flist made of it: with its /.startup.toml.
+                var tree = input.ContainerImage is not null ? ContainerFlist.Tree((OciTreeSource)input.Tree) : input.Tree;
+                report = await Linter.CheckSourceAsync(tree, as_, ct).ConfigureAwait(false);
+            }
+            Print(report);
             var errors = report.Errors.Count();
-            Console.WriteLine(errors == 0 ? "lint: passed" : $"lint: {errors} error(s)");
             return errors == 0 ? ExitCodes.Ok : ExitCodes.Failure;
         }));
         return command;
     }
 
-    /// <summary>A tar is read in place (metadata indexed, file contents read on demand), never unpacked.</summary>
-    private static async Task<LintReport> LintTarAsync(string path, CancellationToken ct)
+    /// <summary>Every finding, then the verdict, on stdout.</summary>
+    internal static void Print(LintReport report)
     {
-        using var source = new Tar.TarArchiveSource(path);
-        return await Linter.CheckSourceAsync(source, ct).ConfigureAwait(false);
+        foreach (var f in report.Findings) Console.WriteLine(f);
+        var errors = report.Errors.Count();
+        string kind = report.Kind == FlistKind.Vm ? "vm" : "container";
+        Console.WriteLine(errors == 0 ? $"lint ({kind}): passed" : $"lint ({kind}): {errors} error(s)");
     }
 }

@@ -11,7 +11,7 @@ internal static class VmCommand
 {
     public static Command Create()
     {
-        var image = new Argument<string>("IMAGE") { Description = "The input: a qcow2/raw cloud image (read in-process), a directory tree, or a tar (.tar, .tar.gz, .tar.zst)." };
+        var image = new Argument<string>("IMAGE") { Description = ImageOptions.InputDescription };
         var output = new Option<string?>("--output", "-o") { Description = "Output: .tar, .tar.gz, .tar.zst, X.fl (with --store), hub:NAME (with --hub) or a new directory (written atomically; nothing on failure). Default: <image-name>.tar.zst in the current directory." };
         var install = new Option<string[]>("--install") { Description = "Packages to install with the image's package manager (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true };
         var remove = new Option<string[]>("--remove") { Description = "Packages to remove (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true };
@@ -26,13 +26,15 @@ internal static class VmCommand
         {
             image, output, install, remove, copy, run, runScript, kernel, noLint, keepStaging, uncompressed,
         };
+        var images = new ImageOptions();
+        images.AddTo(command);
         var targets = new OutputOptions();
         targets.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("rootfsforge vm runs on Linux only");
             var input = parse.GetValue(image)!;
-            if (!File.Exists(input) && !Directory.Exists(input)) throw new UsageException($"{input}: no such file or directory");
+            var inputOptions = images.InputOptions(parse, input, quiet: false);
             var outPath = parse.GetValue(output) ?? VmInputs.DefaultOutput(input);
             var clampTime = OutputOptions.ParseClamp(null);
             await using var outputs = targets.Open(parse, outPath, new SinkFactoryOptions { MtimeClamp = clampTime });
@@ -63,7 +65,7 @@ internal static class VmCommand
             foreach (var c in options.Copies)
                 if (!File.Exists(c.Source) && !Directory.Exists(c.Source)) throw new UsageException($"--copy {c.Source}: no such file or folder");
             TreeSink? written = null;
-            var result = await VmBuild.RunAsync(VmInputs.ExtractFrom(input, Console.Error.WriteLine),
+            var result = await VmBuild.RunAsync(VmInputs.ExtractFrom(input, Console.Error.WriteLine, inputOptions),
                 async (root, token) =>
                 {
                     var source = new RootfsForge.Sources.Directories.DirectorySource(root);

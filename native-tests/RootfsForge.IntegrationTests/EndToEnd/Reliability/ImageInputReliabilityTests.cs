@@ -67,9 +67,10 @@ public sealed class ImageInputReliabilityTests
         string dir = TestEnvironment.NewTempDir("rff-dir");
         try
         {
-            foreach (var command in new[] { "inspect", "ls", "extract" })
+            // extract takes any tree input (a directory too, see TreeInput); the disk-image commands do not.
+            foreach (var command in new[] { "inspect", "ls" })
             {
-                string[] args = command == "extract" ? [command, dir, "-o", Path.Combine(dir, "o.tar")] : [command, dir];
+                string[] args = [command, dir];
                 var r = ReliabilityCli.Run(Deadline, args);
                 Assert.True(r.ExitCode == 2, $"{command}: {r}");
                 Assert.Contains("is a directory, not a disk image", r.StdErr);

@@ -91,7 +91,7 @@ internal sealed class DockerArchiveSource : ImageSource
         var configPlatform = new Platform(config.Os, config.Architecture, config.Variant);
         if (platform is not null && config.Os.Length > 0 && !platform.Matches(configPlatform))
             throw new UnsupportedImageException($"{name} is an image for {configPlatform}, not {platform}", _path);
-        return new ResolvedImage(null, null, configPlatform, [configPlatform], config, configDigest.ToString(), layers);
+        return new ResolvedImage(null, null, null, null, configPlatform, [configPlatform], config, configDigest.ToString(), layers);
     }
 
     public override async Task<Stream> OpenLayerAsync(LayerDescriptor layer, Action<long> onDownloaded, CancellationToken cancellationToken)

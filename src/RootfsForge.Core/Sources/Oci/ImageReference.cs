@@ -68,6 +68,18 @@ public sealed partial class ImageReference : IEquatable<ImageReference>
     /// <summary>For <c>docker-archive:FILE:@N</c>, the index of the image in the archive's <c>manifest.json</c>.</summary>
     public int? Index { get; }
 
+    /// <summary>
+    /// True when <paramref name="text"/> is meant as an image reference rather than a file name: it starts with
+    /// <c>docker:</c>, <c>oci:</c> or <c>docker-archive:</c> (as skopeo's transports do). It may still be malformed:
+    /// <see cref="Parse"/> says why.
+    /// </summary>
+    public static bool IsReference(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return text.StartsWith("docker:", StringComparison.Ordinal) || text.StartsWith(OciPrefix, StringComparison.Ordinal)
+            || text.StartsWith(ArchivePrefix, StringComparison.Ordinal);
+    }
+
     /// <summary>Parses a reference. Throws <see cref="FormatException"/> naming what is wrong.</summary>
     public static ImageReference Parse(string reference)
     {

@@ -3,7 +3,9 @@ namespace RootfsForge.Sources.Oci;
 /// <summary>What a source resolved a reference to: one platform's manifest, its configuration and layers.</summary>
 internal sealed record ResolvedImage(
     string? ManifestDigest,
+    string? ManifestMediaType,
     string? IndexDigest,
+    string? IndexMediaType,
     Platform Platform,
     IReadOnlyList<Platform> Platforms,
     ImageConfig Config,
@@ -46,13 +48,14 @@ internal abstract class ImageSource : IDisposable
     protected async Task<ResolvedImage> ResolveFromAsync(ManifestDocument top, Platform? requested, string name, CancellationToken cancellationToken)
     {
         var document = top;
-        string? indexDigest = null;
+        string? indexDigest = null, indexMediaType = null;
         IReadOnlyList<Platform>? platforms = null;
         Platform? chosen = null;
         for (int depth = 0; document.IsIndex; depth++)
         {
             if (depth >= MaxIndexDepth) throw new ImageFormatException($"indexes are nested more than {MaxIndexDepth} deep", name);
             indexDigest ??= document.Digest.ToString();
+            indexMediaType ??= document.MediaType;
             var entry = PickPlatform(document.Manifests, $"index {document.Digest}", requested ?? Platform.Default, name, out var listed);
             platforms ??= listed;
             chosen = entry.Platform;
@@ -82,7 +85,7 @@ internal abstract class ImageSource : IDisposable
         var configPlatform = new Platform(config.Os, config.Architecture, config.Variant);
         if (chosen is null && requested is not null && config.Os.Length > 0 && !requested.Matches(configPlatform))
             throw new UnsupportedImageException($"{name} is a single-platform image for {configPlatform}, not {requested}", manifestName);
-        return new ResolvedImage(document.Digest.ToString(), indexDigest, chosen ?? configPlatform, platforms ?? [configPlatform], config,
+        return new ResolvedImage(document.Digest.ToString(), document.MediaType, indexDigest, indexMediaType, chosen ?? configPlatform, platforms ?? [configPlatform], config,
             configDescriptor.Digest.ToString(), layers);
     }
 

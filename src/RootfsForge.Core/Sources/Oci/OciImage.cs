@@ -73,8 +73,17 @@ public sealed class OciImage : IDisposable, IAsyncDisposable
     /// <summary>The digest of the chosen platform's manifest (<c>sha256:…</c>); <c>null</c> for a docker archive, which has none.</summary>
     public string? ManifestDigest => _image.ManifestDigest;
 
+    /// <summary>
+    /// The media type of that manifest (<c>application/vnd.oci.image.manifest.v1+json</c> or Docker's
+    /// <c>application/vnd.docker.distribution.manifest.v2+json</c>); <c>null</c> for a docker archive.
+    /// </summary>
+    public string? ManifestMediaType => _image.ManifestMediaType;
+
     /// <summary>The digest of the index or manifest list the manifest was chosen from, or <c>null</c> for a single-platform image.</summary>
     public string? IndexDigest => _image.IndexDigest;
+
+    /// <summary>The media type of the index or manifest list, or <c>null</c> for a single-platform image.</summary>
+    public string? IndexMediaType => _image.IndexMediaType;
 
     /// <summary>The digest of the configuration blob (the image ID).</summary>
     public string ConfigDigest => _image.ConfigDigest;

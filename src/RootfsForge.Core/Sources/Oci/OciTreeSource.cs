@@ -21,7 +21,8 @@ public sealed record OciTreeSourceOptions
 /// <param name="LayersApplied">Layers merged into the tree so far.</param>
 /// <param name="LayerCount">Layers of the image.</param>
 /// <param name="Digest">The digest of the layer just applied.</param>
-public readonly record struct OciLayerProgress(int LayersApplied, int LayerCount, string Digest);
+/// <param name="TarBytes">The size of that layer's tar, decompressed.</param>
+public readonly record struct OciLayerProgress(int LayersApplied, int LayerCount, string Digest, long TarBytes);
 
 /// <summary>
 /// The root filesystem of an OCI image as a container runtime sees it: the image's layers applied in order with the
@@ -47,6 +48,9 @@ public sealed class OciTreeSource : ITreeSource, IAsyncDisposable
     /// <inheritdoc />
     public IReadOnlyList<string> Warnings => _index.Warnings;
 
+    /// <summary>The layers' tar sizes together, decompressed: an upper bound of the tree's content (for progress).</summary>
+    public long LayerBytes => _layers.Sum(l => l.Length);
+
     /// <summary>Opens every layer of <paramref name="image"/> (downloading what the cache lacks) and merges them.</summary>
     /// <exception cref="ImageFormatException">A layer is corrupt, mismatches its digest or passes a limit.</exception>
     public static async Task<OciTreeSource> OpenAsync(OciImage image, OciTreeSourceOptions? options = null,
@@ -69,7 +73,7 @@ public sealed class OciTreeSource : ITreeSource, IAsyncDisposable
                 }
                 layers.Add(archive);
                 index.ApplyLayer(archive, ociLayer: true, cancellationToken);
-                options.Progress?.Report(new OciLayerProgress(layers.Count, image.Layers.Count, layer.Digest));
+                options.Progress?.Report(new OciLayerProgress(layers.Count, image.Layers.Count, layer.Digest, archive.Length));
             }
             return new OciTreeSource(image, index, layers);
         }
