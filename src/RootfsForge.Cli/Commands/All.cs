@@ -17,5 +17,6 @@ internal static class All
         BootCommand.Create(),
         FlCommand.Create(),
         PushCommand.Create(),
+        KeyCommand.Create(),
     ];
 }
