@@ -42,7 +42,7 @@ internal static class FlDiffCommand
         foreach (var c in result.Changes)
         {
             // Names come from the inputs: control characters are shown escaped.
-            string path = "/" + TreePath.Display(c.Path);
+            string path = TreePath.Display(c.Path);
             string type = TreeDiff.TypeName(c.Type);
             switch (c.Kind)
             {
