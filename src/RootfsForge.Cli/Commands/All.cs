@@ -13,6 +13,7 @@ internal static class All
         ExtractCommand.Create(),
         ContainerCommand.Create(),
         VmCommand.Create(),
+        BuildCommand.Create(),
         LintCommand.Create(),
         BootCommand.Create(),
         FlCommand.Create(),
