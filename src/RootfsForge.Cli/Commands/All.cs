@@ -14,6 +14,7 @@ internal static class All
         ContainerCommand.Create(),
         VmCommand.Create(),
         BuildCommand.Create(),
+        CheckCommand.Create(),
         LintCommand.Create(),
         BootCommand.Create(),
         FlCommand.Create(),
