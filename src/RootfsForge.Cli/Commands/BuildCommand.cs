@@ -11,7 +11,10 @@ internal static class BuildCommand
 {
     public static Command Create()
     {
-        var definition = new Argument<string>("DEFINITION") { Description = "The definition: images/NAME.yaml (recipes are looked up in images/recipes/)." };
+        var definition = new Argument<string>("DEFINITION")
+        {
+            Description = "The definition: images/NAME.yaml (recipes are looked up in images/recipes/).", Arity = ArgumentArity.ZeroOrOne,
+        };
         var outputDir = new Option<string?>("--output-dir", "-O") { Description = "Where the outputs and NAME.build.json go (default: the current directory)." };
         var push = new Option<bool>("--push") { Description = "Also upload the definition's hub outputs (token from the hub output's token_file or RFS_HUB_TOKEN)." };
         var force = new Option<bool>("--force", "-f") { Description = "Rebuild even when NAME.build.json says the outputs are up to date." };
@@ -22,8 +25,12 @@ internal static class BuildCommand
         {
             definition, outputDir, push, force, print, keyFile, cache,
         };
+        var listChanged = new BuildListChanged();
+        listChanged.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            if (listChanged.Requested(parse)) return await listChanged.RunAsync(parse, parse.GetValue(definition), ct).ConfigureAwait(false);
+            if (parse.GetValue(definition) is null) throw new UsageException("build needs a DEFINITION (images/NAME.yaml)");
             ImageDefinition d;
             try
             {
