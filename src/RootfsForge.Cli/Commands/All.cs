@@ -15,6 +15,7 @@ internal static class All
         VmCommand.Create(),
         BuildCommand.Create(),
         CheckCommand.Create(),
+        DockerfileCommand.Create(),
         LintCommand.Create(),
         BootCommand.Create(),
         FlCommand.Create(),
