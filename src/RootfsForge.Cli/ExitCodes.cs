@@ -6,6 +6,12 @@ internal static class ExitCodes
     public const int Ok = 0;
     /// <summary>A failure that is not the input's fault (I/O error writing the output, a failed chroot command, ...).</summary>
     public const int Failure = 1;
+    /// <summary>
+    /// A check's answer is no (same value as <see cref="Failure"/>, like diff(1)): the trees differ (fl diff), the flist
+    /// drifted from its definition (check), its manifest is missing, unsigned or not signed by the given key
+    /// (fl verify --signed-by, check --signed-by).
+    /// </summary>
+    public const int Differs = 1;
     /// <summary>Bad command line.</summary>
     public const int Usage = 2;
     /// <summary>Unsupported or corrupt input, reported in one message naming the image, structure and offset.</summary>

@@ -568,6 +568,12 @@ def download_flist(username, flist):
     return send_from_directory(STATE.user_path(username), flist + ".flist")
 
 
+@app.route("/<username>/<flist>.fl")
+def download_fl(username, flist):
+    """rfs v2 .fl files published next to the .flist ones (what `rootfsforge check --against hub:USER/NAME.fl` reads)."""
+    return send_from_directory(STATE.user_path(username), flist + ".fl")
+
+
 @app.route("/<username>/<flist>.flist.md5")
 def checksum_flist(username, flist):
     digest = md5_of(os.path.join(STATE.user_path(username), flist + ".flist"))

@@ -15,7 +15,7 @@ public sealed class CompletionAndManTests
     [SkippableTheory]
     [InlineData("rootfsforge ex", "extract")]
     [InlineData("rootfsforge fl p", "pack")]
-    [InlineData("rootfsforge fl ", "--help -? -h cat extract info ls pack verify")]
+    [InlineData("rootfsforge fl ", "--help -? -h cat diff extract info ls pack verify")]
     [InlineData("rootfsforge extract --q", "--quiet")]
     [InlineData("rootfsforge completion z", "zsh")]
     public void BashCompletionCompletesCommandsAndOptions(string line, string expected)

@@ -13,9 +13,13 @@ internal static class All
         ExtractCommand.Create(),
         ContainerCommand.Create(),
         VmCommand.Create(),
+        BuildCommand.Create(),
+        CheckCommand.Create(),
+        DockerfileCommand.Create(),
         LintCommand.Create(),
         BootCommand.Create(),
         FlCommand.Create(),
         PushCommand.Create(),
+        KeyCommand.Create(),
     ];
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using RootfsForge.Definitions;
 using RootfsForge.Sinks;
 using RootfsForge.Sinks.Flist;
 using RootfsForge.Tar;
@@ -21,6 +22,7 @@ internal static class FlCommand
         fl.Subcommands.Add(Info());
         fl.Subcommands.Add(Verify());
         fl.Subcommands.Add(Extract());
+        fl.Subcommands.Add(FlDiffCommand.Create());
         return fl;
     }
 
@@ -177,9 +179,12 @@ internal static class FlCommand
     {
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
         var stores = OutputOptions.StoreOption("Check this store instead of the file's routes (repeatable, [xx-yy=]URL).");
-        var command = new Command("verify", "Check that every block is present, decrypts, decompresses and hashes to its key.") { file, stores };
+        var signedBy = SigningOptions.SignedBy();
+        var command = new Command("verify", "Check that every block is present, decrypts, decompresses and hashes to its key; " +
+            "with --signed-by, also that the build manifest in the tags is signed by that key.") { file, stores, signedBy };
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            string? trusted = SigningOptions.ReadPublicKey(parse, signedBy);
             var routes = OutputOptions.OpenStores(parse.GetValue(stores), required: false);
             try
             {
@@ -189,7 +194,9 @@ internal static class FlCommand
                 Console.Error.WriteLine(result.Ok
                     ? $"rootfsforge: ok: {result.DistinctBlocks} distinct blocks verified"
                     : $"rootfsforge: {result.Problems.Count} problems in {result.DistinctBlocks} distinct blocks");
-                return result.Ok ? ExitCodes.Ok : ExitCodes.BadInput;
+                if (!result.Ok) return ExitCodes.BadInput;
+                if (trusted is null) return ExitCodes.Ok;
+                return SigningOptions.Report(FlistManifest.Read(source.GetInfo().Tags, trusted)) ? ExitCodes.Ok : ExitCodes.Differs;
             }
             finally
             {

@@ -80,6 +80,45 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable
             Tree.UnreachableCount, Routes, _file.Tags.ToList());
     }
 
+    /// <summary>
+    /// The content blocks of a regular file (or hard link) <paramref name="entry"/> this source walked, one per 512 KiB
+    /// chunk, in order; empty for other entries. Two files whose lists hold
+    /// the same keys have the same content (a key is the hash of the chunk's plaintext, docs/flist-format.md), so
+    /// comparing flists needs no block fetched.
+    /// </summary>
+    public IReadOnlyList<FlistContentBlock> ContentBlocksOf(TreeEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        if (entry.Type is not (EntryType.RegularFile or EntryType.HardLink)) return [];
+        var blocks = _file.BlocksOf(entry.InodeId);
+        if (blocks.Count == 0) return [];
+        long size = entry.Size;
+        var list = new FlistContentBlock[blocks.Count];
+        for (int k = 0; k < blocks.Count; k++)
+            list[k] = new FlistContentBlock(Convert.ToHexStringLower(blocks[k].Id), Convert.ToHexStringLower(blocks[k].Key),
+                (int)Math.Clamp(size - (long)k * FlistBlock.ChunkSize, 0, FlistBlock.ChunkSize));
+        return list;
+    }
+
+    /// <summary>Every distinct content block of the file's regular files (by id), with its plaintext length.</summary>
+    public IReadOnlyList<FlistContentBlock> DistinctContentBlocks()
+    {
+        var seen = new Dictionary<string, FlistContentBlock>(StringComparer.Ordinal);
+        foreach (var i in _file.Inodes)
+        {
+            if (i.Type != FileTypeBits.Regular) continue;
+            var blocks = _file.BlocksOf(i.Ino);
+            for (int k = 0; k < blocks.Count; k++)
+            {
+                string id = Convert.ToHexStringLower(blocks[k].Id);
+                if (!seen.ContainsKey(id))
+                    seen[id] = new FlistContentBlock(id, Convert.ToHexStringLower(blocks[k].Key),
+                        (int)Math.Clamp(i.Size - (long)k * FlistBlock.ChunkSize, 0, FlistBlock.ChunkSize));
+            }
+        }
+        return [.. seen.Values];
+    }
+
     /// <summary>The rows as a tree, built on first use.</summary>
     private FlistTree Tree => _tree ??= FlistTree.Build(_file);
 
@@ -153,6 +192,12 @@ public sealed class FlistSource : ITreeSource, IAsyncDisposable
         if (_ownsRouter) await _router.DisposeAsync().ConfigureAwait(false);
     }
 }
+
+/// <summary>One content block of a <c>.fl</c> file.</summary>
+/// <param name="Id">The block id (hex): the store key.</param>
+/// <param name="Key">The block key (hex): the hash of the chunk's plaintext, also its decryption key.</param>
+/// <param name="Length">The chunk's plaintext length.</param>
+public readonly record struct FlistContentBlock(string Id, string Key, int Length);
 
 /// <summary>Counts of a <c>.fl</c>, for <c>fl info</c>.</summary>
 /// <param name="Inodes">All inode rows.</param>

@@ -1,0 +1,46 @@
+using System.CommandLine;
+using RootfsForge.Definitions;
+using RootfsForge.Steps;
+
+namespace RootfsForge.Cli.Commands;
+
+/// <summary><c>rootfsforge dockerfile images/NAME.yaml -o DIR</c>: a Docker build context from a container definition.</summary>
+internal static class DockerfileCommand
+{
+    public static Command Create()
+    {
+        var definition = new Argument<string>("DEFINITION") { Description = "A kind: container definition (images/NAME.yaml)." };
+        var output = new Option<string>("--output", "-o") { Description = "The folder to write (created; must be empty).", Required = true };
+        var command = new Command("dockerfile", "Render a container definition as a Dockerfile with the files, scripts and zinit services it copies " +
+            "(FROM the definition's image; override with --build-arg BASE=…).") { definition, output };
+        command.SetAction((parse, _) => CommandRunner.RunAsync(ct =>
+        {
+            ImageDefinition d;
+            try
+            {
+                d = DefinitionLoader.Load(parse.GetValue(definition)!);
+            }
+            catch (DefinitionFormatException e)
+            {
+                Console.Error.WriteLine($"rootfsforge: {e.Message}");
+                return Task.FromResult(ExitCodes.BadInput);
+            }
+            catch (FileNotFoundException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            string dir = parse.GetValue(output)!;
+            try
+            {
+                DockerfileRenderer.Render(d, dir);
+            }
+            catch (ArgumentException e)
+            {
+                throw UsageException.From(e);
+            }
+            Console.Error.WriteLine($"rootfsforge: {Path.Combine(dir, "Dockerfile")} written");
+            return Task.FromResult(ExitCodes.Ok);
+        }));
+        return command;
+    }
+}
