@@ -16,37 +16,28 @@ internal sealed partial class RawDiskImage
     {
         if (!OperatingSystem.IsLinux()) return null;
         var ranges = new List<(long, long)>();
-        bool added = false;
-        handle.DangerousAddRef(ref added);
-        try
+        long pos = offset;
+        while (pos < end && ranges.Count < MaxRanges)
         {
-            int fd = (int)handle.DangerousGetHandle();
-            long pos = offset;
-            while (pos < end && ranges.Count < MaxRanges)
+            long data = lseek(handle, pos, SeekData);
+            if (data < 0)
             {
-                long data = lseek(fd, pos, SeekData);
-                if (data < 0)
-                {
-                    if (Marshal.GetLastPInvokeError() == ENXIO) break; // no more data after pos
-                    return null;
-                }
-                if (data >= end) break;
-                long hole = lseek(fd, data, SeekHole);
-                if (hole < 0) return null;
-                if (hole <= data) hole = end; // defensive: never loop without progress
-                long stop = Math.Min(hole, end);
-                ranges.Add((data, stop - data));
-                pos = stop;
+                if (Marshal.GetLastPInvokeError() == ENXIO) break; // no more data after pos
+                return null;
             }
-            if (pos < end && ranges.Count >= MaxRanges) ranges.Add((pos, end - pos));
-            return ranges;
+            if (data >= end) break;
+            long hole = lseek(handle, data, SeekHole);
+            if (hole < 0) return null;
+            if (hole <= data) hole = end; // defensive: never loop without progress
+            long stop = Math.Min(hole, end);
+            ranges.Add((data, stop - data));
+            pos = stop;
         }
-        finally
-        {
-            if (added) handle.DangerousRelease();
-        }
+        if (pos < end && ranges.Count >= MaxRanges) ranges.Add((pos, end - pos));
+        return ranges;
     }
 
-    [DllImport("libc", SetLastError = true)]
-    private static extern long lseek(int fd, long offset, int whence);
+    // The same interop style as ImageFile.Unix.cs: source-generated, the SafeHandle marshalled (kept alive) by the stub.
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial long lseek(SafeFileHandle fd, long offset, int whence);
 }
