@@ -11,7 +11,7 @@ internal static class Program
     {
         // RootCommand names itself after the executable (rootfsforge, also for `dotnet rootfsforge.dll`) and brings
         // --help, --version and the [suggest:N] directive the completion scripts use (CompletionCommand).
-        var root = new RootCommand("RootfsForge: read cloud images in-process and build ThreeFold Grid flists.");
+        var root = new RootCommand("RootfsForge: read cloud images in-process and build ThreeFold Grid flists.\n" + ExitCodes.Summary);
         // A Linux tool: no Windows-style /? and /h beside -?, -h and --help (in help, completions and the man page).
         foreach (var help in root.Options.OfType<HelpOption>()) { help.Aliases.Remove("/?"); help.Aliases.Remove("/h"); }
         foreach (var command in Commands.All.Create()) root.Subcommands.Add(command);

@@ -25,19 +25,21 @@ internal static class ContainerCommand
         };
         var noStartup = new Option<bool>("--no-startup") { Description = "Do not write /.startup.toml (the entrypoint ZOS falls back to)." };
         var tags = new Option<string[]>("--tag") { Description = "An extra .fl tag KEY=VALUE (repeatable); the image's labels and digest are added anyway." };
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress, warnings or summary." };
         var clamp = new Option<string?>("--mtime-clamp") { Description = "Clamp every mtime to this time (Unix seconds or ISO 8601); default $SOURCE_DATE_EPOCH." };
         var image = new ImageOptions();
         var command = new Command("container", "Build a container flist from an OCI image: layers merged as a runtime sees them, /.startup.toml from the image config.")
         {
-            reference, output, noStartup, tags, quiet, clamp,
+            reference, output, noStartup, tags, clamp,
         };
+        var report = new ReportOptions();
+        report.AddTo(command);
         image.AddTo(command);
         var targets = new OutputOptions();
         targets.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            bool q = parse.GetValue(quiet);
+            var r = report.Get(parse);
+            bool q = r.Quiet;
             var reference1 = image.ParseReference(parse.GetValue(reference)!);
             string name = ContainerFlist.Name(reference1);
             string outPath = parse.GetValue(output)
@@ -49,6 +51,7 @@ internal static class ContainerCommand
             await using var outputs = targets.Open(parse, outPath, new SinkFactoryOptions { MtimeClamp = clampTime });
             // Only a .fl has tags; like --store and --publish for other outputs, a --tag that would be dropped is refused.
             if (extraTags.Count > 0 && outputs.Spec.Kind != OutputKind.Flist) throw new UsageException("--tag applies only to a .fl output");
+            r.CheckOutput(outputs.Spec);
             await using var oci = await OciImage.OpenAsync(reference1, image.Options(parse, q), ct).ConfigureAwait(false);
             await using var layers = await OciTreeSource.OpenAsync(oci, new OciTreeSourceOptions
             {
@@ -64,16 +67,17 @@ internal static class ContainerCommand
                 sinkOptions = sinkOptions with { Flist = fl with { Tags = allTags } };
             }
             await using var sink = outputs.CreateSink(sinkOptions);
-            using (var progress = new ProgressReporter(sink, oci.Layers.Sum(l => l.Size) * 2, enabled: !q))
+            using (var progress = r.Progress(oci.Layers.Sum(l => l.Size) * 2))
             {
-                await TreeCopy.RunAsync(tree, sink, null, ct).ConfigureAwait(false);
+                await TreeCopy.RunAsync(tree, sink, progress, ct).ConfigureAwait(false);
                 progress.Dispose();
-                if (!q)
-                {
-                    Console.Error.WriteLine($"rootfsforge: {oci.Reference} ({oci.Platform}, {oci.ManifestDigest ?? oci.ConfigDigest}), {oci.Layers.Count} layers");
-                    ExtractCommand.PrintSummary(sink.Statistics, tree.Warnings, progress.Elapsed, outputs.Spec);
-                }
+                r.Info($"rootfsforge: {oci.Reference} ({oci.Platform}, {oci.ManifestDigest ?? oci.ConfigDigest}), {oci.Layers.Count} layers");
+                ExtractCommand.PrintSummary(r, sink.Statistics, tree.Warnings, progress.Elapsed, outputs.Spec);
                 await outputs.FinishAsync(sink, q, ct).ConfigureAwait(false);
+                if (r.Json)
+                    r.Result(new Json.ExtractResult(Json.JsonResultWriter.Schema("container"), oci.Reference.ToString(), null,
+                        oci.ManifestDigest ?? oci.ConfigDigest, await Json.Results.OutputAsync(outputs, sink, ct).ConfigureAwait(false),
+                        Json.Results.Tree(sink.Statistics), Json.Results.Seconds(progress.Elapsed), r.Warnings), Json.CliJson.Default.ExtractResult);
             }
             return ExitCodes.Ok;
         }));

@@ -11,19 +11,22 @@ internal static class InspectCommand
     public static Command Create()
     {
         var image = CommonOptions.Image();
-        var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var partition = CommonOptions.Partition();
         var allowBacking = CommonOptions.AllowBackingOutside();
         var command = new Command("inspect", "Describe a disk image: format, backing chain, partitions, root filesystem.")
         {
-            image, json, partition, allowBacking,
+            image, partition, allowBacking,
         };
+        var report = new ReportOptions();
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            using var img = CommonOptions.Open(parse, image, partition, quiet: parse.GetValue(json),
+            var r = report.Get(parse);
+            // With --json the image's warnings are in the document's "warnings", not on standard error.
+            using var img = CommonOptions.Open(parse, image, partition, r.Json ? r.DetailOnly() : r,
                 allowBackingOutside: allowBacking);
             var counts = await CountEntriesAsync(img, ct).ConfigureAwait(false);
-            if (parse.GetValue(json)) WriteJson(img, counts);
+            if (r.Json) WriteJson(img, counts);
             else WriteText(img, counts);
             return ExitCodes.Ok;
         }));
@@ -93,9 +96,11 @@ internal static class InspectCommand
 
     private static void WriteJson(CloudImage img, Dictionary<EntryType, long> counts)
     {
-        using var stdout = Console.OpenStandardOutput();
+        // Written field by field (Utf8JsonWriter, no reflection) in the shape documented in docs/cli-json.md §4.
+        using var stdout = CommandRunner.OpenStandardOutput();
         using var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true });
         w.WriteStartObject();
+        w.WriteString("schema", Json.JsonResultWriter.Schema("inspect"));
         w.WriteString("image", img.Disk.Path);
         w.WriteString("format", img.Disk.Format);
         w.WriteNumber("virtualSize", img.Disk.Length);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using RootfsForge.Cli.Json;
 using RootfsForge.Lint;
 
 namespace RootfsForge.Cli.Commands;
@@ -9,22 +10,30 @@ internal static class LintCommand
     public static Command Create()
     {
         var target = new Argument<string>("TREE|TAR") { Description = "A directory tree or a tar (.tar, .tar.gz, .tar.zst) of a VM flist." };
-        var command = new Command("lint", "Check that a tree boots as a ZOS full VM (kernel, virtiofs initrd, /boot paths, cloud-init, hygiene).") { target };
+        var command = new Command("lint", "Check that a tree boots as a ZOS full VM (kernel, virtiofs initrd, /boot paths, cloud-init, hygiene). Exits 4 when a check fails.") { target };
+        var report = new ReportOptions();
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            var r = report.Get(parse);
             var path = parse.GetValue(target)!;
-            LintReport report;
+            LintReport lint;
             if (Directory.Exists(path))
             {
                 if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("linting a directory needs Linux; lint a tar instead");
-                report = Linter.CheckDirectory(path, ct);
+                lint = Linter.CheckDirectory(path, ct);
             }
-            else if (File.Exists(path)) report = await LintTarAsync(path, ct).ConfigureAwait(false);
+            else if (File.Exists(path)) lint = await LintTarAsync(path, ct).ConfigureAwait(false);
             else throw new UsageException($"{path}: no such file or directory");
-            foreach (var f in report.Findings) Console.WriteLine(f);
-            var errors = report.Errors.Count();
-            Console.WriteLine(errors == 0 ? "lint: passed" : $"lint: {errors} error(s)");
-            return errors == 0 ? ExitCodes.Ok : ExitCodes.Failure;
+            var errors = lint.Errors.Count();
+            if (r.Json)
+                r.Result(new LintCommandResult(JsonResultWriter.Schema("lint"), path, Results.Lint(lint)), CliJson.Default.LintCommandResult);
+            else if (!r.Quiet)
+            {
+                foreach (var f in lint.Findings) Console.WriteLine(f);
+                Console.WriteLine(errors == 0 ? "lint: passed" : $"lint: {errors} error(s)");
+            }
+            return errors == 0 ? ExitCodes.Ok : ExitCodes.LintFailed;
         }));
         return command;
     }

@@ -232,6 +232,9 @@ internal sealed class OutputTargets(OutputSpec spec, SinkFactoryOptions options,
 
     public IReadOnlyList<BlockStoreRoute> Routes => routes;
 
+    /// <summary>Where <c>--publish</c> copied the finished <c>.fl</c> (after <see cref="FinishAsync"/>), else null.</summary>
+    public string? Published { get; private set; }
+
     /// <summary>
     /// Creates the sink (standard output through a stream that reports a closed reader), with <paramref name="changed"/>
     /// options when the command adds to them (tags).
@@ -249,7 +252,10 @@ internal sealed class OutputTargets(OutputSpec spec, SinkFactoryOptions options,
     public async Task FinishAsync(TreeSink sink, bool quiet, CancellationToken cancellationToken)
     {
         if (sink is FlistSink && publishDir is not null)
+        {
             await OutputOptions.PublishAsync(spec.Path, publishDir, quiet, cancellationToken).ConfigureAwait(false);
+            Published = Path.GetFullPath(Path.Combine(publishDir, Path.GetFileName(spec.Path)));
+        }
         if (quiet) return;
         switch (sink)
         {
