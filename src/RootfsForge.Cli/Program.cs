@@ -17,7 +17,9 @@ internal static class Program
         foreach (var command in Commands.All.Create()) root.Subcommands.Add(command);
         root.Subcommands.Add(CompletionCommand.Create());
         root.Subcommands.Add(ManCommand.Create(root));
+        StoreSecrets.AddToStoreCommands(root);
         var parse = root.Parse(args);
+        StoreSecrets.Configure(parse);
         bool suggesting = root.Directives.OfType<SuggestDirective>().Any(d => parse.GetResult(d) is not null);
         if (parse.Errors.Count > 0 && !suggesting)
         {

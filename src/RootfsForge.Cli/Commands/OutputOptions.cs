@@ -152,7 +152,7 @@ internal sealed class OutputOptions
         var routes = new List<BlockStoreRoute>();
         try
         {
-            foreach (var s in specs ?? []) routes.Add(BlockStoreRoute.Parse(s));
+            foreach (var s in specs ?? []) routes.Add(BlockStoreRoute.Parse(StoreSecrets.Apply(s)));
         }
         catch (ArgumentException e)
         {
