@@ -110,7 +110,9 @@ public class CiOutputTests
             string tar = Path.Combine(dir, "out.tar"), log = Path.Combine(dir, "typescript");
             // script(1) gives the command a pseudo-terminal; stty fixes its size at 50 columns.
             string inner = $"stty cols 50 rows 20; dotnet '{TestEnvironment.CliDll}' extract '{Image}' -o '{tar}'";
-            var (code, _, err) = TestEnvironment.Run("script", ["-qec", inner, log], timeout: TimeSpan.FromMinutes(5));
+            // Standard input from /dev/null: script(1) would otherwise wait on the test host's.
+            var (code, _, err) = TestEnvironment.Run("sh", ["-c", "script -qec \"$0\" \"$1\" < /dev/null > /dev/null", inner, log],
+                timeout: TimeSpan.FromMinutes(5));
             Assert.True(code == 0, err);
             string text = File.ReadAllText(log);
             const string clear = "\r\e[K";
