@@ -29,7 +29,7 @@ internal static class FlCommand
         var source = new Argument<string>("SOURCE") { Description = "A directory or a tar archive (.tar, .tar.gz, .tar.zst, ...) to pack." };
         var output = new Option<string>("--output", "-o") { Description = "The .fl file to write.", Required = true };
         var stores = OutputOptions.StoreOption("Block store, repeatable: [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
-                                 "s3://KEY:SECRET@host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte.");
+                                 "s3://[KEY:SECRET@]host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte. Credentials: see --store-secrets.");
         stores.Required = true;
         var tags = new Option<string[]>("--tag", "--meta", "-m") { Description = "A tag row KEY=VALUE (repeatable; -m/--meta as in rfs).", AllowMultipleArgumentsPerToken = false };
         var clamp = new Option<long?>("--mtime-clamp") { Description = "Clamp modification times to this Unix time (default: SOURCE_DATE_EPOCH when set)." };

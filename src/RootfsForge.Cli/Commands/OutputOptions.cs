@@ -17,7 +17,7 @@ internal sealed class OutputOptions
 {
     public Option<string[]> Stores { get; } = StoreOption(
         "Block store for a .fl output, repeatable: [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
-        "s3://KEY:SECRET@host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte.");
+        "s3://[KEY:SECRET@]host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte. Credentials: see --store-secrets.");
 
     public Option<string?> Hub { get; } = new("--hub") { Description = "The 0-hub's base URL for a hub:NAME output, e.g. https://hub.grid.tf." };
 
