@@ -38,6 +38,11 @@ internal static class CommandRunner
             Console.Error.WriteLine($"rootfsforge: {e.Message}");
             return ExitCodes.Failure;
         }
+        catch (RootfsForge.Vm.LintFailedException e)
+        {
+            Console.Error.WriteLine($"rootfsforge: {e.Message}");
+            return ExitCodes.LintFailed;
+        }
         catch (UsageException e)
         {
             Console.Error.WriteLine($"rootfsforge: {e.Message}");

@@ -11,13 +11,15 @@ internal static class Program
     {
         // RootCommand names itself after the executable (rootfsforge, also for `dotnet rootfsforge.dll`) and brings
         // --help, --version and the [suggest:N] directive the completion scripts use (CompletionCommand).
-        var root = new RootCommand("RootfsForge: read cloud images in-process and build ThreeFold Grid flists.");
+        var root = new RootCommand("RootfsForge: read cloud images in-process and build ThreeFold Grid flists.\n" + ExitCodes.Summary);
         // A Linux tool: no Windows-style /? and /h beside -?, -h and --help (in help, completions and the man page).
         foreach (var help in root.Options.OfType<HelpOption>()) { help.Aliases.Remove("/?"); help.Aliases.Remove("/h"); }
         foreach (var command in Commands.All.Create()) root.Subcommands.Add(command);
         root.Subcommands.Add(CompletionCommand.Create());
         root.Subcommands.Add(ManCommand.Create(root));
+        StoreSecrets.AddToStoreCommands(root);
         var parse = root.Parse(args);
+        StoreSecrets.Configure(parse);
         bool suggesting = root.Directives.OfType<SuggestDirective>().Any(d => parse.GetResult(d) is not null);
         if (parse.Errors.Count > 0 && !suggesting)
         {

@@ -99,6 +99,46 @@ public sealed class CloudImage : IDisposable
         }
     }
 
+    /// <summary>
+    /// Resolves <paramref name="path"/> inside the image as the image's own kernel would in a chroot: every symbolic link
+    /// followed (absolute targets from the image's root, <c>..</c> never above it, at most
+    /// <see cref="Tree.PathResolver.MaxSymlinks"/> links). Returns the resolved path without a leading slash ("" for the
+    /// root), or null when it does not exist or a link dangles. A shortcut for <see cref="Ext4FileSystem.ResolvePath"/>.
+    /// </summary>
+    /// <exception cref="ImageFormatException">A symlink loop (<see cref="ImageErrorKind.Loop"/>), or damage along the path.</exception>
+    public string? Resolve(string path) => FileSystem.ResolvePath(path);
+
+    /// <summary>
+    /// The entry at <paramref name="path"/>, following symbolic links inside the image (like stat) unless
+    /// <paramref name="followSymlinks"/> is false (like lstat); null when absent. See <see cref="Ext4FileSystem.GetEntry(string, bool)"/>.
+    /// </summary>
+    /// <exception cref="ImageFormatException">A symlink loop, or damage along the path.</exception>
+    public Tree.TreeEntry? GetEntry(string path, bool followSymlinks = true) => FileSystem.GetEntry(path, followSymlinks);
+
+    /// <summary>
+    /// Opens the regular file at <paramref name="path"/> for reading (seekable, holes read as zeros), following symbolic
+    /// links inside the image. Disposing the stream releases the file; the image must stay open while it is read.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No such file (or a dangling link).</exception>
+    /// <exception cref="IOException">The path is not a regular file.</exception>
+    /// <exception cref="ImageFormatException">A symlink loop, or damage along the path or in the file.</exception>
+    public Stream OpenRead(string path)
+    {
+        var content = FileSystem.OpenFile(path);
+        return new OwnedContentStream(content);
+    }
+
+    /// <summary>Reads the whole file at <paramref name="path"/> as UTF-8 text (a BOM is honoured), following symbolic links.</summary>
+    /// <exception cref="FileNotFoundException">No such file (or a dangling link).</exception>
+    /// <exception cref="IOException">The path is not a regular file.</exception>
+    /// <exception cref="ImageFormatException">A symlink loop, or damage along the path or in the file.</exception>
+    public async Task<string> ReadAllTextAsync(string path, CancellationToken cancellationToken = default)
+    {
+        await using var stream = OpenRead(path);
+        using var reader = new StreamReader(stream, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        return await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Closes the filesystem and the image files.</summary>
     public void Dispose()
     {
@@ -121,4 +161,51 @@ public sealed class CloudImageOptions
 
     /// <summary>Disk-layer options (cache size, backing depth).</summary>
     public DiskImageOptions? Disk { get; init; }
+}
+
+/// <summary>A file's content stream that also disposes the content (its block map) with the stream.</summary>
+internal sealed class OwnedContentStream(Tree.FileContent content) : Stream
+{
+    private readonly Stream _inner = content.OpenStream();
+
+    public override bool CanRead => true;
+    public override bool CanSeek => true;
+    public override bool CanWrite => false;
+    public override long Length => _inner.Length;
+
+    public override long Position
+    {
+        get => _inner.Position;
+        set => _inner.Position = value;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
+
+    public override int Read(Span<byte> buffer) => _inner.Read(buffer);
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        _inner.ReadAsync(buffer, offset, count, cancellationToken);
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        _inner.ReadAsync(buffer, cancellationToken);
+
+    public override long Seek(long offset, SeekOrigin origin) => _inner.Seek(offset, origin);
+
+    public override void Flush()
+    {
+    }
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _inner.Dispose();
+            content.Dispose();
+        }
+        base.Dispose(disposing);
+    }
 }

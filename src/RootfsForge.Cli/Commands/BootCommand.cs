@@ -17,15 +17,18 @@ internal static class BootCommand
         {
             target, timeout, consoleLog,
         };
+        var report = new ReportOptions(json: false);
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("rootfsforge boot runs on Linux only");
+            var r = report.Get(parse);
             var path = parse.GetValue(target)!;
             var options = new BootTestOptions
             {
                 Timeout = TimeSpan.FromSeconds(parse.GetValue(timeout)),
                 ConsoleLog = parse.GetValue(consoleLog),
-                Progress = Console.Error.WriteLine,
+                Progress = r.Quiet ? null : Console.Error.WriteLine,
             };
             BootResult result;
             if (Directory.Exists(path)) result = await BootTest.RunAsync(path, options, ct).ConfigureAwait(false);

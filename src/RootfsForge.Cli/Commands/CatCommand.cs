@@ -12,9 +12,11 @@ internal static class CatCommand
         var partition = CommonOptions.Partition();
         var allowBacking = CommonOptions.AllowBackingOutside();
         var command = new Command("cat", "Write a file from the image's root filesystem to stdout.") { image, path, partition, allowBacking };
+        var report = new ReportOptions(json: false);
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            using var img = CommonOptions.Open(parse, image, partition, quiet: true, allowBackingOutside: allowBacking);
+            using var img = CommonOptions.Open(parse, image, partition, report.Get(parse).DetailOnly(), allowBackingOutside: allowBacking);
             string p = parse.GetValue(path)!;
             var entry = img.FileSystem.GetEntry(p, followSymlinks: true)
                 ?? throw new UsageException($"{p}: no such file in the image");

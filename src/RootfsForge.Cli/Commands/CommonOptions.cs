@@ -57,10 +57,10 @@ internal static class CommonOptions
         Disk = new Disks.DiskImageOptions { AllowedBackingDirectories = CheckAllowedBacking(parse, allowBackingOutside) },
     };
 
-    /// <summary>Opens the image with the shared options, printing the image's warnings to stderr.</summary>
-    public static CloudImage Open(ParseResult parse, Argument<string> image, Option<int?> partition,
-        Option<bool>? verify = null, Option<bool>? noReplay = null, bool quiet = false,
-        Option<string[]>? allowBackingOutside = null)
+
+    /// <summary>Opens the image with the shared options, reporting the image's warnings (and with -v what was found).</summary>
+    public static CloudImage Open(ParseResult parse, Argument<string> image, Option<int?> partition, Reporter report,
+        Option<bool>? verify = null, Option<bool>? noReplay = null, Option<string[]>? allowBackingOutside = null)
     {
         string path = CheckImage(parse, image);
         var options = DiskOptions(parse, partition, verify, noReplay, allowBackingOutside);
@@ -73,8 +73,8 @@ internal static class CommonOptions
         {
             throw UsageException.From(e);
         }
-        if (!quiet)
-            foreach (var w in img.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
+        report.WarnAll(img.Warnings);
+        report.Detail($"rootfsforge: {img.Disk.Format} image {img.Disk.ResolvedPath}, {img.PartitionTable.Scheme} partitions, root partition {img.RootPartition.Number} ({img.FileSystem.Info.Kind}, {Format.Bytes(img.FileSystem.Info.UsedBytes)} used)");
         return img;
     }
 }

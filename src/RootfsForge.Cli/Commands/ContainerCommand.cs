@@ -27,20 +27,22 @@ internal static class ContainerCommand
         };
         var noStartup = new Option<bool>("--no-startup") { Description = "Do not write /.startup.toml (the entrypoint ZOS falls back to)." };
         var tags = new Option<string[]>("--tag") { Description = "An extra .fl tag KEY=VALUE (repeatable); the image's labels and digest are added anyway." };
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress, warnings or summary." };
         var noLint = new Option<bool>("--no-lint") { Description = "Do not run the container checks (no kernel, the entrypoint exists; see 'lint'), which are reported as warnings in the summary." };
         var clamp = new Option<string?>("--mtime-clamp") { Description = "Clamp every mtime to this time (Unix seconds or ISO 8601); default $SOURCE_DATE_EPOCH." };
         var image = new ImageOptions();
         var command = new Command("container", "Build a container flist from an OCI image: layers merged as a runtime sees them, /.startup.toml from the image config.")
         {
-            reference, output, noStartup, tags, quiet, clamp, noLint,
+            reference, output, noStartup, tags, clamp, noLint,
         };
+        var report = new ReportOptions();
+        report.AddTo(command);
         image.AddTo(command);
         var targets = new OutputOptions();
         targets.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            bool q = parse.GetValue(quiet);
+            var r = report.Get(parse);
+            bool q = r.Quiet;
             var reference1 = ImageOptions.ParseReference(parse.GetValue(reference)!);
             string name = ContainerFlist.Name(reference1);
             string outPath = parse.GetValue(output)
@@ -52,6 +54,7 @@ internal static class ContainerCommand
             await using var outputs = targets.Open(parse, outPath, new SinkFactoryOptions { MtimeClamp = clampTime });
             // Only a .fl has tags; like --store and --publish for other outputs, a --tag that would be dropped is refused.
             if (extraTags.Count > 0 && outputs.Spec.Kind != OutputKind.Flist) throw new UsageException("--tag applies only to a .fl output");
+            r.CheckOutput(outputs.Spec);
             var clock = Stopwatch.StartNew();
             await using var oci = await OciImage.OpenAsync(reference1, image.Options(parse, q), ct).ConfigureAwait(false);
             await oci.DownloadAsync(ct).ConfigureAwait(false);
@@ -71,17 +74,21 @@ internal static class ContainerCommand
                 sinkOptions = sinkOptions with { Flist = fl with { Tags = allTags } };
             }
             await using var sink = outputs.CreateSink(sinkOptions);
-            using (var progress = new ProgressReporter(sink, layers.LayerBytes, enabled: !q))
+            using (var progress = r.Progress(layers.LayerBytes))
             {
-                await TreeCopy.RunAsync(tree, sink, null, ct).ConfigureAwait(false);
+                await TreeCopy.RunAsync(tree, sink, progress, ct).ConfigureAwait(false);
                 progress.Dispose();
                 if (!q)
                 {
                     PrintImageSummary(oci, image.LastProgress, downloaded, merged - downloaded);
                     if (lint is not null) PrintLintSummary(lint);
-                    ExtractCommand.PrintSummary(sink.Statistics, tree.Warnings, progress.Elapsed, outputs.Spec);
                 }
+                ExtractCommand.PrintSummary(r, sink.Statistics, tree.Warnings, progress.Elapsed, outputs.Spec);
                 await outputs.FinishAsync(sink, q, ct).ConfigureAwait(false);
+                if (r.Json)
+                    r.Result(new Json.ExtractResult(Json.JsonResultWriter.Schema("container"), oci.Reference.ToString(), null,
+                        oci.ManifestDigest ?? oci.ConfigDigest, await Json.Results.OutputAsync(outputs, sink, ct).ConfigureAwait(false),
+                        Json.Results.Tree(sink.Statistics), Json.Results.Seconds(progress.Elapsed), r.Warnings), Json.CliJson.Default.ExtractResult);
             }
             return ExitCodes.Ok;
         }));

@@ -47,6 +47,7 @@ internal static class ContainerInspect
         using var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true });
         var c = image.Config;
         w.WriteStartObject();
+        w.WriteString("schema", Json.JsonResultWriter.Schema("inspect-oci"));
         w.WriteString("reference", image.Reference.ToString());
         w.WriteString("transport", image.Reference.Transport switch
         {

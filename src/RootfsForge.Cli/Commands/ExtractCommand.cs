@@ -1,4 +1,5 @@
 using System.CommandLine;
+using RootfsForge.Cli.Json;
 using RootfsForge.Sinks;
 using RootfsForge.Tree;
 
@@ -16,7 +17,6 @@ internal static class ExtractCommand
             Required = true,
         };
         var partition = CommonOptions.Partition();
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar, warnings or summary." };
         var verify = CommonOptions.VerifyChecksums();
         var noReplay = CommonOptions.NoJournalReplay();
         var allowBacking = CommonOptions.AllowBackingOutside();
@@ -26,42 +26,50 @@ internal static class ExtractCommand
         };
         var command = new Command("extract", "Extract the root filesystem of a disk image (or any tree input: tar, directory, .fl, container image), with every owner, mode, xattr, device, hard link and timestamp.")
         {
-            image, output, partition, quiet, verify, noReplay, clamp, allowBacking,
+            image, output, partition, verify, noReplay, clamp, allowBacking,
         };
         var images = new ImageOptions();
         images.AddTo(command);
+        var report = new ReportOptions();
+        report.AddTo(command);
         var targets = new OutputOptions();
         targets.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            bool q = parse.GetValue(quiet);
+            var r = report.Get(parse);
             var clampTime = OutputOptions.ParseClamp(parse.GetValue(clamp));
             string path = parse.GetValue(image)!;
             ImageOptions.CheckInput(path);
             var disk = CommonOptions.DiskOptions(parse, partition, verify, noReplay, allowBacking);
             await using var outputs = targets.Open(parse, parse.GetValue(output), new SinkFactoryOptions { MtimeClamp = clampTime });
-            await using var input = await images.OpenInputAsync(parse, path, q, ct, disk).ConfigureAwait(false);
+            r.CheckOutput(outputs.Spec);
+            await using var input = await images.OpenInputAsync(parse, path, r.Quiet, ct, disk).ConfigureAwait(false);
             await using var sink = outputs.CreateSink();
-            using (var progress = new ProgressReporter(sink, input.ExpectedBytes ?? 0, enabled: !q))
+            using (var progress = r.Progress(input.ExpectedBytes ?? 0))
             {
-                await TreeCopy.RunAsync(input.Tree, sink, null, ct).ConfigureAwait(false);
+                await TreeCopy.RunAsync(input.Tree, sink, progress, ct).ConfigureAwait(false);
                 progress.Dispose();
-                if (!q) PrintSummary(sink.Statistics, input.Warnings, progress.Elapsed, outputs.Spec);
-                await outputs.FinishAsync(sink, q, ct).ConfigureAwait(false);
+                PrintSummary(r, sink.Statistics, input.Warnings, progress.Elapsed, outputs.Spec);
+                await outputs.FinishAsync(sink, r.Quiet, ct).ConfigureAwait(false);
+                if (r.Json)
+                    r.Result(new ExtractResult(JsonResultWriter.Schema("extract"), path, input.DiskImage?.RootPartition.Number, input.ContainerImage?.ManifestDigest,
+                        await Results.OutputAsync(outputs, sink, ct).ConfigureAwait(false), Results.Tree(sink.Statistics),
+                        Results.Seconds(progress.Elapsed), r.Warnings), CliJson.Default.ExtractResult);
             }
             return ExitCodes.Ok;
         }));
         return command;
     }
 
-    internal static void PrintSummary(SinkStatistics stats, IReadOnlyList<string> sourceWarnings, TimeSpan elapsed, OutputSpec output)
+    /// <summary>Reports the source's and sink's warnings and prints the one-line summary of a tree copy.</summary>
+    internal static void PrintSummary(Reporter r, SinkStatistics stats, IReadOnlyList<string> sourceWarnings, TimeSpan elapsed, OutputSpec output)
     {
-        foreach (var w in sourceWarnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
-        foreach (var w in stats.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
+        r.WarnAll(sourceWarnings);
+        r.WarnAll(stats.Warnings);
         double s = Math.Max(elapsed.TotalSeconds, 0.001);
         string extra = stats.SkippedSockets > 0 ? $", {stats.SkippedSockets} socket(s) skipped (tar cannot hold them)" : "";
-        Console.Error.WriteLine(
-            $"rootfsforge: {stats.Entries:N0} entries, {Format.Bytes(stats.ContentBytes)} of file data in {s:0.00} s " +
+        r.Info(
+            $"rootfsforge: {Format.Count(stats.Entries)} entries, {Format.Bytes(stats.ContentBytes)} of file data in {s:0.00} s " +
             $"({Format.Bytes((long)(stats.ContentBytes / s))}/s) -> {output}{extra}");
     }
 }

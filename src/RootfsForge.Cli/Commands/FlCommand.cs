@@ -31,17 +31,19 @@ internal static class FlCommand
         var source = new Argument<string>("SOURCE") { Description = ImageOptions.InputDescription };
         var output = new Option<string>("--output", "-o") { Description = "The .fl file to write.", Required = true };
         var stores = OutputOptions.StoreOption("Block store, repeatable: [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
-                                 "s3://KEY:SECRET@host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte.");
+                                 "s3://[KEY:SECRET@]host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte. Credentials: see --store-secrets.");
         stores.Required = true;
-        var tags = new Option<string[]>("--tag") { Description = "A tag row KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var tags = new Option<string[]>("--tag", "--meta", "-m") { Description = "A tag row KEY=VALUE (repeatable; -m/--meta as in rfs).", AllowMultipleArgumentsPerToken = false };
         var clamp = new Option<long?>("--mtime-clamp") { Description = "Clamp modification times to this Unix time (default: SOURCE_DATE_EPOCH when set)." };
         var publish = OutputOptions.PublishOption();
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "No warnings or summary." };
-        var command = new Command("pack", "Pack a tree (a directory, a tar, a disk image, a container image) into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish, quiet };
+        var command = new Command("pack", "Pack a tree (a directory, a tar, a disk image, a container image) into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish };
         var images = new ImageOptions();
         images.AddTo(command);
+        var report = new ReportOptions(json: false);
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            var r = report.Get(parse);
             string src = parse.GetValue(source)!;
             string outPath = parse.GetValue(output)!;
             if (OutputOptions.ParseOutput(outPath).Kind != RootfsForge.Sinks.OutputKind.Flist)
@@ -55,7 +57,7 @@ internal static class FlCommand
             var routes = OutputOptions.OpenWritableStores(parse.GetValue(stores));
             try
             {
-                bool q = parse.GetValue(quiet);
+                bool q = r.Quiet;
                 await using var input = await images.OpenInputAsync(parse, src, q, ct).ConfigureAwait(false);
                 var tree = input.Tree;
                 var options = new FlistSinkOptions
@@ -64,10 +66,13 @@ internal static class FlCommand
                 };
                 var sink = new FlistSink(outPath, options);
                 await using (sink)
-                    await TreeCopy.RunAsync(tree, sink, null, ct).ConfigureAwait(false);
+                {
+                    using var progress = r.Progress(input.ExpectedBytes ?? 0);
+                    await TreeCopy.RunAsync(tree, sink, progress, ct).ConfigureAwait(false);
+                }
                 if (publishDir is not null) await OutputOptions.PublishAsync(outPath, publishDir, q, ct).ConfigureAwait(false);
+                r.WarnAll(input.Warnings.Concat(sink.Statistics.Warnings));
                 if (q) return ExitCodes.Ok;
-                foreach (var w in input.Warnings.Concat(sink.Statistics.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {TreePath.Printable(w)}");
                 OutputOptions.WarnUnreachable(routes);
                 Console.Error.WriteLine(OutputOptions.FlistSummary(outPath, sink));
                 return ExitCodes.Ok;
@@ -85,6 +90,8 @@ internal static class FlCommand
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
         var longFormat = new Option<bool>("--long", "-l") { Description = "Show mode, owner, size and time." };
         var command = new Command("ls", "List the tree of a .fl.") { file, longFormat };
+        var report = new ReportOptions(json: false);
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             await using var source = FlistSource.Open(parse.GetValue(file)!);
@@ -104,7 +111,7 @@ internal static class FlCommand
                 stdout.WriteLine($"{ModeString(e)} {e.Uid,5} {e.Gid,5} {size,12} {ShortTime(e.ModificationTime)} {path}{target}");
             }
             await stdout.FlushAsync(ct).ConfigureAwait(false);
-            foreach (var w in source.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {TreePath.Printable(w)}");
+            report.Get(parse).WarnAll(source.Warnings);
             return ExitCodes.Ok;
         }));
         return command;
@@ -116,8 +123,11 @@ internal static class FlCommand
         var path = new Argument<string>("PATH") { Description = "The file inside the flist." };
         var stores = OutputOptions.StoreOption("Read blocks from this store instead of the file's routes (repeatable, [xx-yy=]URL).");
         var command = new Command("cat", "Write one file of a .fl to standard output.") { file, path, stores };
+        var report = new ReportOptions(json: false);
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            report.Get(parse);
             var routes = OutputOptions.OpenStores(parse.GetValue(stores), required: false);
             try
             {
@@ -150,11 +160,22 @@ internal static class FlCommand
     {
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
         var command = new Command("info", "Summarise a .fl: inode counts, blocks, routes, tags.") { file };
-        command.SetAction((parse, _) => CommandRunner.RunAsync(async _ =>
+        var report = new ReportOptions();
+        report.AddTo(command);
+        command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            var reporter = report.Get(parse);
             string path = parse.GetValue(file)!;
             await using var source = FlistSource.Open(path);
             var i = source.GetInfo();
+            if (reporter.Json)
+            {
+                foreach (var route in i.Routes)
+                    if (StoreUrl.Redact(route.Url) != route.Url) reporter.Warning($"route {TreePath.Printable(StoreUrl.Redact(route.Url))} carries a secret in the .fl");
+                reporter.WarnAll(source.Warnings);
+                reporter.Result(await Json.FlResults.InfoAsync(path, i, reporter, ct).ConfigureAwait(false), Json.CliJson.Default.FlInfoResult);
+                return ExitCodes.Ok;
+            }
             Console.WriteLine($"file:        {path}");
             Console.WriteLine($"inodes:      {i.Inodes} ({i.Directories} directories, {i.Files} files, {i.Symlinks} symlinks, {i.Other} other)");
             Console.WriteLine($"content:     {i.ContentBytes} bytes in {i.BlockRows} block rows");
@@ -180,23 +201,33 @@ internal static class FlCommand
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
         var stores = OutputOptions.StoreOption("Check this store instead of the file's routes (repeatable, [xx-yy=]URL).");
         var signedBy = SigningOptions.SignedBy();
-        var command = new Command("verify", "Check that every block is present, decrypts, decompresses and hashes to its key; " +
-            "with --signed-by, also that the build manifest in the tags is signed by that key.") { file, stores, signedBy };
+        var command = new Command("verify", "Check that every block is present, decrypts, decompresses and hashes to its key (exit 3 when one is not); " +
+            "with --signed-by, also that the build manifest in the tags is signed by that key (exit 1 when it is not).") { file, stores, signedBy };
+        var report = new ReportOptions();
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             string? trusted = SigningOptions.ReadPublicKey(parse, signedBy);
             var routes = OutputOptions.OpenStores(parse.GetValue(stores), required: false);
             try
             {
+                var r = report.Get(parse);
+                var clock = System.Diagnostics.Stopwatch.StartNew();
                 await using var source = FlistSource.Open(parse.GetValue(file)!, routes);
                 var result = await source.VerifyAsync(8, ct).ConfigureAwait(false);
+                // The signature is checked only when the blocks are good (a .fl with bad blocks is bad input either way).
+                var signature = result.Ok && trusted is not null ? FlistManifest.Read(source.GetInfo().Tags, trusted) : null;
+                bool signed = signature?.Signature == ManifestSignatureStatus.Valid;
+                r.Result(new Json.FlVerifyResult(Json.JsonResultWriter.Schema("fl-verify"), parse.GetValue(file)!, result.Ok, result.DistinctBlocks,
+                    result.Problems.Select(TreePath.Printable).ToList(), Json.Results.Seconds(clock.Elapsed),
+                    signature is null ? null : signed ? "valid" : signature.Problem), Json.CliJson.Default.FlVerifyResult);
                 foreach (var p in result.Problems) Console.Error.WriteLine($"rootfsforge: {TreePath.Printable(p)}");
-                Console.Error.WriteLine(result.Ok
+                r.Info(result.Ok
                     ? $"rootfsforge: ok: {result.DistinctBlocks} distinct blocks verified"
                     : $"rootfsforge: {result.Problems.Count} problems in {result.DistinctBlocks} distinct blocks");
                 if (!result.Ok) return ExitCodes.BadInput;
-                if (trusted is null) return ExitCodes.Ok;
-                return SigningOptions.Report(FlistManifest.Read(source.GetInfo().Tags, trusted)) ? ExitCodes.Ok : ExitCodes.Differs;
+                if (signature is null) return ExitCodes.Ok;
+                return SigningOptions.Report(signature) ? ExitCodes.Ok : ExitCodes.Differs;
             }
             finally
             {
@@ -216,8 +247,11 @@ internal static class FlCommand
         var stores = OutputOptions.StoreOption("Read blocks from this store instead of the file's routes (repeatable, [xx-yy=]URL).");
         var force = new Option<bool>("--force", "-f") { Description = "Replace an output that exists (a file or a non-empty directory)." };
         var command = new Command("extract", "Recreate the tree of a .fl (content fetched from its stores).") { file, output, stores, force };
+        var report = new ReportOptions(json: false);
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            var r = report.Get(parse);
             var spec = OutputOptions.ParseOutput(parse.GetValue(output));
             if (spec.Kind is RootfsForge.Sinks.OutputKind.Flist or RootfsForge.Sinks.OutputKind.Hub)
                 throw new UsageException($"fl extract writes a directory or a tar, not '{spec}'");
@@ -239,10 +273,11 @@ internal static class FlCommand
             {
                 await using var source = FlistSource.Open(parse.GetValue(file)!, routes);
                 await using var sink = RootfsForge.Sinks.SinkFactory.Create(spec, sinkOptions);
-                await TreeCopy.RunAsync(source, sink, null, ct).ConfigureAwait(false);
+                using (var progress = r.Progress(source.GetInfo().ContentBytes))
+                    await TreeCopy.RunAsync(source, sink, progress, ct).ConfigureAwait(false);
                 var stats = sink.Statistics;
-                foreach (var w in source.Warnings.Concat(stats.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {TreePath.Printable(w)}");
-                Console.Error.WriteLine($"rootfsforge: {stats.Entries} entries, {stats.ContentBytes} bytes");
+                r.WarnAll(source.Warnings.Concat(stats.Warnings));
+                r.Info($"rootfsforge: {stats.Entries} entries, {stats.ContentBytes} bytes");
                 return ExitCodes.Ok;
             }
             finally

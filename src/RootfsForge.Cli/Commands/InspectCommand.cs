@@ -16,30 +16,33 @@ internal static class InspectCommand
             Description = "A qcow2 (v2/v3) or raw disk image, a bare ext2/3/4 filesystem image, or a container image: " +
                           "docker://[REGISTRY/]REPO[:TAG|@sha256:DIGEST], oci:DIR[:TAG], docker-archive:FILE.",
         };
-        var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var partition = CommonOptions.Partition();
         var allowBacking = CommonOptions.AllowBackingOutside();
         var command = new Command("inspect", "Describe a disk image (format, backing chain, partitions, root filesystem) or a container image (manifest, platforms, layers, config).")
         {
-            image, json, partition, allowBacking,
+            image, partition, allowBacking,
         };
         var images = new ImageOptions();
         images.AddTo(command);
+        var report = new ReportOptions();
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            var r = report.Get(parse);
             if (ImageReference.IsReference(parse.GetValue(image)!))
             {
                 var reference = ImageOptions.ParseReference(parse.GetValue(image)!);
                 // Only the manifest(s) and the config are fetched; no layer is downloaded.
                 await using var oci = await OciImage.OpenAsync(reference, images.Options(parse, quiet: true), ct).ConfigureAwait(false);
-                if (parse.GetValue(json)) ContainerInspect.WriteJson(oci);
+                if (r.Json) ContainerInspect.WriteJson(oci);
                 else ContainerInspect.WriteText(oci);
                 return ExitCodes.Ok;
             }
-            using var img = CommonOptions.Open(parse, image, partition, quiet: parse.GetValue(json),
+            // With --json the image's warnings are in the document's "warnings", not on standard error.
+            using var img = CommonOptions.Open(parse, image, partition, r.Json ? r.DetailOnly() : r,
                 allowBackingOutside: allowBacking);
             var counts = await CountEntriesAsync(img, ct).ConfigureAwait(false);
-            if (parse.GetValue(json)) WriteJson(img, counts);
+            if (r.Json) WriteJson(img, counts);
             else WriteText(img, counts);
             return ExitCodes.Ok;
         }));
@@ -109,9 +112,11 @@ internal static class InspectCommand
 
     private static void WriteJson(CloudImage img, Dictionary<EntryType, long> counts)
     {
-        using var stdout = Console.OpenStandardOutput();
+        // Written field by field (Utf8JsonWriter, no reflection) in the shape documented in docs/cli-json.md §4.
+        using var stdout = CommandRunner.OpenStandardOutput();
         using var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true });
         w.WriteStartObject();
+        w.WriteString("schema", Json.JsonResultWriter.Schema("inspect"));
         w.WriteString("image", img.Disk.Path);
         w.WriteString("format", img.Disk.Format);
         w.WriteNumber("virtualSize", img.Disk.Length);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using RootfsForge.Cli.Json;
 using RootfsForge.Lint;
 using RootfsForge.Sources.Oci;
 
@@ -15,33 +16,39 @@ internal static class LintCommand
             Description = "Check as a 'vm' or a 'container' flist. Default: a tree with /boot/vmlinuz is a VM, any other a container.",
         };
         kind.AcceptOnlyFromAmong("vm", "container");
-        var command = new Command("lint", "Check that a tree runs on ZOS: as a full VM (kernel, virtiofs initrd, /boot paths, cloud-init, hygiene) or as a container (no kernel, the entrypoint exists).")
+        var command = new Command("lint", "Check that a tree runs on ZOS: as a full VM (kernel, virtiofs initrd, /boot paths, cloud-init, hygiene) or as a container (no kernel, the entrypoint exists). Exits 4 when a check fails.")
         {
             target, kind,
         };
         var images = new ImageOptions();
         images.AddTo(command);
+        var report = new ReportOptions();
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            var r = report.Get(parse);
             var path = parse.GetValue(target)!;
             FlistKind? as_ = parse.GetValue(kind) switch { "vm" => FlistKind.Vm, "container" => FlistKind.Container, _ => null };
-            LintReport report;
+            LintReport lint;
             if (ImageOptions.CheckInput(path) == Sources.TreeInputKind.Directory)
             {
                 if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("linting a directory needs Linux; lint a tar instead");
-                report = Linter.CheckDirectory(path, as_, ct);
+                lint = Linter.CheckDirectory(path, as_, ct);
             }
             else
             {
                 // Tars, images and .fl files are read in place: metadata indexed, file contents read on demand.
-                await using var input = await images.OpenInputAsync(parse, path, quiet: false, ct).ConfigureAwait(false);
+                await using var input = await images.OpenInputAsync(parse, path, r.Quiet || r.Json, ct).ConfigureAwait(false);
                 // A container image is checked as the container flist made of it: with its /.startup.toml.
                 var tree = input.ContainerImage is not null ? ContainerFlist.Tree((OciTreeSource)input.Tree) : input.Tree;
-                report = await Linter.CheckSourceAsync(tree, as_, ct).ConfigureAwait(false);
+                lint = await Linter.CheckSourceAsync(tree, as_, ct).ConfigureAwait(false);
             }
-            Print(report);
-            var errors = report.Errors.Count();
-            return errors == 0 ? ExitCodes.Ok : ExitCodes.Failure;
+            var errors = lint.Errors.Count();
+            if (r.Json)
+                r.Result(new LintCommandResult(JsonResultWriter.Schema("lint"), path, KindName(lint.Kind), Results.Lint(lint)), CliJson.Default.LintCommandResult);
+            else if (!r.Quiet)
+                Print(lint);
+            return errors == 0 ? ExitCodes.Ok : ExitCodes.LintFailed;
         }));
         return command;
     }
@@ -51,7 +58,9 @@ internal static class LintCommand
     {
         foreach (var f in report.Findings) Console.WriteLine(f);
         var errors = report.Errors.Count();
-        string kind = report.Kind == FlistKind.Vm ? "vm" : "container";
+        string kind = KindName(report.Kind);
         Console.WriteLine(errors == 0 ? $"lint ({kind}): passed" : $"lint ({kind}): {errors} error(s)");
     }
+
+    internal static string KindName(FlistKind kind) => kind == FlistKind.Vm ? "vm" : "container";
 }

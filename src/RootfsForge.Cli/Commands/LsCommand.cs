@@ -15,9 +15,11 @@ internal static class LsCommand
         var partition = CommonOptions.Partition();
         var allowBacking = CommonOptions.AllowBackingOutside();
         var command = new Command("ls", "List a directory of the image's root filesystem.") { image, path, longFormat, partition, allowBacking };
+        var report = new ReportOptions(json: false);
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            using var img = CommonOptions.Open(parse, image, partition, quiet: true, allowBackingOutside: allowBacking);
+            using var img = CommonOptions.Open(parse, image, partition, report.Get(parse).DetailOnly(), allowBackingOutside: allowBacking);
             string p = parse.GetValue(path)!;
             var entry = img.FileSystem.GetEntry(p, followSymlinks: true)
                 ?? throw new UsageException($"{p}: no such file or directory in the image");

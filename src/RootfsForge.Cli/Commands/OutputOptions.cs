@@ -17,7 +17,7 @@ internal sealed class OutputOptions
 {
     public Option<string[]> Stores { get; } = StoreOption(
         "Block store for a .fl output, repeatable: [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
-        "s3://KEY:SECRET@host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte.");
+        "s3://[KEY:SECRET@]host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte. Credentials: see --store-secrets.");
 
     public Option<string?> Hub { get; } = new("--hub") { Description = "The 0-hub's base URL for a hub:NAME output, e.g. https://hub.grid.tf." };
 
@@ -152,7 +152,7 @@ internal sealed class OutputOptions
         var routes = new List<BlockStoreRoute>();
         try
         {
-            foreach (var s in specs ?? []) routes.Add(BlockStoreRoute.Parse(s));
+            foreach (var s in specs ?? []) routes.Add(BlockStoreRoute.Parse(StoreSecrets.Apply(s)));
         }
         catch (ArgumentException e)
         {
@@ -232,6 +232,9 @@ internal sealed class OutputTargets(OutputSpec spec, SinkFactoryOptions options,
 
     public IReadOnlyList<BlockStoreRoute> Routes => routes;
 
+    /// <summary>Where <c>--publish</c> copied the finished <c>.fl</c> (after <see cref="FinishAsync"/>), else null.</summary>
+    public string? Published { get; private set; }
+
     /// <summary>
     /// Creates the sink (standard output through a stream that reports a closed reader), with <paramref name="changed"/>
     /// options when the command adds to them (tags).
@@ -249,7 +252,10 @@ internal sealed class OutputTargets(OutputSpec spec, SinkFactoryOptions options,
     public async Task FinishAsync(TreeSink sink, bool quiet, CancellationToken cancellationToken)
     {
         if (sink is FlistSink && publishDir is not null)
+        {
             await OutputOptions.PublishAsync(spec.Path, publishDir, quiet, cancellationToken).ConfigureAwait(false);
+            Published = Path.GetFullPath(Path.Combine(publishDir, Path.GetFileName(spec.Path)));
+        }
         if (quiet) return;
         switch (sink)
         {

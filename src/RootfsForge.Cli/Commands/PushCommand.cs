@@ -19,8 +19,11 @@ internal static class PushCommand
         var command = new Command("push",
             "Upload a rootfs .tar.gz to the 0-hub (POST /api/flist/me/upload), follow the hub's conversion and wait " +
             "until the .flist can be downloaded. Prints the flist's name.") { file, hub, tokenFile, name };
+        var report = new ReportOptions();
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            var r = report.Get(parse);
             string path = parse.GetValue(file)!;
             string flistName = parse.GetValue(name) ?? (path == "-"
                 ? throw new UsageException("--name is needed when reading standard input")
@@ -30,9 +33,13 @@ internal static class PushCommand
             using var client = OutputOptions.OpenHub(parse.GetValue(hub)!, parse.GetValue(tokenFile));
             // A file is sent with its length (Content-Length); standard input is streamed (chunked).
             await using var stream = path == "-" ? Console.OpenStandardInput() : File.OpenRead(path);
-            var result = await client.PushAsync(stream, flistName, new HubProgressLines(), ct).ConfigureAwait(false);
-            Console.WriteLine(result.Name);
-            Console.Error.WriteLine($"rootfsforge: uploaded {flistName}.tar.gz; the hub made {result.Name}" +
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var result = await client.PushAsync(stream, flistName, r.Quiet ? null : new HubProgressLines(), ct).ConfigureAwait(false);
+            if (r.Json)
+                r.Result(new Json.PushResult(Json.JsonResultWriter.Schema("push"), path, path == "-" ? null : stream.Length,
+                    Json.Results.Hub(result), Json.Results.Seconds(clock.Elapsed)), Json.CliJson.Default.PushResult);
+            else Console.WriteLine(result.Name);
+            r.Info($"rootfsforge: uploaded {flistName}.tar.gz; the hub made {result.Name}" +
                 (result.FlistUrl is null ? "" : $": {result.FlistUrl} (md5 {result.Md5})"));
             return ExitCodes.Ok;
         }));

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using RootfsForge.Cli.Json;
 using RootfsForge.Sinks;
 using RootfsForge.Steps;
 using RootfsForge.Tree;
@@ -16,28 +17,37 @@ internal static class VmCommand
         var install = new Option<string[]>("--install") { Description = "Packages to install with the image's package manager (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true };
         var remove = new Option<string[]>("--remove") { Description = "Packages to remove (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true };
         var copy = new Option<string[]>("--copy") { Description = "Copy a host file or folder into the image: SRC:DST[:UID:GID[:MODE]] (MODE octal, e.g. ./motd:/etc/motd:0:0:0644). Repeatable." };
-        var run = new Option<string[]>("--run") { Description = "A shell command run in the image (sh -c, in a chroot). Repeatable; runs after --copy." };
+        // Our --run is a command, as virt-customize's --run-command (its --run is a script: our --run-script).
+        var run = new Option<string[]>("--run", "--run-command") { Description = "A shell command run in the image (sh -c, in a chroot). Repeatable; runs after --copy." };
         var runScript = new Option<string[]>("--run-script") { Description = "A host script copied into the image, run in the chroot, removed. Repeatable." };
         var kernel = new Option<string?>("--kernel") { Description = "image (default: keep the image's kernel, else install the distro's), a package name, or vmlinuz=PATH[,initrd=PATH]." };
-        var noLint = new Option<bool>("--no-lint") { Description = "Do not fail the build on lint errors (the checks are skipped)." };
+        var noLint = new Option<bool>("--no-lint") { Description = "Skip the ZOS lint (by default a build whose tree fails it writes nothing and exits 4)." };
+        var clamp = new Option<string?>("--mtime-clamp")
+        {
+            Description = "Clamp every mtime to this time (Unix seconds or ISO 8601); defaults to $SOURCE_DATE_EPOCH when set.",
+        };
         var keepStaging = new Option<string?>("--keep-staging") { Description = "Build in this (new or empty) directory and keep the tree there." };
         var uncompressed = new Option<bool>("--uncompressed-kernel") { Description = "Also extract the ELF kernel from the bzImage (for hypervisors without bzImage support) and point /boot/vmlinuz at it." };
         var command = new Command("vm", "Build a ZOS full-VM flist: customise in a chroot, inject kernel and virtiofs initrd, make it ZOS-ready, lint.")
         {
-            image, output, install, remove, copy, run, runScript, kernel, noLint, keepStaging, uncompressed,
+            image, output, install, remove, copy, run, runScript, kernel, noLint, keepStaging, uncompressed, clamp,
         };
         var images = new ImageOptions();
         images.AddTo(command);
+        var report = new ReportOptions();
+        report.AddTo(command);
         var targets = new OutputOptions();
         targets.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
             if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("rootfsforge vm runs on Linux only");
+            var r = report.Get(parse);
             var input = parse.GetValue(image)!;
-            var inputOptions = images.InputOptions(parse, input, quiet: false);
+            var inputOptions = images.InputOptions(parse, input, quiet: r.Quiet || r.Json);
             var outPath = parse.GetValue(output) ?? VmInputs.DefaultOutput(input);
-            var clampTime = OutputOptions.ParseClamp(null);
+            var clampTime = OutputOptions.ParseClamp(parse.GetValue(clamp));
             await using var outputs = targets.Open(parse, outPath, new SinkFactoryOptions { MtimeClamp = clampTime });
+            r.CheckOutput(outputs.Spec);
             VmBuildOptions options;
             try
             {
@@ -52,8 +62,8 @@ internal static class VmCommand
                     UncompressedKernel = parse.GetValue(uncompressed),
                     Lint = !parse.GetValue(noLint),
                     KeepStaging = parse.GetValue(keepStaging),
-                    Progress = Console.Error.WriteLine,
-                    CommandOutput = Console.Error.WriteLine,
+                    Progress = VmSteps.Lines(r),
+                    CommandOutput = r.Quiet ? null : Console.Error.WriteLine,
                 };
             }
             catch (FormatException e)
@@ -65,25 +75,32 @@ internal static class VmCommand
             foreach (var c in options.Copies)
                 if (!File.Exists(c.Source) && !Directory.Exists(c.Source)) throw new UsageException($"--copy {c.Source}: no such file or folder");
             TreeSink? written = null;
-            var result = await VmBuild.RunAsync(VmInputs.ExtractFrom(input, Console.Error.WriteLine, inputOptions),
-                async (root, token) =>
-                {
-                    var source = new RootfsForge.Sources.Directories.DirectorySource(root);
-                    await using var sink = outputs.CreateSink();
-                    await TreeCopy.RunAsync(source, sink, null, token).ConfigureAwait(false);
-                    written = sink;
-                }, options, ct).ConfigureAwait(false);
-            foreach (var w in written!.Statistics.Warnings) Console.Error.WriteLine($"rootfsforge: warning: {w}");
-            await outputs.FinishAsync(written, quiet: false, ct).ConfigureAwait(false);
-            Console.Error.WriteLine();
-            Console.Error.WriteLine("summary:");
-            foreach (var (step, duration) in result.Steps) Console.Error.WriteLine($"  {duration.TotalSeconds,8:F1} s  {step}");
-            Console.Error.WriteLine($"  size: {result.SizeBefore / 1048576.0:F1} MiB before, {result.SizeAfter / 1048576.0:F1} MiB after");
-            if (result.Kernel is { } k) Console.Error.WriteLine($"  kernel: /boot/vmlinuz -> /{k.Kernel}{(k.Initrd is null ? "" : $", /boot/initrd.img -> /{k.Initrd}")}");
-            if (result.Lint is { } l)
-                Console.Error.WriteLine($"  lint: passed ({l.Findings.Count(f => !f.Passed && f.Severity == Lint.LintSeverity.Warning)} warning(s))");
-            Console.Error.WriteLine($"  output: {(outputs.Spec.Kind is OutputKind.Hub or OutputKind.StandardOutput ? outputs.Spec.ToString() : Path.GetFullPath(outputs.Spec.Path))}");
-            Console.Error.WriteLine($"  total: {result.Elapsed.TotalSeconds:F1} s");
+            TimeSpan copyTime = default;
+            VmBuildResult result;
+            try
+            {
+                result = await VmBuild.RunAsync(VmInputs.ExtractFrom(input, VmSteps.SourceWarning(r), inputOptions),
+                    async (root, token) =>
+                    {
+                        var source = new RootfsForge.Sources.Directories.DirectorySource(root);
+                        await using var sink = outputs.CreateSink();
+                        using var progress = r.Progress(0);
+                        await TreeCopy.RunAsync(source, sink, progress, token).ConfigureAwait(false);
+                        copyTime = progress.Elapsed;
+                        written = sink;
+                    }, options, ct).ConfigureAwait(false);
+            }
+            catch (LintFailedException e) when (r.Json)
+            {
+                r.Result(VmSteps.Document(input, null, null, null, r, e.Report, e.Message), CliJson.Default.VmResult);
+                throw;
+            }
+            r.WarnAll(written!.Statistics.Warnings);
+            await outputs.FinishAsync(written, r.Quiet, ct).ConfigureAwait(false);
+            VmSteps.PrintSummary(r, result, outputs.Spec);
+            if (r.Json)
+                r.Result(VmSteps.Document(input, result, await Results.OutputAsync(outputs, written, ct).ConfigureAwait(false),
+                    written.Statistics, r, result.Lint, null), CliJson.Default.VmResult);
             return ExitCodes.Ok;
         }));
         return command;
