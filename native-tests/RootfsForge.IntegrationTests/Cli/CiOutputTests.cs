@@ -81,11 +81,12 @@ public class CiOutputTests
         {
             Directory.CreateDirectory(Path.Combine(dir, "etc"));
             File.WriteAllText(Path.Combine(dir, "etc", "hostname"), "x\n");
-            var (code, stdout, stderr) = TestEnvironment.RunCli("lint", dir, "--json");
+            var (code, stdout, stderr) = TestEnvironment.RunCli("lint", dir, "--kind", "vm", "--json");
             Assert.True(code == 4, stderr + stdout);
             using var doc = JsonDocument.Parse(stdout);
             var lint = doc.RootElement.GetProperty("lint");
             Assert.Equal("rootfsforge.lint/v1", doc.RootElement.GetProperty("schema").GetString());
+            Assert.Equal("vm", doc.RootElement.GetProperty("kind").GetString());
             Assert.False(lint.GetProperty("passed").GetBoolean());
             var failed = lint.GetProperty("findings").EnumerateArray()
                 .Where(f => !f.GetProperty("passed").GetBoolean() && f.GetProperty("severity").GetString() == "error")

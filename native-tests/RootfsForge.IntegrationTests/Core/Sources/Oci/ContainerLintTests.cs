@@ -96,7 +96,7 @@ public sealed class ContainerLintTests : IDisposable
         var (code, output) = Lint(root);
         Assert.Contains(expected, output);
         bool ok = expected.Contains("(executable)", StringComparison.Ordinal);
-        Assert.True(code == (ok ? 0 : 1), output);
+        Assert.True(code == (ok ? 0 : 4), output); // 4: ExitCodes.LintFailed
         Assert.Contains(ok ? "C2   pass" : "C2   FAIL", output);
     }
 
@@ -108,7 +108,7 @@ public sealed class ContainerLintTests : IDisposable
         Assert.Contains("C2   warn  no /.startup.toml", output);
 
         (code, output) = Lint(Tree("bad", "[startup.entry.args]\nname = \"/bin/sh\nargs = [\n"));
-        Assert.Equal(1, code);
+        Assert.Equal(4, code); // ExitCodes.LintFailed
         Assert.Contains("C2   FAIL  /.startup.toml cannot be read", output);
     }
 
@@ -122,12 +122,12 @@ public sealed class ContainerLintTests : IDisposable
         });
         // With /boot/vmlinuz it is a VM to ZOS, so the VM checks run.
         var (code, output) = Lint(root);
-        Assert.Equal(1, code);
+        Assert.Equal(4, code); // ExitCodes.LintFailed
         Assert.Contains("V2   FAIL", output);
         Assert.Contains("lint (vm):", output);
         // As a container it fails C1: ZOS would not run it as one.
         (code, output) = Lint(root, "--kind", "container");
-        Assert.Equal(1, code);
+        Assert.Equal(4, code); // ExitCodes.LintFailed
         Assert.Contains("C1   FAIL  /boot/vmlinuz exists", output);
         Assert.Contains("lint (container): 1 error(s)", output);
     }
