@@ -84,13 +84,17 @@ internal sealed class ChunkEncoder
             await SubmitZerosAsync(file, index, length, cancellationToken).ConfigureAwait(false);
             return;
         }
+        // The wait for room in the queue also ends when an upload failed: the workers have stopped reading then, and a
+        // wait on the caller's token alone would never end (a store refusing uploads hung the build).
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _uploader.Aborted);
         try
         {
-            await _chunks.Writer.WriteAsync(new Chunk(file, index, buffer, length), cancellationToken).ConfigureAwait(false);
+            await _chunks.Writer.WriteAsync(new Chunk(file, index, buffer, length), linked.Token).ConfigureAwait(false);
         }
-        catch
+        catch (Exception e)
         {
             ArrayPool<byte>.Shared.Return(buffer);
+            if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested) _uploader.ThrowIfFailed();
             throw;
         }
     }
