@@ -113,14 +113,15 @@ public static class DefinitionBuild
                 KernelDefinitions = BodyParser.KernelDefinitionsFor(Path.GetDirectoryName(definition.File)!),
                 Progress = progress,
                 CommandOutput = options.CommandOutput,
-            };
-            var result = await VmBuild.RunAsync(
-                async (root, ct) =>
+                SourceDateEpoch = root =>
                 {
-                    await VmInputs.ExtractFrom(input, progress)(root, ct).ConfigureAwait(false);
                     epoch ??= NewestModification(root);
                     progress($"    SOURCE_DATE_EPOCH={epoch}");
+                    return epoch;
                 },
+            };
+            var result = await VmBuild.RunAsync(
+                VmInputs.ExtractFrom(input, progress),
                 async (root, ct) =>
                 {
                     packages = InstalledPackages.Read(root);

@@ -126,6 +126,8 @@ internal sealed class ChrootSession : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var env = new Dictionary<string, string>(ChrootEnvironment, StringComparer.Ordinal);
+        if (_options.Environment is not null)
+            foreach (var (k, v) in _options.Environment) env[k] = v;
         if (environment is not null)
             foreach (var (k, v) in environment) env[k] = v;
         var output = _options.Output is { } sink ? ProcessOutput.Lines(sink, prefix) : ProcessOutput.Discard;
