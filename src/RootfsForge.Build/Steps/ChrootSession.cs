@@ -212,7 +212,12 @@ internal sealed class ChrootSession : IAsyncDisposable
         using var dev = _tree.OpenMountPoint("dev");
         foreach (var (name, major, minor) in new[] { ("null", 1u, 3u), ("zero", 1u, 5u), ("full", 1u, 7u),
                      ("random", 1u, 8u), ("urandom", 1u, 9u), ("tty", 5u, 0u) })
+        {
             Posix.MknodAt(dev, name, (uint)RootfsForge.Tree.FileTypeBits.Character | 0x1B6, major, minor);
+            // mknod applies the umask (022 leaves 0644): set 0666 explicitly, or apt's unprivileged _apt user cannot
+            // write /dev/null and apt-get update fails with "gpgv ... required" (seen with an mmdebstrap tree).
+            Posix.ChmodAt(dev, System.Text.Encoding.UTF8.GetBytes(name), 0x1B6, "/dev/" + name);
+        }
         foreach (var dir in new[] { "pts", "shm" }) Posix.MkdirAt(dev, dir, 0x1ED);
         foreach (var (name, target) in new[] { ("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                      ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2") })
