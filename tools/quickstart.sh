@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Quick start (as root on Debian 12): installs what is needed, builds RootfsForge, makes a small sample cloud image
-# (tiny rootfs -> mke2fs -d -> GPT disk -> zstd-compressed qcow2) and extracts it in-process with `rootfsforge extract`.
+# Quick start (as root on Debian 12): installs what is needed, builds RootfsForge, then its main job: builds the ZOS VM
+# flist of images/debian-12.yaml (mmdebstrap from Debian's mirror, recipes, kernel with a virtiofs initrd, lint) with
+# `rootfsforge build`, and lints the result. A second run says "up to date". Then, as a small in-process demo, makes a
+# sample cloud image (tiny rootfs -> mke2fs -d -> GPT disk -> zstd-compressed qcow2) and extracts it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -9,6 +11,10 @@ RFF=("$PWD/src/RootfsForge.Cli/bin/Release/net10.0/rootfsforge")
 
 out=${1:-$PWD/sample}
 mkdir -p "$out"
+
+"${RFF[@]}" build images/debian-12.yaml -O "$out"
+"${RFF[@]}" lint "$out/debian-12.tar.zst"
+echo "quickstart: VM flist $out/debian-12.tar.zst and its manifest $out/debian-12.build.json (boot it: rootfsforge boot $out/debian-12.tar.zst)"
 tree=$(mktemp -d); trap 'rm -rf "$tree"' EXIT
 mkdir -p "$tree"/{etc,usr/bin,usr/sbin,var/log,home/user,tmp}
 printf 'PRETTY_NAME="RootfsForge sample"\nID=sample\n' > "$tree/etc/os-release"

@@ -11,6 +11,7 @@ PACKAGES=(
   python3 attr acl libcap2-bin                     # oracle comparer; setfattr/setfacl/setcap for fixtures
   tar libarchive-tools zstd xz-utils lz4 bzip2 cpio  # tar readers used as oracles; initramfs tools
   debootstrap                                      # the Debian 12 cloud-like image
+  mmdebstrap                                       # images/debian-12.yaml (rootfsforge build, quick start)
   redis-server                                     # zdb:// store tests (speaks 0-db's EXISTS/SET/GET)
   docker-registry buildah skopeo umoci             # OCI sources: registry, image builds/pushes, layouts, unpack oracle
   busybox-static apache2-utils                     # OCI test base image (/bin/busybox); htpasswd -B for registry auth

@@ -102,6 +102,7 @@ public static class DefinitionBuild
             var steps = Steps(definition, temp.FullName);
             long? epoch = definition.SourceDateEpoch ?? EnvironmentEpoch();
             IReadOnlyList<ManifestPackage> packages = [];
+            string? kernelRelease = null;
             var outputs = new List<ManifestOutput>();
             var vm = new VmBuildOptions
             {
@@ -113,23 +114,25 @@ public static class DefinitionBuild
                 KernelDefinitions = BodyParser.KernelDefinitionsFor(Path.GetDirectoryName(definition.File)!),
                 Progress = progress,
                 CommandOutput = options.CommandOutput,
-            };
-            var result = await VmBuild.RunAsync(
-                async (root, ct) =>
+                SourceDateEpoch = root =>
                 {
-                    await VmInputs.ExtractFrom(input, progress)(root, ct).ConfigureAwait(false);
                     epoch ??= NewestModification(root);
                     progress($"    SOURCE_DATE_EPOCH={epoch}");
+                    return epoch;
                 },
+            };
+            var result = await VmBuild.RunAsync(
+                VmInputs.ExtractFrom(input, progress),
                 async (root, ct) =>
                 {
                     packages = InstalledPackages.Read(root);
-                    await WriteOutputsAsync(definition, options, key with { SourceDateEpoch = epoch, Packages = packages }, root, outDir,
+                    kernelRelease = KernelRelease(root);
+                    await WriteOutputsAsync(definition, options, key with { SourceDateEpoch = epoch, Packages = packages, Kernel = kernelRelease }, root, outDir,
                         new UnixTime(epoch!.Value, 0), outputs, progress, ct).ConfigureAwait(false);
                 },
                 vm, cancellationToken).ConfigureAwait(false);
 
-            var manifest = key with { SourceDateEpoch = epoch, Packages = packages, Kernel = result.Kernel?.Version, Outputs = outputs };
+            var manifest = key with { SourceDateEpoch = epoch, Packages = packages, Kernel = result.Kernel?.Version ?? kernelRelease, Outputs = outputs };
             var tmpManifest = manifestPath + ".tmp";
             await File.WriteAllBytesAsync(tmpManifest, manifest.ToJson(), cancellationToken).ConfigureAwait(false);
             File.Move(tmpManifest, manifestPath, overwrite: true);
@@ -199,7 +202,9 @@ public static class DefinitionBuild
         if (source.Tool != "mmdebstrap") throw new NotSupportedException("from: debootstrap is not built yet; use mmdebstrap");
         var program = ProcessRunner.TryFindProgram("mmdebstrap")
             ?? throw new InvalidOperationException("from: mmdebstrap needs the mmdebstrap program (apt-get install mmdebstrap)");
-        var args = new List<string> { "--mode=root", "--format=tar" };
+        // --skip=output/dev: no device nodes in the tar. A cloud image's /dev is empty too; the chroot session mounts its
+        // own /dev, and nodes extracted into the staging root would shadow nothing but fail lint V10.
+        var args = new List<string> { "--mode=root", "--format=tar", "--skip=output/dev" };
         if (source.Variant is { } v) args.Add("--variant=" + v);
         if (source.Components.Count > 0) args.Add("--components=" + string.Join(',', source.Components));
         if (source.Include.Count > 0) args.Add("--include=" + string.Join(',', source.Include));
@@ -293,6 +298,11 @@ public static class DefinitionBuild
         },
         _ => KernelChoice.Image,
     };
+
+    /// <summary>The release in <c>/boot/vmlinuz -> vmlinuz-RELEASE</c> (the link the kernel step makes), or null.</summary>
+    private static string? KernelRelease(string root) =>
+        new FileInfo(Path.Combine(root, "boot", "vmlinuz")).LinkTarget is { } target && Path.GetFileName(target) is var name
+        && name.StartsWith("vmlinuz-", StringComparison.Ordinal) ? name["vmlinuz-".Length..] : null;
 
     private static long? EnvironmentEpoch() =>
         long.TryParse(Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH"), NumberStyles.None, CultureInfo.InvariantCulture, out long v) ? v : null;

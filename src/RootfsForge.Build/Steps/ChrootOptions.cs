@@ -14,4 +14,7 @@ internal sealed record ChrootOptions
 
     /// <summary>Install a policy-rc.d returning 101 so package scripts do not start services (Debian/Ubuntu). Default true.</summary>
     public bool BlockServiceStarts { get; init; } = true;
+
+    /// <summary>Variables added to every command's environment (e.g. SOURCE_DATE_EPOCH); a call's own variables win.</summary>
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
 }

@@ -124,6 +124,8 @@ internal sealed class ChrootSession : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var env = new Dictionary<string, string>(ChrootEnvironment, StringComparer.Ordinal);
+        if (_options.Environment is not null)
+            foreach (var (k, v) in _options.Environment) env[k] = v;
         if (environment is not null)
             foreach (var (k, v) in environment) env[k] = v;
         var output = _options.Output is { } sink ? ProcessOutput.Lines(sink, prefix) : ProcessOutput.Discard;
@@ -208,7 +210,12 @@ internal sealed class ChrootSession : IAsyncDisposable
         using var dev = _tree.OpenMountPoint("dev");
         foreach (var (name, major, minor) in new[] { ("null", 1u, 3u), ("zero", 1u, 5u), ("full", 1u, 7u),
                      ("random", 1u, 8u), ("urandom", 1u, 9u), ("tty", 5u, 0u) })
+        {
             Posix.MknodAt(dev, name, (uint)RootfsForge.Tree.FileTypeBits.Character | 0x1B6, major, minor);
+            // mknod applies the umask (022 leaves 0644): set 0666 explicitly, or apt's unprivileged _apt user cannot
+            // write /dev/null and apt-get update fails with "gpgv ... required" (seen with an mmdebstrap tree).
+            Posix.ChmodAt(dev, System.Text.Encoding.UTF8.GetBytes(name), 0x1B6, "/dev/" + name);
+        }
         foreach (var dir in new[] { "pts", "shm" }) Posix.MkdirAt(dev, dir, 0x1ED);
         foreach (var (name, target) in new[] { ("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                      ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2") })

@@ -57,7 +57,15 @@ public static class VmBuild
 
             KernelResult? kernel = null;
             string? hostResolv = ZosRules.ReadBuildHostResolvConf();
-            var session = await ChrootSession.EnterAsync(root, new ChrootOptions { Output = options.CommandOutput, Log = m => progress("    " + m) })
+            long? epoch = options.SourceDateEpoch?.Invoke(root);
+            var session = await ChrootSession.EnterAsync(root, new ChrootOptions
+                {
+                    Output = options.CommandOutput,
+                    Log = m => progress("    " + m),
+                    Environment = epoch is long e
+                        ? new Dictionary<string, string>(StringComparer.Ordinal) { ["SOURCE_DATE_EPOCH"] = e.ToString(System.Globalization.CultureInfo.InvariantCulture) }
+                        : null,
+                })
                 .ConfigureAwait(false);
             await using (session.ConfigureAwait(false)) // unmounts and restores, also on error and cancellation
             {

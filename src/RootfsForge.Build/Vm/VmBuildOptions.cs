@@ -42,6 +42,12 @@ public sealed record VmBuildOptions
     /// <summary>Where the private staging directory is created (default /var/tmp).</summary>
     public string StagingParent { get; init; } = "/var/tmp";
 
+    /// <summary>
+    /// SOURCE_DATE_EPOCH for every command in the chroot (initramfs-tools, shadow and dpkg honour it, so their output
+    /// repeats), computed from the extracted staging root (its argument) before the first command; null: not set.
+    /// </summary>
+    public Func<string, long?>? SourceDateEpoch { get; init; }
+
     /// <summary>Progress lines (one per step and sub-step).</summary>
     public Action<string>? Progress { get; init; }
 
