@@ -163,11 +163,11 @@ public class CiOutputTests
             Assert.True(code == 0, err);
             Assert.DoesNotContain("S3RVER", argv);
             Assert.DoesNotContain("S3RVER:S3RVER", err);
-            // A run with a key s3rver does not know is refused: the credentials came from the environment. (One file: on
-            // main, fl pack of a many-file tree hangs after a store refuses a write, a sink pipeline bug reported apart.)
+            // A run with a key s3rver does not know is refused: the credentials came from the environment. (The many-file
+            // tree also checks that a store refusing writes ends the build instead of hanging it.)
             string one = Path.Combine(dir, "one");
             Directory.CreateDirectory(one);
-            File.WriteAllBytes(Path.Combine(one, "f"), new byte[3 << 20].Select((_, i) => (byte)(i * 7)).ToArray());
+            for (int i = 0; i < 40; i++) File.WriteAllBytes(Path.Combine(one, $"f{i}"), new byte[300_000].Select((_, j) => (byte)(j * 7 + i)).ToArray());
             var bad = new Dictionary<string, string> { ["AWS_ACCESS_KEY_ID"] = "NOBODY", ["AWS_SECRET_ACCESS_KEY"] = "TOPSECRET" };
             (code, _, err) = RunWatchingArgv(["fl", "pack", one, "-o", Path.Combine(dir, "b.fl"), "-s", store], bad);
             Assert.Equal(1, code);
@@ -194,6 +194,51 @@ public class CiOutputTests
         }
         finally
         {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [SkippableFact]
+    public void Zdb_namespace_password_from_the_environment_stays_off_argv_and_opens_the_namespace()
+    {
+        TestEnvironment.RequireTool("python3");
+        var dir = TestEnvironment.NewTempDir("rff-zdbsecret");
+        // The 0-db stand-in (tools/zdb-standin): namespace 'secure' refuses SELECT without its password, as 0-db does.
+        string portFile = Path.Combine(dir, "port");
+        var psi = new ProcessStartInfo("python3") { UseShellExecute = false, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(TestEnvironment.RepoRoot, "tools", "zdb-standin", "zdb_standin.py"), portFile, "secure:Sesame-42" })
+            psi.ArgumentList.Add(a);
+        using var server = Process.Start(psi)!;
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(portFile) && clock.Elapsed < TimeSpan.FromSeconds(30) && !server.HasExited) Thread.Sleep(50);
+            Assert.True(File.Exists(portFile), "the zdb stand-in did not start");
+            string store = $"zdb://127.0.0.1:{File.ReadAllText(portFile).Trim()}/secure";
+            string tree = Path.Combine(dir, "tree");
+            Directory.CreateDirectory(tree);
+            for (int i = 0; i < 10; i++) File.WriteAllBytes(Path.Combine(tree, $"f{i}"), new byte[100_000].Select((_, j) => (byte)(j * 3 + i)).ToArray());
+
+            var good = new Dictionary<string, string> { ["RFS_ZDB_PASSWORD"] = "Sesame-42" };
+            var (code, argv, err) = RunWatchingArgv(["fl", "pack", tree, "-o", Path.Combine(dir, "a.fl"), "-s", store], good);
+            Assert.True(code == 0, err);
+            Assert.DoesNotContain("Sesame-42", argv);
+            Assert.DoesNotContain("Sesame-42", err);
+            var (verify, _, verr) = TestEnvironment.Run("dotnet", [TestEnvironment.CliDll, "fl", "verify", Path.Combine(dir, "a.fl"), "-s", store], environment: good);
+            Assert.True(verify == 0, verr);
+
+            // Without the password the namespace is refused: the password above really came from the environment.
+            var wrong = new Dictionary<string, string> { ["RFS_ZDB_PASSWORD"] = "not-it" };
+            (code, _, err) = RunWatchingArgv(["fl", "pack", tree, "-o", Path.Combine(dir, "b.fl"), "-s", store], wrong);
+            Assert.Equal(1, code);
+            Assert.Contains("Access denied", err);
+            Assert.DoesNotContain("not-it", err);
+            Assert.False(File.Exists(Path.Combine(dir, "b.fl")));
+        }
+        finally
+        {
+            server.Kill();
+            server.WaitForExit();
             Directory.Delete(dir, recursive: true);
         }
     }
