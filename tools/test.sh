@@ -12,7 +12,7 @@ dotnet build RootfsForge.sln -c Release -nologo -v q
 export ROOTFSFORGE_BOOT_TEST=${ROOTFSFORGE_BOOT_TEST:-1}
 results=$(mktemp -d)
 set +e
-dotnet test RootfsForge.sln -c Release --no-build -nologo --logger "trx;LogFileName=results.trx" --results-directory "$results" "$@"
+dotnet test RootfsForge.sln -c Release --no-build -nologo --logger "trx;LogFilePrefix=results" --results-directory "$results" "$@"
 code=$?
 set -e
 python3 - "$results" <<'PY'

@@ -43,7 +43,8 @@ public class VmCliTests(PreparedDebianFixture build)
         {
             var output = Path.Combine(dir, "out.tar.zst");
             var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var a in new[] { cli, "vm", DebianTree.CachedTree, "-o", output, "--install", "hello,tree" }) psi.ArgumentList.Add(a);
+            // -v: the staging folder is named in the step detail lines, which AssertStagingGone reads.
+            foreach (var a in new[] { cli, "vm", DebianTree.CachedTree, "-o", output, "--install", "hello,tree", "-v" }) psi.ArgumentList.Add(a);
             using var p = Process.Start(psi)!;
             var stderr = new System.Text.StringBuilder();
             var installing = new ManualResetEventSlim();
