@@ -12,8 +12,11 @@ dotnet build RootfsForge.sln -c Release -nologo -v q
 export ROOTFSFORGE_BOOT_TEST=${ROOTFSFORGE_BOOT_TEST:-1}
 results=$(mktemp -d)
 set +e
-dotnet test RootfsForge.sln -c Release --no-build -nologo --logger "trx;LogFilePrefix=results" --results-directory "$results" "$@"
-code=$?
+code=0
+# One run per project, each with its own results file (the closing line counts both).
+for project in native-tests/RootfsForge.UnitTests native-tests/RootfsForge.IntegrationTests; do
+  dotnet test "$project" -c Release --no-build -nologo --logger "trx;LogFileName=$(basename "$project").trx" --results-directory "$results" "$@" || code=1
+done
 set -e
 python3 - "$results" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
