@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -66,27 +65,9 @@ public sealed record KernelDefinition(string Family, IReadOnlyList<string> Ids, 
     /// <exception cref="DefinitionFormatException">Invalid YAML, an unknown key, a wrong type, a missing key.</exception>
     public static KernelDefinition Parse(string text, string file)
     {
-        var yaml = new YamlStream();
-        var parser = new Parser(new StringReader(text));
-        try
-        {
-            yaml.Load(parser);
-        }
-        catch (YamlException e)
-        {
-            throw new DefinitionFormatException(file, e.Start.Line, e.Start.Column, YamlReason(e));
-        }
-        catch (InvalidOperationException e)
-        {
-            // YamlDotNet 18.1's scanner throws this, not a YamlException, for some malformed input (an unclosed flow
-            // list such as "ids: [a"): report where the last well-formed node ended.
-            var at = parser.Current?.End ?? Mark.Empty;
-            throw new DefinitionFormatException(file, at.Line, at.Column, $"malformed YAML from here on (an unclosed list or mapping?): {e.Message}");
-        }
-        if (yaml.Documents.Count != 1)
-            throw new DefinitionFormatException(file, 1, 1, yaml.Documents.Count == 0 ? "empty: expected a mapping" : "expected one YAML document");
-        if (yaml.Documents[0].RootNode is not YamlMappingNode map)
-            throw Error(file, yaml.Documents[0].RootNode, "expected a mapping of keys (family, ids, package, initramfs, verified)");
+        // The one YAML loading of the build layer (also the image definitions'): syntax errors, repeated keys and
+        // YamlDotNet's InvalidOperationException on unclosed flow collections all become file:line:column errors.
+        var map = Definitions.YamlScope.LoadMapping(text, file, "a mapping of keys (family, ids, package, initramfs, verified)");
 
         string? family = null, package = null;
         IReadOnlyList<string>? ids = null;
@@ -176,10 +157,6 @@ public sealed record KernelDefinition(string Family, IReadOnlyList<string> Ids, 
 
     private static DefinitionFormatException Error(string file, YamlNode node, string reason) =>
         new(file, node.Start.Line, node.Start.Column, reason);
-
-    /// <summary>YamlException's message without the "(Line: …) - (Line: …): " prefix it puts before the reason.</summary>
-    private static string YamlReason(YamlException e) =>
-        Regex.Replace(e.Message, @"^\(Line: \d+, Col: \d+, Idx: \d+\) - \(Line: \d+, Col: \d+, Idx: \d+\): ", "");
 
     private static IReadOnlyList<KernelDefinition> LoadEmbedded()
     {
