@@ -72,4 +72,42 @@ public class StartupTomlTests
         Assert.Equal(0, args.GetProperty("args").GetArrayLength());
         Assert.Equal("/", args.GetProperty("dir").GetString());
     }
+
+    /// <summary>
+    /// The reader (used by container lint on files from untrusted images) against tomllib on files written by hand in
+    /// the shapes rfs and the 0-hub write: literal and basic strings, escapes, quoted keys, arrays, other tables.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("[startup.entry]\nname = \"core.system\"\n\n[startup.entry.args]\nname = '/bin/sh'\nargs = [ \"-c\", 'echo \\\\n' ]\ndir = \"/srv\"\n\n[startup.entry.args.env]\n\"A.B\" = \"x\\ty\\u00e9\"\nPATH = \"/bin\"\n")]
+    [InlineData("# comment\n[startup.entry.args]\nname = \"/usr/bin/app\"\nargs = []\n[other]\nkey = \"ignored\"\n")]
+    [InlineData("[ startup . entry . args ]\nname = \"\\\"quoted\\\"\"\nargs = [\"a\",\"b\" ,  \"c\"]\n")]
+    public void Read_agrees_with_tomllib(string text)
+    {
+        var entry = StartupToml.Read(text);
+        var args = Parse(Encoding.UTF8.GetBytes(text)).GetProperty("startup").GetProperty("entry").GetProperty("args");
+        Assert.NotNull(entry);
+        Assert.Equal(args.GetProperty("name").GetString(), entry.Name);
+        Assert.Equal(args.GetProperty("args").EnumerateArray().Select(a => a.GetString()!), entry.Args);
+        Assert.Equal(args.TryGetProperty("dir", out var dir) ? dir.GetString() : "/", entry.Dir);
+        var env = args.TryGetProperty("env", out var e) ? e.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!) : [];
+        Assert.Equal(env.OrderBy(p => p.Key, StringComparer.Ordinal), entry.Env.OrderBy(p => p.Key, StringComparer.Ordinal));
+    }
+
+    /// <summary>Hostile or broken files: one ImageFormatException naming the line, never a crash or a guess.</summary>
+    [Theory]
+    [InlineData("[startup.entry.args]\nname = \"/bin/sh\n", 2)]                  // a string that does not end
+    [InlineData("[startup.entry.args]\nname = \"\\q\"\n", 2)]                  // an unknown escape
+    [InlineData("[startup.entry.args]\nname = \"\\uD800\"\n", 2)]              // a surrogate code point
+    [InlineData("[startup.entry.args]\nname = \"\\u12\"\n", 2)]                // a short \u escape
+    [InlineData("[startup.entry.args]\nargs = [\"a\" \"b\"]\n", 2)]             // no comma between items
+    [InlineData("[startup.entry.args]\nargs = [\"a\",\n", 2)]                   // an array over several lines
+    [InlineData("[[startup.entry.args]]\nname = \"/bin/sh\"\n", 1)]             // an array of tables
+    [InlineData("[startup.entry.args]\nname\n", 2)]                             // no '='
+    [InlineData("[startup.entry.args]\nname = /bin/sh\n", 2)]                   // a bare value
+    public void Read_refuses_what_it_does_not_understand(string text, int line)
+    {
+        var e = Assert.Throws<ImageFormatException>(() => StartupToml.Read(text));
+        Assert.Equal(StartupToml.Path, e.Structure);
+        Assert.Contains($": line {line}: ", e.Message);
+    }
 }
