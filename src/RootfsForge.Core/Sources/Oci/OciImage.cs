@@ -23,6 +23,7 @@ public sealed class OciImage : IDisposable, IAsyncDisposable
     private readonly ResolvedImage _image;
     private readonly HashSet<string> _layersDone = new(StringComparer.Ordinal);
     private readonly object _progressLock = new();
+    private readonly object _reportLock = new();
     private long _bytesDone;
     private long _bytesDownloaded;
     private long _lastReported = long.MinValue;
@@ -172,14 +173,19 @@ public sealed class OciImage : IDisposable, IAsyncDisposable
     private void Report(bool force)
     {
         if (_options.Progress is not { } progress) return;
-        OciProgress p;
-        lock (_progressLock)
+        // Layers finish on several threads: the snapshot and its delivery are serialized so that reports reach the
+        // caller in the order they were taken (the last one is the final state), never an older count after a newer.
+        lock (_reportLock)
         {
-            if (!force && _bytesDownloaded - _lastReported < (1 << 20)) return;
-            _lastReported = _bytesDownloaded;
-            p = new OciProgress(_layersDone.Count, Layers.Count, _bytesDone, Layers.Sum(l => l.Size), _bytesDownloaded);
+            OciProgress p;
+            lock (_progressLock)
+            {
+                if (!force && _bytesDownloaded - _lastReported < (1 << 20)) return;
+                _lastReported = _bytesDownloaded;
+                p = new OciProgress(_layersDone.Count, Layers.Count, _bytesDone, Layers.Sum(l => l.Size), _bytesDownloaded);
+            }
+            progress.Report(p);
         }
-        progress.Report(p);
     }
 
     /// <summary>Releases the registry connection and open files. Layer streams already handed out stay readable.</summary>
