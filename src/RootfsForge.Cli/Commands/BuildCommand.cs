@@ -21,9 +21,10 @@ internal static class BuildCommand
         var print = new Option<bool>("--print") { Description = "Print the resolved definition (recipes applied) as YAML with its hash, and build nothing." };
         var keyFile = new Option<string?>("--signing-key-file") { Description = $"A file holding the base64 Ed25519 key that signs the manifest in .fl tags (else {ManifestSignature.KeyVariable}; never on the command line)." };
         var cache = new Option<string?>("--cache") { Description = "Download and bootstrap cache (default $ROOTFSFORGE_CACHE, else ~/.cache/rootfsforge)." };
+        var insecure = new Option<string[]>("--insecure-registry") { Description = "Allow plain HTTP for this registry host[:port] when a container definition's image comes from it (repeatable; local registries only)." };
         var command = new Command("build", "Build a definition (images/NAME.yaml): fetch and verify the source, apply recipes and steps, write every output and NAME.build.json; nothing when up to date.")
         {
-            definition, outputDir, push, force, print, keyFile, cache,
+            definition, outputDir, push, force, print, keyFile, cache, insecure,
         };
         var listChanged = new BuildListChanged();
         listChanged.AddTo(command);
@@ -65,6 +66,7 @@ internal static class BuildCommand
                     Force = parse.GetValue(force),
                     Push = parse.GetValue(push),
                     CacheDirectory = parse.GetValue(cache),
+                    InsecureRegistries = parse.GetValue(insecure) ?? [],
                     SigningKey = ManifestSignature.ResolveKey(parse.GetValue(keyFile)),
                     ToolVersion = version,
                     Progress = Console.Error.WriteLine,
