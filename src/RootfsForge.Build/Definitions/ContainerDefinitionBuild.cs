@@ -123,7 +123,8 @@ internal static class ContainerDefinitionBuild
     /// <summary>
     /// The container steps in the order and with the commands of <see cref="DockerfileRenderer"/> (after the package
     /// steps the pipeline runs first): apt's lists emptied after an install, files, commands and scripts, users, ssh
-    /// keys, zinit services, cleanup, the WORKDIR folder, and <c>/.startup.toml</c> last.
+    /// keys, zinit services, cleanup, and <c>/.startup.toml</c> last. The workdir is not created (buildah's WORKDIR does not
+    /// create it either): files or commands make it when the image lacks it.
     /// </summary>
     internal static List<TreeStep> Steps(ImageDefinition d, ImageConfig config, string temp)
     {
@@ -172,12 +173,6 @@ internal static class ContainerDefinitionBuild
         foreach (var s in d.Services)
             Copy(new CopySpec(Inline(DockerfileRenderer.ZinitYaml(s)), $"/etc/zinit/{s.Name}.yaml", 0, 0, 0x1A4));
         if (d.Cleanup.Count > 0) steps.Add(TreeStep.Of(DockerfileRenderer.CleanupCommand(d.Cleanup)));
-        if (d.WorkingDirectory is { } workdir)
-            steps.Add(TreeStep.Of(root =>
-            {
-                using var tree = new StagingRoot(root);
-                if (tree.Lstat(workdir) is null) tree.CreateDirectory(workdir);
-            }));
         var startup = Startup(d, config);
         steps.Add(TreeStep.Of(root =>
         {
