@@ -304,6 +304,24 @@ public class ContainerEquivalenceTests : IClassFixture<ContainerBasesFixture>
     }
 
     [SkippableFact]
+    public void ContainerWhoseEntrypointIsMissing_FailsTheLint_AndWritesNothing()
+    {
+        _bases.Require();
+        string work = TestEnvironment.NewTempDir("rff-eq-lint");
+        string images = Path.Combine(work, "images");
+        Directory.CreateDirectory(images);
+        string shipped = File.ReadAllText(Path.Combine(TestEnvironment.RepoRoot, "images", "busybox.yaml"));
+        string definition = Retarget(shipped.Replace("entrypoint: [/bin/httpd,", "entrypoint: [/bin/no-such-program,", StringComparison.Ordinal),
+            _bases.BusyboxReference, images, "busybox");
+        Assert.Contains("/bin/no-such-program", File.ReadAllText(definition), StringComparison.Ordinal);
+        string output = Path.Combine(work, "out");
+        var r = TestEnvironment.RunCli("build", definition, "-O", output, "--insecure-registry", _bases.Host, "--cache", Path.Combine(work, "cache"));
+        Assert.True(r.ExitCode == 4, $"exit {r.ExitCode}: {r.StdErr}");
+        Assert.Contains("C2", r.StdErr, StringComparison.Ordinal);
+        Assert.Empty(Directory.Exists(output) ? Directory.GetFiles(output) : []);
+    }
+
+    [SkippableFact]
     public void DebianContainerWithAPackage_DockerfileAndBuild_AgreeOnFilesAndDpkgStatus()
     {
         _bases.Require();
