@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Reflection;
 using System.Text;
+using RootfsForge.Cli.Json;
 using RootfsForge.Definitions;
 using RootfsForge.Steps;
 
@@ -27,9 +28,15 @@ internal static class BuildCommand
         };
         var listChanged = new BuildListChanged();
         listChanged.AddTo(command);
+        var report = new ReportOptions(schema: "build-result");
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            if (listChanged.Requested(parse)) return await listChanged.RunAsync(parse, parse.GetValue(definition), ct).ConfigureAwait(false);
+            var r = report.Get(parse);
+            // Both write their own answer on standard output, where the document would go.
+            if (r.Json && (parse.GetValue(print) || parse.GetValue(listChanged.ListChanged)))
+                throw new UsageException("--json cannot be combined with --print or --list-changed: they write their own output on standard output");
+            if (listChanged.Requested(parse)) return await listChanged.RunAsync(parse, parse.GetValue(definition), r, ct).ConfigureAwait(false);
             if (parse.GetValue(definition) is null) throw new UsageException("build needs a DEFINITION (images/NAME.yaml)");
             ImageDefinition d;
             try
@@ -57,6 +64,8 @@ internal static class BuildCommand
             }
             if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("rootfsforge build runs on Linux only");
             var version = typeof(BuildCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+            string definitionPath = parse.GetValue(definition)!;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             try
             {
                 var result = await DefinitionBuild.RunAsync(d, new DefinitionBuildOptions
@@ -67,10 +76,17 @@ internal static class BuildCommand
                     CacheDirectory = parse.GetValue(cache),
                     SigningKey = ManifestSignature.ResolveKey(parse.GetValue(keyFile)),
                     ToolVersion = version,
-                    Progress = Console.Error.WriteLine,
-                    CommandOutput = Console.Error.WriteLine,
+                    // As vm: step lines normally, their indented detail with -v, nothing with -q.
+                    Progress = VmSteps.Lines(r),
+                    CommandOutput = r.Quiet ? null : Console.Error.WriteLine,
                 }, ct).ConfigureAwait(false);
-                Console.Error.WriteLine(result.UpToDate ? $"{d.Name}: up to date" : $"{d.Name}: built ({result.ManifestPath})");
+                r.Info(result.UpToDate ? $"{d.Name}: up to date" : $"{d.Name}: built ({result.ManifestPath})");
+                r.Result(Document(definitionPath, d, result, clock.Elapsed, r, null, null), CliJson.Default.BuildResult);
+            }
+            catch (RootfsForge.Vm.LintFailedException e) when (r.Json)
+            {
+                r.Result(Document(definitionPath, d, null, clock.Elapsed, r, e.Report, e.Message), CliJson.Default.BuildResult);
+                throw;
             }
             catch (InvalidDataException e)
             {
@@ -86,5 +102,20 @@ internal static class BuildCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>The <c>rootfsforge.build-result/v1</c> document of a finished build, or of one the lint stopped (<paramref name="result"/> null).</summary>
+    private static BuildResult Document(string path, ImageDefinition d, DefinitionBuildResult? result, TimeSpan elapsed, Reporter r,
+        RootfsForge.Lint.LintReport? lint, string? error)
+    {
+        var m = result?.Manifest;
+        string? outDir = result is null ? null : Path.GetDirectoryName(result.ManifestPath);
+        var outputs = m?.Outputs.Select(o => new BuildOutputResult(o.Kind,
+            o.Path.StartsWith("hub:", StringComparison.Ordinal) || outDir is null ? o.Path : Path.Combine(outDir, o.Path), o.Sha256, o.Bytes, o.Blocks)).ToList() ?? [];
+        string status = result is null ? "lint-failed" : result.UpToDate ? "up-to-date" : "built";
+        return new BuildResult(JsonResultWriter.Schema("build-result"), path, d.Name, status, result?.ManifestPath,
+            m?.DefinitionSha256 ?? DefinitionDocument.Sha256(d), m is null ? null : new BuildSourceResult(m.Source.Type, m.Source.Reference, m.Source.Digest),
+            m?.Kernel, outputs, lint is null ? null : Results.Lint(lint), Results.Seconds(elapsed), r.Warnings,
+            error is null ? null : RootfsForge.Tree.TreePath.Printable(error));
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Reflection;
+using RootfsForge.Cli.Json;
 using RootfsForge.Definitions;
 using RootfsForge.Hub;
 using RootfsForge.Steps;
@@ -30,8 +31,11 @@ internal static class CheckCommand
         {
             definition, against, hub, signedBy, anyVersion, cache,
         };
+        var report = new ReportOptions(schema: "check");
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            var r = report.Get(parse);
             string? trusted = SigningOptions.ReadPublicKey(parse, signedBy);
             ImageDefinition d;
             try
@@ -69,21 +73,28 @@ internal static class CheckCommand
                 FlistManifestReading reading;
                 await using (var source = FlistSource.Open(fl))
                     reading = FlistManifest.Read(source.GetInfo().Tags, trusted);
+                string definitionPath = parse.GetValue(definition)!;
                 if (reading.Manifest is null)
                 {
                     Console.Error.WriteLine($"rootfsforge: {target}: {reading.Problem}");
-                    Console.WriteLine($"{d.Name}: drift: {target} has no build manifest to check");
+                    Answer(r, $"{d.Name}: drift: {target} has no build manifest to check");
+                    r.Result(new CheckResult(JsonResultWriter.Schema("check"), definitionPath, d.Name, target, false, null, [],
+                        trusted is null ? null : reading.Problem, reading.Problem), CliJson.Default.CheckResult);
                     return ExitCodes.Differs;
                 }
-                bool signatureOk = trusted is null || SigningOptions.Report(reading);
+                bool signatureOk = trusted is null || SigningOptions.Report(reading, r);
                 var version = typeof(CheckCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
                 var expected = await DefinitionCheck.ExpectedAsync(d, version, parse.GetValue(cache), ct).ConfigureAwait(false);
                 var drift = DefinitionCheck.Compare(expected, reading.Manifest, compareVersion: !parse.GetValue(anyVersion));
                 foreach (var x in drift)
-                    Console.WriteLine($"{d.Name}: drift: {x.Field}: the definition gives {x.Expected}, {target} has {x.Published}");
+                    Answer(r, $"{d.Name}: drift: {x.Field}: the definition gives {x.Expected}, {target} has {x.Published}");
                 if (drift.Count == 0)
-                    Console.WriteLine($"{d.Name}: {target} matches the definition (sha256 {expected.DefinitionSha256})");
-                return drift.Count == 0 && signatureOk ? ExitCodes.Ok : ExitCodes.Differs;
+                    Answer(r, $"{d.Name}: {target} matches the definition (sha256 {expected.DefinitionSha256})");
+                bool match = drift.Count == 0 && signatureOk;
+                r.Result(new CheckResult(JsonResultWriter.Schema("check"), definitionPath, d.Name, target, match, expected.DefinitionSha256,
+                    drift.Select(x => new DriftResult(x.Field, x.Expected, x.Published)).ToList(),
+                    trusted is null ? null : signatureOk ? "valid" : reading.Problem, null), CliJson.Default.CheckResult);
+                return match ? ExitCodes.Ok : ExitCodes.Differs;
             }
             finally
             {
@@ -91,6 +102,13 @@ internal static class CheckCommand
             }
         }));
         return command;
+    }
+
+    /// <summary>An answer line: on standard output, or with --json (the document is the answer) on standard error unless -q.</summary>
+    private static void Answer(Reporter r, string line)
+    {
+        if (r.Json) r.Info(line);
+        else Console.WriteLine(line);
     }
 
     /// <summary>hub:USER/NAME → (USER, NAME).</summary>

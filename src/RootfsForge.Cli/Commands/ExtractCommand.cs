@@ -30,7 +30,7 @@ internal static class ExtractCommand
         };
         var images = new ImageOptions();
         images.AddTo(command);
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "extract");
         report.AddTo(command);
         var targets = new OutputOptions();
         targets.AddTo(command);

@@ -160,7 +160,7 @@ internal static class FlCommand
     {
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
         var command = new Command("info", "Summarise a .fl: inode counts, blocks, routes, tags.") { file };
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "fl-info");
         report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
@@ -203,7 +203,7 @@ internal static class FlCommand
         var signedBy = SigningOptions.SignedBy();
         var command = new Command("verify", "Check that every block is present, decrypts, decompresses and hashes to its key (exit 3 when one is not); " +
             "with --signed-by, also that the build manifest in the tags is signed by that key (exit 1 when it is not).") { file, stores, signedBy };
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "fl-verify");
         report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
@@ -227,7 +227,7 @@ internal static class FlCommand
                     : $"rootfsforge: {result.Problems.Count} problems in {result.DistinctBlocks} distinct blocks");
                 if (!result.Ok) return ExitCodes.BadInput;
                 if (signature is null) return ExitCodes.Ok;
-                return SigningOptions.Report(signature) ? ExitCodes.Ok : ExitCodes.Differs;
+                return SigningOptions.Report(signature, r) ? ExitCodes.Ok : ExitCodes.Differs;
             }
             finally
             {

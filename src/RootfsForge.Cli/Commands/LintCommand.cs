@@ -22,7 +22,7 @@ internal static class LintCommand
         };
         var images = new ImageOptions();
         images.AddTo(command);
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "lint");
         report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {

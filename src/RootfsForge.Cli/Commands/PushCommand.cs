@@ -19,7 +19,7 @@ internal static class PushCommand
         var command = new Command("push",
             "Upload a rootfs .tar.gz to the 0-hub (POST /api/flist/me/upload), follow the hub's conversion and wait " +
             "until the .flist can be downloaded. Prints the flist's name.") { file, hub, tokenFile, name };
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "push");
         report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {

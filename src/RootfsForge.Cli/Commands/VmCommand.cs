@@ -34,7 +34,7 @@ internal static class VmCommand
         };
         var images = new ImageOptions();
         images.AddTo(command);
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "vm");
         report.AddTo(command);
         var targets = new OutputOptions();
         targets.AddTo(command);
