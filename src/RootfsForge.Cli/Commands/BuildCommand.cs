@@ -16,12 +16,20 @@ internal static class BuildCommand
         {
             Description = "The definition: images/NAME.yaml (recipes are looked up in images/recipes/).", Arity = ArgumentArity.ZeroOrOne,
         };
-        var outputDir = new Option<string?>("--output-dir", "-O") { Description = "Where the outputs and NAME.build.json go (default: the current directory)." };
-        var push = new Option<bool>("--push") { Description = "Also upload the definition's hub outputs (token from the hub output's token_file or RFS_HUB_TOKEN)." };
+        var outputDir = new Option<string?>("--output-dir", "-O") { Description = "Where the outputs and NAME.build.json go (default: the current directory).", HelpName = "DIR" };
+        var push = new Option<bool>("--push") { Description = "Also upload the definition's hub outputs (token from the hub output's token_file, else $RFS_HUB_TOKEN)." };
         var force = new Option<bool>("--force", "-f") { Description = "Rebuild even when NAME.build.json says the outputs are up to date." };
         var print = new Option<bool>("--print") { Description = "Print the resolved definition (recipes applied) as YAML with its hash, and build nothing." };
-        var keyFile = new Option<string?>("--signing-key-file") { Description = $"A file holding the base64 Ed25519 key that signs the manifest in .fl tags (else {ManifestSignature.KeyVariable}; never on the command line)." };
-        var cache = new Option<string?>("--cache") { Description = "Download and bootstrap cache (default $ROOTFSFORGE_CACHE, else ~/.cache/rootfsforge)." };
+        var keyFile = new Option<string?>("--signing-key-file")
+        {
+            Description = $"A file holding the base64 Ed25519 private key that signs the manifest in .fl tags (else ${ManifestSignature.KeyVariable}). Keys are never taken from the command line.",
+            HelpName = "FILE",
+        };
+        var cache = new Option<string?>("--cache")
+        {
+            Description = "Download and bootstrap cache folder (default: $ROOTFSFORGE_CACHE, else $XDG_CACHE_HOME/rootfsforge, else ~/.cache/rootfsforge).",
+            HelpName = "DIR",
+        };
         var command = new Command("build", "Build a definition (images/NAME.yaml): fetch and verify the source, apply recipes and steps, write every output and NAME.build.json; nothing when up to date.")
         {
             definition, outputDir, push, force, print, keyFile, cache,

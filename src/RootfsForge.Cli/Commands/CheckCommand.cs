@@ -22,10 +22,14 @@ internal static class CheckCommand
         {
             Description = "The published flist: a .fl file, or hub:USER/NAME.fl (downloaded from --hub).", Required = true, HelpName = "FLIST",
         };
-        var hub = new Option<string?>("--hub") { Description = "The hub's base URL for hub:USER/NAME (default $RFS_HUB_URL)." };
+        var hub = new Option<string?>("--hub") { Description = "The 0-hub's base URL for --against hub:USER/NAME.fl (default: $RFS_HUB_URL).", HelpName = "URL" };
         var signedBy = SigningOptions.SignedBy();
         var anyVersion = new Option<bool>("--any-version") { Description = "Do not count a flist built by another RootfsForge version as drift." };
-        var cache = new Option<string?>("--cache") { Description = "Download cache for a sha256sums file (default $ROOTFSFORGE_CACHE, else ~/.cache/rootfsforge)." };
+        var cache = new Option<string?>("--cache")
+        {
+            Description = "Download cache folder for a sha256sums file (default: $ROOTFSFORGE_CACHE, else $XDG_CACHE_HOME/rootfsforge, else ~/.cache/rootfsforge).",
+            HelpName = "DIR",
+        };
         var command = new Command("check", "Check a published flist against its definition from the build manifest in its tags " +
             "(definition hash, source digest, tool version), without rebuilding; exit 0 match, 1 drift.")
         {

@@ -18,17 +18,18 @@ internal static class ContainerCommand
     {
         var reference = new Argument<string>("REF")
         {
-            Description = "docker://[REGISTRY/]REPO[:TAG|@sha256:DIGEST], oci:DIR[:TAG] or docker-archive:FILE.tar",
+            Description = "The container image: docker://[REGISTRY/]REPO[:TAG|@sha256:DIGEST], oci:DIR[:TAG] or docker-archive:FILE.tar.",
         };
         var output = new Option<string?>("--output", "-o")
         {
-            Description = "X.tar, X.tar.gz, X.tar.zst, - , X.fl (with --store), hub:NAME (with --hub) or a new directory. " +
-                          "Default: NAME.tar.gz, NAME.fl with --store, hub:NAME with --hub, where NAME is the hub's name for the image (redis:7 -> redis-7).",
+            Description = OutputOptions.OutputDescription + " (default: NAME.tar.gz, NAME.fl with --store, hub:NAME with --hub, where NAME " +
+                          "is the hub's name for the image: redis:7 -> redis-7).",
+            HelpName = "OUTPUT",
         };
         var noStartup = new Option<bool>("--no-startup") { Description = "Do not write /.startup.toml (the entrypoint ZOS falls back to)." };
-        var tags = new Option<string[]>("--tag") { Description = "An extra .fl tag KEY=VALUE (repeatable); the image's labels and digest are added anyway." };
-        var noLint = new Option<bool>("--no-lint") { Description = "Do not run the container checks (no kernel, the entrypoint exists; see 'lint'), which are reported as warnings in the summary." };
-        var clamp = new Option<string?>("--mtime-clamp") { Description = "Clamp every mtime to this time (Unix seconds or ISO 8601); default $SOURCE_DATE_EPOCH." };
+        var tags = new Option<string[]>("--tag") { Description = "An extra .fl tag KEY=VALUE (repeatable); the image's labels and digest are added anyway.", HelpName = "KEY=VALUE" };
+        var noLint = new Option<bool>("--no-lint") { Description = "Skip the container checks (no kernel, the entrypoint exists; see 'lint'). By default they run and what fails is reported as warnings (and in the --json document); the command still succeeds." };
+        var clamp = OutputOptions.MtimeClampOption();
         var image = new ImageOptions();
         var command = new Command("container", "Build a container flist from an OCI image: layers merged as a runtime sees them, /.startup.toml from the image config.")
         {

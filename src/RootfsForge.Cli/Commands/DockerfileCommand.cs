@@ -10,7 +10,7 @@ internal static class DockerfileCommand
     public static Command Create()
     {
         var definition = new Argument<string>("DEFINITION") { Description = "A kind: container definition (images/NAME.yaml)." };
-        var output = new Option<string>("--output", "-o") { Description = "The folder to write (created; must be empty).", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "The folder to write: one that does not exist or is empty.", Required = true, HelpName = "DIR" };
         var command = new Command("dockerfile", "Render a container definition as a Dockerfile with the files, scripts and zinit services it copies " +
             "(FROM the definition's image; override with --build-arg BASE=…).") { definition, output };
         var report = new ReportOptions(schema: "dockerfile");

@@ -13,8 +13,8 @@ internal static class FlDiffCommand
 {
     public static Command Create()
     {
-        var a = new Argument<string>("A") { Description = "The tree before: " + ImageOptions.InputDescription };
-        var b = new Argument<string>("B") { Description = "The tree after, of any of the same kinds." };
+        var a = new Argument<string>("A") { Description = "The tree before. " + ImageOptions.InputDescription };
+        var b = new Argument<string>("B") { Description = "The tree after, of any of the kinds A can be." };
         var command = new Command("diff", "Show added, removed and changed paths (content, type, link target, mode, owner) between two trees; " +
             "exit 0 same, 1 different.") { a, b };
         var image = new ImageOptions();

@@ -18,7 +18,7 @@ internal static class KeyCommand
         var output = new Option<string>("--output", "-o")
         {
             Description = "The private key file to create (mode 0600; base64 of the 32-byte seed). The public key goes to " +
-                          "KEYFILE.pub and to standard output; the private key is never printed.",
+                          "KEYFILE.pub and to standard output (with --json, into the document); the private key is never printed.",
             Required = true,
             HelpName = "KEYFILE",
         };
