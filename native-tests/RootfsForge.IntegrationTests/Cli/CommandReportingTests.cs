@@ -90,6 +90,7 @@ public class CommandReportingTests
                   - {path: /etc/motd, content: "hello\n"}
                   - {path: /usr/local/bin/tool, source: files/tool, mode: "0755"}
                 entrypoint: [/usr/local/bin/tool]
+                outputs: [tar]
                 """);
             string context = Path.Combine(dir, "context");
             var (code, stdout, stderr) = TestEnvironment.RunCli("dockerfile", Path.Combine(images, "web.yaml"), "-o", context, "--json");
