@@ -74,6 +74,7 @@ internal static class BuildCommand
             var version = typeof(BuildCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
             string definitionPath = parse.GetValue(definition)!;
             var clock = System.Diagnostics.Stopwatch.StartNew();
+            var steps = VmSteps.Lines(r);
             try
             {
                 var result = await DefinitionBuild.RunAsync(d, new DefinitionBuildOptions
@@ -84,8 +85,13 @@ internal static class BuildCommand
                     CacheDirectory = parse.GetValue(cache),
                     SigningKey = ManifestSignature.ResolveKey(parse.GetValue(keyFile)),
                     ToolVersion = version,
-                    // As vm: step lines normally, their indented detail with -v, nothing with -q.
-                    Progress = VmSteps.Lines(r),
+                    // As vm: step lines normally, their indented detail with -v, nothing with -q; the input's warnings
+                    // (VmInputs writes them as "warning: …" lines) as warnings, kept for the document.
+                    Progress = line =>
+                    {
+                        if (line.StartsWith("warning: ", StringComparison.Ordinal)) r.Warning(line["warning: ".Length..]);
+                        else steps(line);
+                    },
                     CommandOutput = r.Quiet ? null : Console.Error.WriteLine,
                 }, ct).ConfigureAwait(false);
                 r.Info(result.UpToDate ? $"{d.Name}: up to date" : $"{d.Name}: built ({result.ManifestPath})");
