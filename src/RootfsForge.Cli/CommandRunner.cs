@@ -65,8 +65,16 @@ internal static class CommandRunner
     /// The process's standard output as a stream that reports a reader that went away (EPIPE) as an
     /// <see cref="IOException"/>: <see cref="Console.OpenStandardOutput()"/> pretends such writes succeeded.
     /// </summary>
-    public static Stream OpenStandardOutput() =>
-        new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+    public static Stream OpenStandardOutput()
+    {
+        var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        if (!stream.CanSeek) return stream;
+        // A regular file (`> out.json`): FileStream writes it with pwrite at a position of its own and leaves the descriptor's
+        // offset where it was, so what the next writer sharing it (the next command of `{ a; b; } > f`) writes lands on top.
+        // Console's stream writes with write(2), and a file has no reader to go away.
+        stream.Dispose();
+        return Console.OpenStandardOutput();
+    }
 }
 
 /// <summary>A command-line mistake the parser cannot catch (conflicting options, a malformed value).</summary>

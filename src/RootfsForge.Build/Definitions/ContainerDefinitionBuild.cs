@@ -97,7 +97,7 @@ internal static class ContainerDefinitionBuild
                     await using var layers = await OciTreeSource.OpenAsync(image, null, token).ConfigureAwait(false);
                     await using var sink = new DirectorySink(root, new DirectorySinkOptions { AllowNonEmptyTarget = true });
                     await TreeCopy.RunAsync(layers, sink, null, token).ConfigureAwait(false);
-                    foreach (var w in layers.Warnings) progress("    warning: " + w);
+                    foreach (var w in layers.Warnings) progress("warning: " + w);
                 },
                 async (root, token) =>
                 {

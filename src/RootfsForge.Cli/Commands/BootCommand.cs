@@ -11,8 +11,8 @@ internal static class BootCommand
     public static Command Create()
     {
         var target = new Argument<string>("TREE|TAR") { Description = "A directory tree or a tar (.tar, .tar.gz, .tar.zst) of a VM flist." };
-        var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for a login prompt (TCG is slow).", DefaultValueFactory = _ => 600 };
-        var consoleLog = new Option<string?>("--console-log") { Description = "Where to save the serial console log (default: a file in the temporary directory)." };
+        var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for a login prompt (TCG is slow).", DefaultValueFactory = _ => 600, HelpName = "SECONDS" };
+        var consoleLog = new Option<string?>("--console-log") { Description = "Where to save the serial console log (default: a file in the temporary directory).", HelpName = "FILE" };
         var command = new Command("boot", "Boot a VM flist with its own kernel and initrd, root over virtio-fs (tag vroot), a ZOS-like cidata disk; succeed at the login prompt.")
         {
             target, timeout, consoleLog,

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Reflection;
 using System.Text;
+using RootfsForge.Cli.Json;
 using RootfsForge.Definitions;
 using RootfsForge.Steps;
 
@@ -15,22 +16,40 @@ internal static class BuildCommand
         {
             Description = "The definition: images/NAME.yaml (recipes are looked up in images/recipes/).", Arity = ArgumentArity.ZeroOrOne,
         };
-        var outputDir = new Option<string?>("--output-dir", "-O") { Description = "Where the outputs and NAME.build.json go (default: the current directory)." };
-        var push = new Option<bool>("--push") { Description = "Also upload the definition's hub outputs (token from the hub output's token_file or RFS_HUB_TOKEN)." };
+        var outputDir = new Option<string?>("--output-dir", "-O") { Description = "Where the outputs and NAME.build.json go (default: the current directory).", HelpName = "DIR" };
+        var push = new Option<bool>("--push") { Description = "Also upload the definition's hub outputs (token from the hub output's token_file, else $RFS_HUB_TOKEN)." };
         var force = new Option<bool>("--force", "-f") { Description = "Rebuild even when NAME.build.json says the outputs are up to date." };
         var print = new Option<bool>("--print") { Description = "Print the resolved definition (recipes applied) as YAML with its hash, and build nothing." };
-        var keyFile = new Option<string?>("--signing-key-file") { Description = $"A file holding the base64 Ed25519 key that signs the manifest in .fl tags (else {ManifestSignature.KeyVariable}; never on the command line)." };
-        var cache = new Option<string?>("--cache") { Description = "Download and bootstrap cache (default $ROOTFSFORGE_CACHE, else ~/.cache/rootfsforge)." };
-        var insecure = new Option<string[]>("--insecure-registry") { Description = "Allow plain HTTP for this registry host[:port] when a container definition's image comes from it (repeatable; local registries only)." };
+        var keyFile = new Option<string?>("--signing-key-file")
+        {
+            Description = $"A file holding the base64 Ed25519 private key that signs the manifest in .fl tags (else ${ManifestSignature.KeyVariable}). Keys are never taken from the command line.",
+            HelpName = "FILE",
+        };
+        var cache = new Option<string?>("--cache")
+        {
+            Description = "Download and bootstrap cache folder (default: $ROOTFSFORGE_CACHE, else $XDG_CACHE_HOME/rootfsforge, else ~/.cache/rootfsforge).",
+            HelpName = "DIR",
+        };
+        var insecure = new Option<string[]>("--insecure-registry")
+        {
+            Description = "Allow plain HTTP for this registry when a container definition's image comes from it (repeatable; local registries only).",
+            HelpName = "HOST[:PORT]",
+        };
         var command = new Command("build", "Build a definition (images/NAME.yaml): fetch and verify the source, apply recipes and steps, write every output and NAME.build.json; nothing when up to date.")
         {
             definition, outputDir, push, force, print, keyFile, cache, insecure,
         };
         var listChanged = new BuildListChanged();
         listChanged.AddTo(command);
+        var report = new ReportOptions(schema: "build-result");
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            if (listChanged.Requested(parse)) return await listChanged.RunAsync(parse, parse.GetValue(definition), ct).ConfigureAwait(false);
+            var r = report.Get(parse);
+            // Both write their own answer on standard output, where the document would go.
+            if (r.Json && (parse.GetValue(print) || parse.GetValue(listChanged.ListChanged)))
+                throw new UsageException("--json cannot be combined with --print or --list-changed: they write their own output on standard output");
+            if (listChanged.Requested(parse)) return await listChanged.RunAsync(parse, parse.GetValue(definition), r, ct).ConfigureAwait(false);
             if (parse.GetValue(definition) is null) throw new UsageException("build needs a DEFINITION (images/NAME.yaml)");
             ImageDefinition d;
             try
@@ -58,6 +77,9 @@ internal static class BuildCommand
             }
             if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("rootfsforge build runs on Linux only");
             var version = typeof(BuildCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+            string definitionPath = parse.GetValue(definition)!;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var steps = VmSteps.Lines(r);
             try
             {
                 var result = await DefinitionBuild.RunAsync(d, new DefinitionBuildOptions
@@ -69,10 +91,22 @@ internal static class BuildCommand
                     InsecureRegistries = parse.GetValue(insecure) ?? [],
                     SigningKey = ManifestSignature.ResolveKey(parse.GetValue(keyFile)),
                     ToolVersion = version,
-                    Progress = Console.Error.WriteLine,
-                    CommandOutput = Console.Error.WriteLine,
+                    // As vm: step lines normally, their indented detail with -v, nothing with -q; the input's warnings
+                    // (VmInputs writes them as "warning: …" lines) as warnings, kept for the document.
+                    Progress = line =>
+                    {
+                        if (line.StartsWith("warning: ", StringComparison.Ordinal)) r.Warning(line["warning: ".Length..]);
+                        else steps(line);
+                    },
+                    CommandOutput = r.Quiet ? null : Console.Error.WriteLine,
                 }, ct).ConfigureAwait(false);
-                Console.Error.WriteLine(result.UpToDate ? $"{d.Name}: up to date" : $"{d.Name}: built ({result.ManifestPath})");
+                r.Info(result.UpToDate ? $"{d.Name}: up to date" : $"{d.Name}: built ({result.ManifestPath})");
+                r.Result(Document(definitionPath, d, result, clock.Elapsed, r, null, null), CliJson.Default.BuildResult);
+            }
+            catch (RootfsForge.Vm.LintFailedException e) when (r.Json)
+            {
+                r.Result(Document(definitionPath, d, null, clock.Elapsed, r, e.Report, e.Message), CliJson.Default.BuildResult);
+                throw;
             }
             catch (InvalidDataException e)
             {
@@ -88,5 +122,20 @@ internal static class BuildCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>The <c>rootfsforge.build-result/v1</c> document of a finished build, or of one the lint stopped (<paramref name="result"/> null).</summary>
+    private static BuildResult Document(string path, ImageDefinition d, DefinitionBuildResult? result, TimeSpan elapsed, Reporter r,
+        RootfsForge.Lint.LintReport? lint, string? error)
+    {
+        var m = result?.Manifest;
+        string? outDir = result is null ? null : Path.GetDirectoryName(result.ManifestPath);
+        var outputs = m?.Outputs.Select(o => new BuildOutputResult(o.Kind,
+            o.Path.StartsWith("hub:", StringComparison.Ordinal) || outDir is null ? o.Path : Path.Combine(outDir, o.Path), o.Sha256, o.Bytes, o.Blocks)).ToList() ?? [];
+        string status = result is null ? "lint-failed" : result.UpToDate ? "up-to-date" : "built";
+        return new BuildResult(JsonResultWriter.Schema("build-result"), path, d.Name, status, result?.ManifestPath,
+            m?.DefinitionSha256 ?? DefinitionDocument.Sha256(d), m is null ? null : new BuildSourceResult(m.Source.Type, m.Source.Reference, m.Source.Digest),
+            m?.Kernel, outputs, lint is null ? null : Results.Lint(lint), Results.Seconds(elapsed), r.Warnings,
+            error is null ? null : RootfsForge.Tree.TreePath.Printable(error));
     }
 }

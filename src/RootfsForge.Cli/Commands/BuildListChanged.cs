@@ -36,13 +36,13 @@ internal sealed class BuildListChanged
         return false;
     }
 
-    public async Task<int> RunAsync(ParseResult parse, string? directory, CancellationToken ct)
+    public async Task<int> RunAsync(ParseResult parse, string? directory, Reporter r, CancellationToken ct)
     {
         string dir = directory ?? Environment.CurrentDirectory;
         if (!Directory.Exists(dir)) throw new UsageException($"--list-changed: '{dir}' is not a folder in a git repository");
         var list = await ChangedDefinitions.ListAsync(dir, parse.GetValue(Since), ct).ConfigureAwait(false);
         Console.WriteLine(JsonSerializer.Serialize(new BuildMatrix(list), BuildMatrixJson.Default.BuildMatrix));
-        Console.Error.WriteLine($"rootfsforge: {list.Count} definition(s) to build");
+        r.Info($"rootfsforge: {list.Count} definition(s) to build");
         return ExitCodes.Ok;
     }
 }

@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace RootfsForge.Cli.Commands;
 
-/// <summary><c>rootfsforge cat IMAGE PATH</c>: writes one file's content to stdout.</summary>
+/// <summary><c>rootfsforge cat IMAGE PATH</c>: writes one file's content to standard output.</summary>
 internal static class CatCommand
 {
     public static Command Create()
@@ -11,7 +11,7 @@ internal static class CatCommand
         var path = new Argument<string>("PATH") { Description = "Absolute path inside the image, e.g. /etc/os-release. Symlinks are followed." };
         var partition = CommonOptions.Partition();
         var allowBacking = CommonOptions.AllowBackingOutside();
-        var command = new Command("cat", "Write a file from the image's root filesystem to stdout.") { image, path, partition, allowBacking };
+        var command = new Command("cat", "Write a file from the image's root filesystem to standard output.") { image, path, partition, allowBacking };
         var report = new ReportOptions(json: false);
         report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>

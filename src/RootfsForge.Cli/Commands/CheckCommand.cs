@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Reflection;
+using RootfsForge.Cli.Json;
 using RootfsForge.Definitions;
 using RootfsForge.Hub;
 using RootfsForge.Steps;
@@ -21,17 +22,24 @@ internal static class CheckCommand
         {
             Description = "The published flist: a .fl file, or hub:USER/NAME.fl (downloaded from --hub).", Required = true, HelpName = "FLIST",
         };
-        var hub = new Option<string?>("--hub") { Description = "The hub's base URL for hub:USER/NAME (default $RFS_HUB_URL)." };
+        var hub = new Option<string?>("--hub") { Description = "The 0-hub's base URL for --against hub:USER/NAME.fl (default: $RFS_HUB_URL).", HelpName = "URL" };
         var signedBy = SigningOptions.SignedBy();
         var anyVersion = new Option<bool>("--any-version") { Description = "Do not count a flist built by another RootfsForge version as drift." };
-        var cache = new Option<string?>("--cache") { Description = "Download cache for a sha256sums file (default $ROOTFSFORGE_CACHE, else ~/.cache/rootfsforge)." };
+        var cache = new Option<string?>("--cache")
+        {
+            Description = "Download cache folder for a sha256sums file (default: $ROOTFSFORGE_CACHE, else $XDG_CACHE_HOME/rootfsforge, else ~/.cache/rootfsforge).",
+            HelpName = "DIR",
+        };
         var command = new Command("check", "Check a published flist against its definition from the build manifest in its tags " +
             "(definition hash, source digest, tool version), without rebuilding; exit 0 match, 1 drift.")
         {
             definition, against, hub, signedBy, anyVersion, cache,
         };
+        var report = new ReportOptions(schema: "check");
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            var r = report.Get(parse);
             string? trusted = SigningOptions.ReadPublicKey(parse, signedBy);
             ImageDefinition d;
             try
@@ -69,21 +77,28 @@ internal static class CheckCommand
                 FlistManifestReading reading;
                 await using (var source = FlistSource.Open(fl))
                     reading = FlistManifest.Read(source.GetInfo().Tags, trusted);
+                string definitionPath = parse.GetValue(definition)!;
                 if (reading.Manifest is null)
                 {
                     Console.Error.WriteLine($"rootfsforge: {target}: {reading.Problem}");
-                    Console.WriteLine($"{d.Name}: drift: {target} has no build manifest to check");
+                    Answer(r, $"{d.Name}: drift: {target} has no build manifest to check");
+                    r.Result(new CheckResult(JsonResultWriter.Schema("check"), definitionPath, d.Name, target, false, null, [],
+                        trusted is null ? null : reading.Problem, reading.Problem), CliJson.Default.CheckResult);
                     return ExitCodes.Differs;
                 }
-                bool signatureOk = trusted is null || SigningOptions.Report(reading);
+                bool signatureOk = trusted is null || SigningOptions.Report(reading, r);
                 var version = typeof(CheckCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
                 var expected = await DefinitionCheck.ExpectedAsync(d, version, parse.GetValue(cache), ct).ConfigureAwait(false);
                 var drift = DefinitionCheck.Compare(expected, reading.Manifest, compareVersion: !parse.GetValue(anyVersion));
                 foreach (var x in drift)
-                    Console.WriteLine($"{d.Name}: drift: {x.Field}: the definition gives {x.Expected}, {target} has {x.Published}");
+                    Answer(r, $"{d.Name}: drift: {x.Field}: the definition gives {x.Expected}, {target} has {x.Published}");
                 if (drift.Count == 0)
-                    Console.WriteLine($"{d.Name}: {target} matches the definition (sha256 {expected.DefinitionSha256})");
-                return drift.Count == 0 && signatureOk ? ExitCodes.Ok : ExitCodes.Differs;
+                    Answer(r, $"{d.Name}: {target} matches the definition (sha256 {expected.DefinitionSha256})");
+                bool match = drift.Count == 0 && signatureOk;
+                r.Result(new CheckResult(JsonResultWriter.Schema("check"), definitionPath, d.Name, target, match, expected.DefinitionSha256,
+                    drift.Select(x => new DriftResult(x.Field, x.Expected, x.Published)).ToList(),
+                    trusted is null ? null : signatureOk ? "valid" : reading.Problem, null), CliJson.Default.CheckResult);
+                return match ? ExitCodes.Ok : ExitCodes.Differs;
             }
             finally
             {
@@ -91,6 +106,13 @@ internal static class CheckCommand
             }
         }));
         return command;
+    }
+
+    /// <summary>An answer line: on standard output, or with --json (the document is the answer) on standard error unless -q.</summary>
+    private static void Answer(Reporter r, string line)
+    {
+        if (r.Json) r.Info(line);
+        else Console.WriteLine(line);
     }
 
     /// <summary>hub:USER/NAME → (USER, NAME).</summary>

@@ -9,7 +9,8 @@ internal static class CommonOptions
 
     public static Option<int?> Partition() => new("--partition", "-p")
     {
-        Description = "Use partition N as the root filesystem (GPT entry number; MBR 1-4 primary, 5+ logical; 0 = bare filesystem). Default: chosen automatically.",
+        Description = "Use partition N as the root filesystem (GPT entry number; MBR 1-4 primary, 5+ logical; 0 = bare filesystem) (default: chosen automatically).",
+        HelpName = "N",
     };
 
     public static Option<bool> VerifyChecksums() => new("--verify-checksums")

@@ -18,23 +18,24 @@ internal static class ContainerCommand
     {
         var reference = new Argument<string>("REF")
         {
-            Description = "docker://[REGISTRY/]REPO[:TAG|@sha256:DIGEST], oci:DIR[:TAG] or docker-archive:FILE.tar",
+            Description = "The container image: docker://[REGISTRY/]REPO[:TAG|@sha256:DIGEST], oci:DIR[:TAG] or docker-archive:FILE.tar.",
         };
         var output = new Option<string?>("--output", "-o")
         {
-            Description = "X.tar, X.tar.gz, X.tar.zst, - , X.fl (with --store), hub:NAME (with --hub) or a new directory. " +
-                          "Default: NAME.tar.gz, NAME.fl with --store, hub:NAME with --hub, where NAME is the hub's name for the image (redis:7 -> redis-7).",
+            Description = OutputOptions.OutputDescription + " (default: NAME.tar.gz, NAME.fl with --store, hub:NAME with --hub, where NAME " +
+                          "is the hub's name for the image: redis:7 -> redis-7).",
+            HelpName = "OUTPUT",
         };
         var noStartup = new Option<bool>("--no-startup") { Description = "Do not write /.startup.toml (the entrypoint ZOS falls back to)." };
-        var tags = new Option<string[]>("--tag") { Description = "An extra .fl tag KEY=VALUE (repeatable); the image's labels and digest are added anyway." };
-        var noLint = new Option<bool>("--no-lint") { Description = "Do not run the container checks (no kernel, the entrypoint exists; see 'lint'), which are reported as warnings in the summary." };
-        var clamp = new Option<string?>("--mtime-clamp") { Description = "Clamp every mtime to this time (Unix seconds or ISO 8601); default $SOURCE_DATE_EPOCH." };
+        var tags = new Option<string[]>("--tag") { Description = "An extra .fl tag KEY=VALUE (repeatable); the image's labels and digest are added anyway.", HelpName = "KEY=VALUE" };
+        var noLint = new Option<bool>("--no-lint") { Description = "Skip the container checks (no kernel, the entrypoint exists; see 'lint'). By default they run and what fails is reported as warnings (and in the --json document); the command still succeeds." };
+        var clamp = OutputOptions.MtimeClampOption();
         var image = new ImageOptions();
         var command = new Command("container", "Build a container flist from an OCI image: layers merged as a runtime sees them, /.startup.toml from the image config.")
         {
             reference, output, noStartup, tags, clamp, noLint,
         };
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "container");
         report.AddTo(command);
         image.AddTo(command);
         var targets = new OutputOptions();
@@ -65,7 +66,8 @@ internal static class ContainerCommand
             // The container checks, reported in the summary as warnings rather than failing the command: the output is a
             // faithful conversion of the image, and a deployment's own entrypoint takes precedence over /.startup.toml
             // (docs/flist-format.md §8). 'rootfsforge lint' on the output fails on them.
-            var lint = parse.GetValue(noLint) || q ? null : await Linter.CheckSourceAsync(tree, FlistKind.Container, ct).ConfigureAwait(false);
+            // -q only silences the report: the checks run unless --no-lint.
+            var lint = parse.GetValue(noLint) ? null : await Linter.CheckSourceAsync(tree, FlistKind.Container, ct).ConfigureAwait(false);
             var sinkOptions = outputs.Options;
             if (sinkOptions.Flist is { } fl)
             {
@@ -78,17 +80,15 @@ internal static class ContainerCommand
             {
                 await TreeCopy.RunAsync(tree, sink, progress, ct).ConfigureAwait(false);
                 progress.Dispose();
-                if (!q)
-                {
-                    PrintImageSummary(oci, image.LastProgress, downloaded, merged - downloaded);
-                    if (lint is not null) PrintLintSummary(lint);
-                }
+                r.Info(ImageSummary(oci, image.LastProgress, downloaded, merged - downloaded));
+                if (lint is not null) ReportLint(r, lint);
                 ExtractCommand.PrintSummary(r, sink.Statistics, tree.Warnings, progress.Elapsed, outputs.Spec);
                 await outputs.FinishAsync(sink, q, ct).ConfigureAwait(false);
                 if (r.Json)
                     r.Result(new Json.ExtractResult(Json.JsonResultWriter.Schema("container"), oci.Reference.ToString(), null,
                         oci.ManifestDigest ?? oci.ConfigDigest, await Json.Results.OutputAsync(outputs, sink, ct).ConfigureAwait(false),
-                        Json.Results.Tree(sink.Statistics), Json.Results.Seconds(progress.Elapsed), r.Warnings), Json.CliJson.Default.ExtractResult);
+                        Json.Results.Tree(sink.Statistics), Json.Results.Seconds(progress.Elapsed), r.Warnings,
+                        lint is null ? null : Json.Results.Lint(lint)), Json.CliJson.Default.ExtractResult);
             }
             return ExitCodes.Ok;
         }));
@@ -96,24 +96,27 @@ internal static class ContainerCommand
     }
 
     /// <summary>The image line of the summary: what was read, how many layers came from the network and how fast.</summary>
-    private static void PrintImageSummary(OciImage oci, OciProgress? last, TimeSpan download, TimeSpan merge)
+    private static string ImageSummary(OciImage oci, OciProgress? last, TimeSpan download, TimeSpan merge)
     {
         long net = last?.BytesDownloaded ?? 0, total = oci.Layers.Sum(l => l.Size);
         double s = Math.Max(download.TotalSeconds, 0.001);
         string fetched = net > 0
             ? $"{Format.Bytes(net)} downloaded in {s:0.0} s ({Format.Bytes((long)(net / s))}/s), {Format.Bytes(Math.Max(0, total - net))} from the cache"
             : $"all {Format.Bytes(total)} from the cache";
-        Console.Error.WriteLine($"rootfsforge: {oci.Reference} ({oci.Platform}, {oci.ManifestDigest ?? oci.ConfigDigest}): " +
-                                $"{oci.Layers.Count} layers, {fetched}; merged in {merge.TotalSeconds:0.0} s");
+        return $"rootfsforge: {oci.Reference} ({oci.Platform}, {oci.ManifestDigest ?? oci.ConfigDigest}): " +
+               $"{oci.Layers.Count} layers, {fetched}; merged in {merge.TotalSeconds:0.0} s";
     }
 
-    /// <summary>The lint lines of the summary: the verdict, then every failed check (errors and warnings).</summary>
-    private static void PrintLintSummary(LintReport lint)
+    /// <summary>
+    /// The lint part of the summary: the verdict (unless -q), then every failed check (errors and warnings) as a warning,
+    /// which the document's <c>warnings</c> keeps also with -q.
+    /// </summary>
+    private static void ReportLint(Reporter r, LintReport lint)
     {
         var failed = lint.Findings.Where(f => !f.Passed && f.Severity != LintSeverity.Info).ToList();
         int errors = failed.Count(f => f.Severity == LintSeverity.Error);
-        Console.Error.WriteLine($"rootfsforge: lint (container): {(errors == 0 ? "passed" : $"{errors} error(s)")}" +
-                                $"{(failed.Count > errors ? $", {failed.Count - errors} warning(s)" : "")}");
-        foreach (var f in failed) Console.Error.WriteLine($"rootfsforge: warning: lint {f}");
+        r.Info($"rootfsforge: lint (container): {(errors == 0 ? "passed" : $"{errors} error(s)")}" +
+               $"{(failed.Count > errors ? $", {failed.Count - errors} warning(s)" : "")}");
+        foreach (var f in failed) r.Warning($"lint {f}");
     }
 }

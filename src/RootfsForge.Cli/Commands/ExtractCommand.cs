@@ -11,26 +11,19 @@ internal static class ExtractCommand
     public static Command Create()
     {
         var image = new Argument<string>("INPUT") { Description = ImageOptions.InputDescription };
-        var output = new Option<string>("--output", "-o")
-        {
-            Description = "Where to write: X.tar, X.tar.gz, X.tar.zst, - (tar to stdout), X.fl (with --store), hub:NAME (with --hub), or a directory (created; must be empty).",
-            Required = true,
-        };
+        var output = new Option<string>("--output", "-o") { Description = OutputOptions.OutputDescription + ".", Required = true, HelpName = "OUTPUT" };
         var partition = CommonOptions.Partition();
         var verify = CommonOptions.VerifyChecksums();
         var noReplay = CommonOptions.NoJournalReplay();
         var allowBacking = CommonOptions.AllowBackingOutside();
-        var clamp = new Option<string?>("--mtime-clamp")
-        {
-            Description = "Clamp every mtime to this time (Unix seconds or ISO 8601); defaults to $SOURCE_DATE_EPOCH when set.",
-        };
+        var clamp = OutputOptions.MtimeClampOption();
         var command = new Command("extract", "Extract the root filesystem of a disk image (or any tree input: tar, directory, .fl, container image), with every owner, mode, xattr, device, hard link and timestamp.")
         {
             image, output, partition, verify, noReplay, clamp, allowBacking,
         };
         var images = new ImageOptions();
         images.AddTo(command);
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "extract");
         report.AddTo(command);
         var targets = new OutputOptions();
         targets.AddTo(command);

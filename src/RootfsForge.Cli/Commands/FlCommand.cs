@@ -28,15 +28,15 @@ internal static class FlCommand
 
     private static Command Pack()
     {
-        var source = new Argument<string>("SOURCE") { Description = ImageOptions.InputDescription };
-        var output = new Option<string>("--output", "-o") { Description = "The .fl file to write.", Required = true };
-        var stores = OutputOptions.StoreOption("Block store, repeatable: [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
+        var source = new Argument<string>("INPUT") { Description = ImageOptions.InputDescription };
+        var output = new Option<string>("--output", "-o") { Description = "The .fl file to write.", Required = true, HelpName = "FILE" };
+        var stores = OutputOptions.StoreOption("Block store (repeatable): [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
                                  "s3://[KEY:SECRET@]host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte. Credentials: see --store-secrets.");
         stores.Required = true;
-        var tags = new Option<string[]>("--tag", "--meta", "-m") { Description = "A tag row KEY=VALUE (repeatable; -m/--meta as in rfs).", AllowMultipleArgumentsPerToken = false };
-        var clamp = new Option<long?>("--mtime-clamp") { Description = "Clamp modification times to this Unix time (default: SOURCE_DATE_EPOCH when set)." };
+        var tags = new Option<string[]>("--tag", "--meta", "-m") { Description = "A tag row KEY=VALUE (repeatable; -m/--meta as in rfs).", AllowMultipleArgumentsPerToken = false, HelpName = "KEY=VALUE" };
+        var clamp = OutputOptions.MtimeClampOption();
         var publish = OutputOptions.PublishOption();
-        var command = new Command("pack", "Pack a tree (a directory, a tar, a disk image, a container image) into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish };
+        var command = new Command("pack", "Pack a tree (a disk image, a tar, a directory, a .fl, a container image) into a .fl, uploading its blocks.") { source, output, stores, tags, clamp, publish };
         var images = new ImageOptions();
         images.AddTo(command);
         var report = new ReportOptions(json: false);
@@ -53,7 +53,7 @@ internal static class FlCommand
             if (publishDir is not null && !Directory.Exists(publishDir))
                 throw new UsageException($"--publish directory '{publishDir}' does not exist");
             var tagRows = ParseTags(parse.GetValue(tags));
-            var mtimeClamp = Clamp(parse.GetValue(clamp));
+            var mtimeClamp = OutputOptions.ParseClamp(parse.GetValue(clamp));
             var routes = OutputOptions.OpenWritableStores(parse.GetValue(stores));
             try
             {
@@ -88,7 +88,7 @@ internal static class FlCommand
     private static Command Ls()
     {
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
-        var longFormat = new Option<bool>("--long", "-l") { Description = "Show mode, owner, size and time." };
+        var longFormat = new Option<bool>("--long", "-l") { Description = "Long listing: mode, owner, size, modification time and link target." };
         var command = new Command("ls", "List the tree of a .fl.") { file, longFormat };
         var report = new ReportOptions(json: false);
         report.AddTo(command);
@@ -160,7 +160,7 @@ internal static class FlCommand
     {
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
         var command = new Command("info", "Summarise a .fl: inode counts, blocks, routes, tags.") { file };
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "fl-info");
         report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
@@ -203,7 +203,7 @@ internal static class FlCommand
         var signedBy = SigningOptions.SignedBy();
         var command = new Command("verify", "Check that every block is present, decrypts, decompresses and hashes to its key (exit 3 when one is not); " +
             "with --signed-by, also that the build manifest in the tags is signed by that key (exit 1 when it is not).") { file, stores, signedBy };
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "fl-verify");
         report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
@@ -227,7 +227,7 @@ internal static class FlCommand
                     : $"rootfsforge: {result.Problems.Count} problems in {result.DistinctBlocks} distinct blocks");
                 if (!result.Ok) return ExitCodes.BadInput;
                 if (signature is null) return ExitCodes.Ok;
-                return SigningOptions.Report(signature) ? ExitCodes.Ok : ExitCodes.Differs;
+                return SigningOptions.Report(signature, r) ? ExitCodes.Ok : ExitCodes.Differs;
             }
             finally
             {
@@ -242,7 +242,8 @@ internal static class FlCommand
         var file = new Argument<string>("FILE") { Description = "The .fl file." };
         var output = new Option<string>("--output", "-o")
         {
-            Description = "Output: a directory, X.tar, X.tar.gz, X.tar.zst or - (tar on standard output).", Required = true,
+            Description = "Where to write: X.tar, X.tar.gz (or X.tgz), X.tar.zst, - (tar on standard output), or a directory that does not exist or is empty.",
+            Required = true, HelpName = "OUTPUT",
         };
         var stores = OutputOptions.StoreOption("Read blocks from this store instead of the file's routes (repeatable, [xx-yy=]URL).");
         var force = new Option<bool>("--force", "-f") { Description = "Replace an output that exists (a file or a non-empty directory)." };
@@ -298,13 +299,6 @@ internal static class FlCommand
             result[t[..eq]] = t[(eq + 1)..];
         }
         return result;
-    }
-
-    private static UnixTime? Clamp(long? option)
-    {
-        if (option is long v) return new UnixTime(v, 0);
-        string? env = Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
-        return long.TryParse(env, out long e) ? new UnixTime(e, 0) : null;
     }
 
     /// <summary>A time as yyyy-MM-dd HH:mm; times outside years 1–9999 (a .fl may hold any 64-bit value) as raw seconds.</summary>

@@ -1,6 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
-using System.Text.Json.Serialization;
+using RootfsForge.Cli.Json;
 using RootfsForge.Diff;
 using RootfsForge.Tree;
 
@@ -14,27 +13,32 @@ internal static class FlDiffCommand
 {
     public static Command Create()
     {
-        var a = new Argument<string>("A") { Description = "The tree before: " + ImageOptions.InputDescription };
-        var b = new Argument<string>("B") { Description = "The tree after, of any of the same kinds." };
-        var json = new Option<bool>("--json") { Description = $"Print one JSON document (schema {DiffDocument.SchemaId}) instead of lines." };
+        var a = new Argument<string>("A") { Description = "The tree before. " + ImageOptions.InputDescription };
+        var b = new Argument<string>("B") { Description = "The tree after, of any of the kinds A can be." };
         var command = new Command("diff", "Show added, removed and changed paths (content, type, link target, mode, owner) between two trees; " +
-            "exit 0 same, 1 different.") { a, b, json };
+            "exit 0 same, 1 different.") { a, b };
         var image = new ImageOptions();
         image.AddTo(command);
+        var report = new ReportOptions(schema: "diff");
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            var r = report.Get(parse);
             string pa = parse.GetValue(a)!, pb = parse.GetValue(b)!;
             ImageOptions.CheckInput(pa);
             ImageOptions.CheckInput(pb);
-            await using var ia = await image.OpenInputAsync(parse, pa, quiet: true, ct).ConfigureAwait(false);
-            await using var ib = await image.OpenInputAsync(parse, pb, quiet: true, ct).ConfigureAwait(false);
+            // Standard output is the answer: a container image's download lines only with -v.
+            await using var ia = await image.OpenInputAsync(parse, pa, quiet: !r.Verbose, ct).ConfigureAwait(false);
+            await using var ib = await image.OpenInputAsync(parse, pb, quiet: !r.Verbose, ct).ConfigureAwait(false);
             var result = await TreeDiff.CompareAsync(ia.Tree, ib.Tree, ct).ConfigureAwait(false);
-            foreach (var w in ia.Warnings.Concat(ib.Warnings)) Console.Error.WriteLine($"rootfsforge: warning: {TreePath.Printable(w)}");
+            r.WarnAll(ia.Warnings.Concat(ib.Warnings));
+            if (r.Json)
+            {
+                r.Result(DiffDocument.From(pa, pb, result, r.Warnings), CliJson.Default.DiffDocument);
+                return result.Same ? ExitCodes.Ok : ExitCodes.Differs;
+            }
             await using var stdout = new StreamWriter(CommandRunner.OpenStandardOutput()) { AutoFlush = false };
-            if (parse.GetValue(json))
-                await stdout.WriteLineAsync(JsonSerializer.Serialize(DiffDocument.From(pa, pb, result), DiffJson.Default.DiffDocument)).ConfigureAwait(false);
-            else
-                WriteText(stdout, result);
+            WriteText(stdout, result);
             await stdout.FlushAsync(ct).ConfigureAwait(false);
             return result.Same ? ExitCodes.Ok : ExitCodes.Differs;
         }));
@@ -69,25 +73,22 @@ internal static class FlDiffCommand
     }
 }
 
-/// <summary>The <c>fl diff --json</c> document (schema <see cref="SchemaId"/>).</summary>
+/// <summary>
+/// The <c>fl diff --json</c> document, <c>rootfsforge.diff/v1</c> (docs/cli-json.md §10), written through
+/// <see cref="CliJson"/> like every other document.
+/// </summary>
 internal sealed record DiffDocument(string Schema, string A, string B, bool Same, int Added, int Removed, int Changed,
-    IReadOnlyList<DiffEntry> Entries, FlistBlockDelta? Blocks)
+    IReadOnlyList<DiffEntry> Entries, FlistBlockDelta? Blocks, IReadOnlyList<string> Warnings)
 {
-    public const string SchemaId = "rootfsforge.diff/v1";
-
-    public static DiffDocument From(string a, string b, TreeDiffResult r)
+    public static DiffDocument From(string a, string b, TreeDiffResult r, IReadOnlyList<string> warnings)
     {
         var entries = r.Changes.Select(c => new DiffEntry(c.Path, c.Kind.ToString().ToLowerInvariant(), TreeDiff.TypeName(c.Type),
-            c.Fields.Count == 0 ? null : c.Fields)).ToList();
+            c.Fields)).ToList();
         int added = entries.Count(e => e.Change == "added"), removed = entries.Count(e => e.Change == "removed");
-        return new DiffDocument(SchemaId, a, b, r.Same, added, removed, entries.Count - added - removed, entries, r.Blocks);
+        return new DiffDocument(JsonResultWriter.Schema("diff"), a, b, r.Same, added, removed, entries.Count - added - removed, entries,
+            r.Blocks, warnings);
     }
 }
 
-/// <summary>One differing path: <c>change</c> is added, removed or changed; <c>fields</c> lists what changed.</summary>
-internal sealed record DiffEntry(string Path, string Change, string Type, IReadOnlyList<TreeFieldChange>? Fields);
-
-/// <summary>Source-generated (AOT-safe) JSON for <see cref="DiffDocument"/>: camelCase, nulls left out.</summary>
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(DiffDocument))]
-internal sealed partial class DiffJson : JsonSerializerContext;
+/// <summary>One differing path: <c>change</c> is added, removed or changed; <c>fields</c> lists what changed (empty when added or removed).</summary>
+internal sealed record DiffEntry(string Path, string Change, string Type, IReadOnlyList<TreeFieldChange> Fields);

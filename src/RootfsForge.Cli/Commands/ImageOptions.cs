@@ -15,13 +15,17 @@ internal sealed class ImageOptions
         "A qcow2/raw disk image (read in-process), a tar (.tar, .tar.gz, .tar.zst), a directory, a .fl, or a container image: " +
         "docker://[REGISTRY/]REPO[:TAG|@sha256:DIGEST], oci:DIR[:TAG], docker-archive:FILE.";
 
-    public Option<string?> Platform { get; } = new("--platform") { Description = "os/arch[/variant] to pick from a multi-platform image (default linux/amd64)." };
+    public Option<string?> Platform { get; } = new("--platform") { Description = "os/arch[/variant] to pick from a multi-platform image (default: linux/amd64).", HelpName = "PLATFORM" };
 
-    public Option<string?> Cache { get; } = new("--cache") { Description = "Blob cache folder (default ~/.cache/rootfsforge/blobs): a second image sharing layers downloads only what is new." };
+    public Option<string?> Cache { get; } = new("--cache")
+    {
+        Description = "Blob cache folder (default: $XDG_CACHE_HOME/rootfsforge/blobs, else ~/.cache/rootfsforge/blobs): a second image sharing layers downloads only what is new.",
+        HelpName = "DIR",
+    };
 
-    public Option<string?> CredsFile { get; } = new("--creds-file") { Description = "A registry auth file (containers-auth.json / docker config.json format) read before the standard ones. Credentials are never taken from the command line." };
+    public Option<string?> CredsFile { get; } = new("--creds-file") { Description = "A registry auth file (containers-auth.json / docker config.json format) read before the standard ones. Credentials are never taken from the command line.", HelpName = "FILE" };
 
-    public Option<string[]> Insecure { get; } = new("--insecure-registry") { Description = "Allow plain HTTP or an unverified certificate for this registry host[:port] (repeatable; local registries only)." };
+    public Option<string[]> Insecure { get; } = new("--insecure-registry") { Description = "Allow plain HTTP or an unverified certificate for this registry host[:port] (repeatable; local registries only).", HelpName = "HOST" };
 
     public void AddTo(Command command)
     {

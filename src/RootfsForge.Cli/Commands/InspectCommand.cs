@@ -24,7 +24,7 @@ internal static class InspectCommand
         };
         var images = new ImageOptions();
         images.AddTo(command);
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "inspect[-oci]");
         report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {

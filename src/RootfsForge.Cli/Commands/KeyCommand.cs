@@ -18,13 +18,16 @@ internal static class KeyCommand
         var output = new Option<string>("--output", "-o")
         {
             Description = "The private key file to create (mode 0600; base64 of the 32-byte seed). The public key goes to " +
-                          "KEYFILE.pub and to standard output; the private key is never printed.",
+                          "KEYFILE.pub and to standard output (with --json, into the document); the private key is never printed.",
             Required = true,
             HelpName = "KEYFILE",
         };
         var command = new Command("generate", $"Create a signing key pair. Builds read the private key from a file or ${ManifestSignature.KeyVariable}.") { output };
+        var report = new ReportOptions(schema: "key-generate");
+        report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
+            var r = report.Get(parse);
             string path = parse.GetValue(output)!;
             string pubPath = path + ".pub";
             foreach (var p in new[] { path, pubPath })
@@ -40,8 +43,12 @@ internal static class KeyCommand
             await using (var writer = new StreamWriter(stream))
                 await writer.WriteLineAsync(privateKey.AsMemory(), ct).ConfigureAwait(false);
             await File.WriteAllTextAsync(pubPath, publicKey + "\n", ct).ConfigureAwait(false);
-            Console.WriteLine(publicKey);
-            Console.Error.WriteLine($"rootfsforge: private key in {path} (keep it secret: a CI secret or {ManifestSignature.KeyVariable}), public key in {pubPath}");
+            // The document names the files and carries the public key only: the private key never reaches standard output.
+            if (r.Json)
+                r.Result(new Json.KeyResult(Json.JsonResultWriter.Schema("key-generate"), publicKey, Path.GetFullPath(path), Path.GetFullPath(pubPath)),
+                    Json.CliJson.Default.KeyResult);
+            else Console.WriteLine(publicKey);
+            r.Info($"rootfsforge: private key in {path} (keep it secret: a CI secret or ${ManifestSignature.KeyVariable}), public key in {pubPath}");
             return ExitCodes.Ok;
         }));
         return command;

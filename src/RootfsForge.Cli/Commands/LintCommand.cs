@@ -13,16 +13,16 @@ internal static class LintCommand
         var target = new Argument<string>("INPUT") { Description = ImageOptions.InputDescription };
         var kind = new Option<string?>("--kind")
         {
-            Description = "Check as a 'vm' or a 'container' flist. Default: a tree with /boot/vmlinuz is a VM, any other a container.",
+            Description = "Check as a 'vm' or a 'container' flist (default: a tree with /boot/vmlinuz is a VM, any other a container).",
         };
         kind.AcceptOnlyFromAmong("vm", "container");
-        var command = new Command("lint", "Check that a tree runs on ZOS: as a full VM (kernel, virtiofs initrd, /boot paths, cloud-init, hygiene) or as a container (no kernel, the entrypoint exists). Exits 4 when a check fails.")
+        var command = new Command("lint", "Check that a tree runs on ZOS: as a full VM (kernel, virtiofs initrd, /boot paths, cloud-init, hygiene) or as a container (no kernel, the entrypoint exists); exit 4 when a check fails.")
         {
             target, kind,
         };
         var images = new ImageOptions();
         images.AddTo(command);
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "lint");
         report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {

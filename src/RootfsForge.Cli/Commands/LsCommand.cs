@@ -11,7 +11,7 @@ internal static class LsCommand
     {
         var image = CommonOptions.Image();
         var path = new Argument<string>("PATH") { Description = "Directory (or file) inside the image.", DefaultValueFactory = _ => "/" };
-        var longFormat = new Option<bool>("-l") { Description = "Long listing: mode, owner, size, mtime, link target." };
+        var longFormat = new Option<bool>("--long", "-l") { Description = "Long listing: mode, owner, size, modification time and link target." };
         var partition = CommonOptions.Partition();
         var allowBacking = CommonOptions.AllowBackingOutside();
         var command = new Command("ls", "List a directory of the image's root filesystem.") { image, path, longFormat, partition, allowBacking };

@@ -16,10 +16,22 @@ namespace RootfsForge.Cli.Commands;
 internal sealed class OutputOptions
 {
     public Option<string[]> Stores { get; } = StoreOption(
-        "Block store for a .fl output, repeatable: [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
+        "Block store for a .fl output (repeatable): [xx-yy=]URL with URL dir:///path, zdb://[user[:password]@]host[:port][/ns], " +
         "s3://[KEY:SECRET@]host:port/bucket?region=R or s3s://…; every block goes to every store covering its id's first byte. Credentials: see --store-secrets.");
 
-    public Option<string?> Hub { get; } = new("--hub") { Description = "The 0-hub's base URL for a hub:NAME output, e.g. https://hub.grid.tf." };
+    public Option<string?> Hub { get; } = new("--hub") { Description = "The 0-hub's base URL for a hub:NAME output, e.g. https://hub.grid.tf.", HelpName = "URL" };
+
+    /// <summary>The help text of <c>-o</c> for commands that write a tree (extract, container, vm), without its final period.</summary>
+    public const string OutputDescription =
+        "Where to write: X.tar, X.tar.gz (or X.tgz), X.tar.zst, - (tar on standard output), X.fl (with --store), hub:NAME (with --hub), " +
+        "or a directory that does not exist or is empty";
+
+    /// <summary><c>--mtime-clamp</c>, the same on every command that writes a tree (read with <see cref="ParseClamp"/>).</summary>
+    public static Option<string?> MtimeClampOption() => new("--mtime-clamp")
+    {
+        Description = "Clamp every modification time to TIME (Unix seconds or ISO 8601) (default: $SOURCE_DATE_EPOCH when set).",
+        HelpName = "TIME",
+    };
 
     public Option<string?> TokenFile { get; } = TokenFileOption();
 
@@ -105,6 +117,7 @@ internal sealed class OutputOptions
     public static Option<string?> PublishOption() => new("--publish")
     {
         Description = "After writing a .fl, copy it into this directory (served by a web server ZOS fetches from).",
+        HelpName = "DIR",
     };
 
     /// <summary>Copies the finished .fl into <paramref name="dir"/> under a temporary name, then renames it into place.</summary>
@@ -123,11 +136,13 @@ internal sealed class OutputOptions
     {
         Description = description,
         AllowMultipleArgumentsPerToken = false,
+        HelpName = "STORE",
     };
 
     public static Option<string?> TokenFileOption() => new("--token-file")
     {
-        Description = $"A file holding the hub token (else the {HubClient.TokenVariable} environment variable). Tokens are never taken from the command line.",
+        Description = $"A file holding the hub token (else ${HubClient.TokenVariable}). Tokens are never taken from the command line.",
+        HelpName = "FILE",
     };
 
     public static HubClient OpenHub(string url, string? tokenFile)

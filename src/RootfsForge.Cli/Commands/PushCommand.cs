@@ -13,13 +13,13 @@ internal static class PushCommand
     public static Command Create()
     {
         var file = new Argument<string>("FILE") { Description = "The rootfs .tar.gz to upload (- for standard input)." };
-        var hub = new Option<string>("--hub") { Description = "The hub's base URL, e.g. https://hub.grid.tf.", Required = true };
+        var hub = new Option<string>("--hub") { Description = "The 0-hub's base URL, e.g. https://hub.grid.tf.", Required = true, HelpName = "URL" };
         var tokenFile = OutputOptions.TokenFileOption();
-        var name = new Option<string>("--name") { Description = "The flist name (default: the file name without .tar.gz)." };
+        var name = new Option<string>("--name") { Description = "The flist name (default: the file name without .tar.gz; required with -).", HelpName = "NAME" };
         var command = new Command("push",
             "Upload a rootfs .tar.gz to the 0-hub (POST /api/flist/me/upload), follow the hub's conversion and wait " +
             "until the .flist can be downloaded. Prints the flist's name.") { file, hub, tokenFile, name };
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "push");
         report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {

@@ -33,12 +33,12 @@ internal static class SigningOptions
         return key;
     }
 
-    /// <summary>Prints the signature's standing to stderr; true when it is valid.</summary>
-    public static bool Report(FlistManifestReading reading)
+    /// <summary>Prints the signature's standing to stderr (a valid one unless -q, a failing one always); true when it is valid.</summary>
+    public static bool Report(FlistManifestReading reading, Reporter r)
     {
         if (reading.Signature == ManifestSignatureStatus.Valid)
         {
-            Console.Error.WriteLine($"rootfsforge: ok: manifest of '{reading.Manifest?.Name}' signed by {reading.Signer}");
+            r.Info($"rootfsforge: ok: manifest of '{reading.Manifest?.Name}' signed by {reading.Signer}");
             return true;
         }
         Console.Error.WriteLine($"rootfsforge: signature: {reading.Problem}");

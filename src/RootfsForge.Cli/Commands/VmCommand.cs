@@ -12,21 +12,23 @@ internal static class VmCommand
 {
     public static Command Create()
     {
-        var image = new Argument<string>("IMAGE") { Description = ImageOptions.InputDescription };
-        var output = new Option<string?>("--output", "-o") { Description = "Output: .tar, .tar.gz, .tar.zst, X.fl (with --store), hub:NAME (with --hub) or a new directory (written atomically; nothing on failure). Default: <image-name>.tar.zst in the current directory." };
-        var install = new Option<string[]>("--install") { Description = "Packages to install with the image's package manager (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true };
-        var remove = new Option<string[]>("--remove") { Description = "Packages to remove (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true };
-        var copy = new Option<string[]>("--copy") { Description = "Copy a host file or folder into the image: SRC:DST[:UID:GID[:MODE]] (MODE octal, e.g. ./motd:/etc/motd:0:0:0644). Repeatable." };
-        // Our --run is a command, as virt-customize's --run-command (its --run is a script: our --run-script).
-        var run = new Option<string[]>("--run", "--run-command") { Description = "A shell command run in the image (sh -c, in a chroot). Repeatable; runs after --copy." };
-        var runScript = new Option<string[]>("--run-script") { Description = "A host script copied into the image, run in the chroot, removed. Repeatable." };
-        var kernel = new Option<string?>("--kernel") { Description = "image (default: keep the image's kernel, else install the distro's), a package name, or vmlinuz=PATH[,initrd=PATH]." };
-        var noLint = new Option<bool>("--no-lint") { Description = "Skip the ZOS lint (by default a build whose tree fails it writes nothing and exits 4)." };
-        var clamp = new Option<string?>("--mtime-clamp")
+        var image = new Argument<string>("INPUT") { Description = ImageOptions.InputDescription };
+        var output = new Option<string?>("--output", "-o")
         {
-            Description = "Clamp every mtime to this time (Unix seconds or ISO 8601); defaults to $SOURCE_DATE_EPOCH when set.",
+            Description = OutputOptions.OutputDescription + "; nothing is written when a step or the lint fails (default: NAME.tar.zst in the " +
+                          "current directory, NAME the input's file name without its extension).",
+            HelpName = "OUTPUT",
         };
-        var keepStaging = new Option<string?>("--keep-staging") { Description = "Build in this (new or empty) directory and keep the tree there." };
+        var install = new Option<string[]>("--install") { Description = "Packages to install with the image's package manager (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true, HelpName = "PACKAGES" };
+        var remove = new Option<string[]>("--remove") { Description = "Packages to remove (repeatable, or comma-separated).", AllowMultipleArgumentsPerToken = true, HelpName = "PACKAGES" };
+        var copy = new Option<string[]>("--copy") { Description = "Copy a host file or folder into the image: SRC:DST[:UID:GID[:MODE]] (MODE octal, e.g. ./motd:/etc/motd:0:0:0644) (repeatable).", HelpName = "SPEC" };
+        // Our --run is a command, as virt-customize's --run-command (its --run is a script: our --run-script).
+        var run = new Option<string[]>("--run", "--run-command") { Description = "A shell command run in the image (sh -c, in a chroot) after --copy (repeatable).", HelpName = "COMMAND" };
+        var runScript = new Option<string[]>("--run-script") { Description = "A host script copied into the image, run in the chroot, then removed (repeatable).", HelpName = "FILE" };
+        var kernel = new Option<string?>("--kernel") { Description = "The kernel: image (keep the image's kernel, else install the distro's), a package name, or vmlinuz=PATH[,initrd=PATH] (default: image).", HelpName = "KERNEL" };
+        var noLint = new Option<bool>("--no-lint") { Description = "Skip the ZOS VM checks (see 'lint'). By default they run and a tree that fails them is not written (exit 4)." };
+        var clamp = OutputOptions.MtimeClampOption();
+        var keepStaging = new Option<string?>("--keep-staging") { Description = "Build in this directory (new or empty) and keep the tree there.", HelpName = "DIR" };
         var uncompressed = new Option<bool>("--uncompressed-kernel") { Description = "Also extract the ELF kernel from the bzImage (for hypervisors without bzImage support) and point /boot/vmlinuz at it." };
         var command = new Command("vm", "Build a ZOS full-VM flist: customise in a chroot, inject kernel and virtiofs initrd, make it ZOS-ready, lint.")
         {
@@ -34,7 +36,7 @@ internal static class VmCommand
         };
         var images = new ImageOptions();
         images.AddTo(command);
-        var report = new ReportOptions();
+        var report = new ReportOptions(schema: "vm");
         report.AddTo(command);
         var targets = new OutputOptions();
         targets.AddTo(command);

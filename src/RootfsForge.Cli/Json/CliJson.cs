@@ -17,6 +17,11 @@ namespace RootfsForge.Cli.Json;
 [JsonSerializable(typeof(FlInfoResult))]
 [JsonSerializable(typeof(FlVerifyResult))]
 [JsonSerializable(typeof(PushResult))]
+[JsonSerializable(typeof(BuildResult))]
+[JsonSerializable(typeof(CheckResult))]
+[JsonSerializable(typeof(DockerfileResult))]
+[JsonSerializable(typeof(KeyResult))]
+[JsonSerializable(typeof(Commands.DiffDocument))]
 internal sealed partial class CliJson : JsonSerializerContext;
 
 /// <summary>Writes one result document to standard output.</summary>

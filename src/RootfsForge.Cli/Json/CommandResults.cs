@@ -32,9 +32,12 @@ internal sealed record LintFindingResult(string Id, string Severity, bool Passed
 /// <summary>A lint run: passed is false when an error-severity check failed (exit 4).</summary>
 internal sealed record LintResult(bool Passed, int Errors, int Warnings, IReadOnlyList<LintFindingResult> Findings);
 
-/// <summary><c>rootfsforge.extract/v1</c> and <c>rootfsforge.container/v1</c> share this shape (docs/cli-json.md §3).</summary>
+/// <summary>
+/// <c>rootfsforge.extract/v1</c> and <c>rootfsforge.container/v1</c> share this shape (docs/cli-json.md §3); <c>lint</c>
+/// is the container checks of <c>container</c> (null for extract and with --no-lint).
+/// </summary>
 internal sealed record ExtractResult(string Schema, string Source, int? Partition, string? Digest, OutputResult Output,
-    TreeResult Tree, double ElapsedSeconds, IReadOnlyList<string> Warnings);
+    TreeResult Tree, double ElapsedSeconds, IReadOnlyList<string> Warnings, LintResult? Lint = null);
 
 /// <summary>One timed step of a VM build.</summary>
 internal sealed record StepResult(string Name, double Seconds);
@@ -64,3 +67,34 @@ internal sealed record FlVerifyResult(string Schema, string File, bool Ok, int D
 
 /// <summary><c>rootfsforge.push/v1</c>.</summary>
 internal sealed record PushResult(string Schema, string File, long? Bytes, HubResult Hub, double ElapsedSeconds);
+
+/// <summary>An output a definition build wrote (from its manifest): path absolute for files, hub:NAME for a hub upload.</summary>
+internal sealed record BuildOutputResult(string Kind, string Path, string? Sha256, long? Bytes, long? Blocks);
+
+/// <summary>The source a definition build started from, as pinned (type, reference, digest).</summary>
+internal sealed record BuildSourceResult(string Type, string Reference, string? Digest);
+
+/// <summary>
+/// <c>rootfsforge.build-result/v1</c> (<c>rootfsforge.build/v1</c> is the manifest NAME.build.json itself):
+/// <c>status</c> built, up-to-date or lint-failed.
+/// </summary>
+internal sealed record BuildResult(string Schema, string Definition, string Name, string Status, string? Manifest,
+    string? DefinitionSha256, BuildSourceResult? Source, string? Kernel, IReadOnlyList<BuildOutputResult> Outputs, LintResult? Lint,
+    double ElapsedSeconds, IReadOnlyList<string> Warnings, string? Error);
+
+/// <summary>One difference between the definition and the published manifest.</summary>
+internal sealed record DriftResult(string Field, string Expected, string Published);
+
+/// <summary>
+/// <c>rootfsforge.check/v1</c>: <c>match</c> true when there is no drift and the signature (with --signed-by) holds;
+/// <c>problem</c> says why there is nothing to compare (no manifest).
+/// </summary>
+internal sealed record CheckResult(string Schema, string Definition, string Name, string Against, bool Match,
+    string? DefinitionSha256, IReadOnlyList<DriftResult> Drift, string? Signature, string? Problem);
+
+/// <summary><c>rootfsforge.dockerfile/v1</c>: the folder written and every file in it (relative paths, sorted).</summary>
+internal sealed record DockerfileResult(string Schema, string Definition, string Name, string Directory, string Dockerfile,
+    IReadOnlyList<string> Files);
+
+/// <summary><c>rootfsforge.key-generate/v1</c>: the public key and where both halves were written; never the private key.</summary>
+internal sealed record KeyResult(string Schema, string PublicKey, string PrivateKeyFile, string PublicKeyFile);

@@ -15,12 +15,18 @@ internal sealed class ReportOptions
     private readonly bool _json;
 
     /// <param name="json">Whether the command writes a <c>--json</c> document.</param>
-    public ReportOptions(bool json = true) => _json = json;
-
-    public Option<bool> Json { get; } = new("--json")
+    /// <param name="schema">The document's schema name (<c>rootfsforge.SCHEMA/v1</c>) for the help; null: several or generic.</param>
+    public ReportOptions(bool json = true, string? schema = null)
     {
-        Description = "Write one JSON document with the result on standard output (schema rootfsforge.COMMAND/v1, docs/cli-json.md); messages stay on standard error.",
-    };
+        _json = json;
+        Json = new Option<bool>("--json")
+        {
+            Description = $"Write one JSON document with the result on standard output (schema rootfsforge.{schema ?? "COMMAND"}/v1, " +
+                          "docs/cli-json.md); messages stay on standard error.",
+        };
+    }
+
+    public Option<bool> Json { get; }
 
     public Option<bool> Quiet { get; } = new("--quiet", "-q") { Description = "No progress, warnings or summary on standard error (errors still)." };
 
