@@ -34,6 +34,9 @@ public sealed record DefinitionBuildOptions
     /// <summary>The RootfsForge version recorded in the manifest (part of the inputs key).</summary>
     public required string ToolVersion { get; init; }
 
+    /// <summary>Registries (host[:port]) a container definition's image may be pulled from over plain HTTP (local registries only).</summary>
+    public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
+
     /// <summary>Progress lines.</summary>
     public Action<string>? Progress { get; init; }
 
@@ -76,7 +79,7 @@ public static class DefinitionBuild
         var outDir = Path.GetFullPath(options.OutputDirectory);
         var manifestPath = ManifestPath(definition, outDir);
         if (definition.Kind == ImageKind.Container)
-            throw new NotSupportedException("kind: container is not built by 'rootfsforge build' yet; use 'rootfsforge container' for an OCI image");
+            return await ContainerDefinitionBuild.RunAsync(definition, options, cancellationToken).ConfigureAwait(false);
 
         using var fetcher = new SourceFetcher(options.CacheDirectory, progress);
         progress($"==> source ({definition.From.Type})");
@@ -146,7 +149,7 @@ public static class DefinitionBuild
     }
 
     /// <summary>The previous manifest when its inputs key is <paramref name="key"/>'s and every file output it lists still exists.</summary>
-    private static BuildManifest? UpToDate(string manifestPath, BuildManifest key, string outDir)
+    internal static BuildManifest? UpToDate(string manifestPath, BuildManifest key, string outDir)
     {
         if (!File.Exists(manifestPath)) return null;
         BuildManifest previous;
@@ -304,11 +307,11 @@ public static class DefinitionBuild
         new FileInfo(Path.Combine(root, "boot", "vmlinuz")).LinkTarget is { } target && Path.GetFileName(target) is var name
         && name.StartsWith("vmlinuz-", StringComparison.Ordinal) ? name["vmlinuz-".Length..] : null;
 
-    private static long? EnvironmentEpoch() =>
+    internal static long? EnvironmentEpoch() =>
         long.TryParse(Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH"), NumberStyles.None, CultureInfo.InvariantCulture, out long v) ? v : null;
 
     /// <summary>The newest modification time (seconds) of any entry below <paramref name="root"/>, not following symlinks.</summary>
-    private static long NewestModification(string root)
+    internal static long NewestModification(string root)
     {
         long newest = 0;
         var stack = new Stack<DirectoryInfo>();
@@ -328,7 +331,7 @@ public static class DefinitionBuild
     /// Writes every output of the definition from the finished tree: files first (their digests go into the manifest a
     /// <c>.fl</c> carries in its tags), then the <c>.fl</c>, then hub uploads (with <see cref="DefinitionBuildOptions.Push"/>).
     /// </summary>
-    private static async Task WriteOutputsAsync(ImageDefinition d, DefinitionBuildOptions options, BuildManifest manifest, string root,
+    internal static async Task WriteOutputsAsync(ImageDefinition d, DefinitionBuildOptions options, BuildManifest manifest, string root,
         string outDir, UnixTime clamp, List<ManifestOutput> outputs, Action<string> progress, CancellationToken ct)
     {
         var baseOptions = new SinkFactoryOptions { MtimeClamp = clamp, Overwrite = true };

@@ -34,7 +34,7 @@ public static class DockerfileRenderer
             Run(d, PackageCommand("apt-get purge -y", "apk del", definition.Remove));
         if (definition.Install.Count > 0)
             Run(d, PackageCommand("apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends",
-                "apk add --no-cache", definition.Install) + " && rm -rf /var/lib/apt/lists/*");
+                "apk add --no-cache", definition.Install) + " && " + AptListsCleanup);
         foreach (var f in definition.Files)
         {
             string local = "files" + f.Path;
@@ -56,23 +56,16 @@ public static class DockerfileRenderer
                 d.Append("RUN ").Append(Json(["/bin/sh", "-c", r.Command])).Append('\n');
                 continue;
             }
-            string name = $"scripts/{++scripts:D2}-{Path.GetFileName(r.Script!)}";
+            string name = $"scripts/{ScriptName(++scripts, r.Script!)}";
             Directory.CreateDirectory(Path.Combine(directory, "scripts"));
             File.Copy(r.Script!, Path.Combine(directory, name));
-            string inTree = "/root/.rootfsforge-build/" + Path.GetFileName(name);
+            string inTree = ScriptFolder + "/" + Path.GetFileName(name);
             d.Append("COPY ").Append(Json([name, inTree])).Append('\n');
-            d.Append("RUN ").Append(Json(["/bin/sh", "-c", $"sh {Quote(inTree)} && rm -rf /root/.rootfsforge-build"])).Append('\n');
+            d.Append("RUN ").Append(Json(["/bin/sh", "-c", ScriptCommand(inTree)])).Append('\n');
         }
         foreach (var u in definition.Users)
         {
-            var cmd = new StringBuilder();
-            foreach (var g in u.Groups) cmd.Append($"(getent group {Quote(g)} >/dev/null || groupadd {Quote(g)} || addgroup {Quote(g)}) && ");
-            string uid = u.Uid is uint id ? $" -u {id}" : "";
-            string shell = u.Shell is not null ? $" -s {Quote(u.Shell)}" : "";
-            string groups = u.Groups.Count > 0 ? $" -G {Quote(string.Join(',', u.Groups))}" : "";
-            cmd.Append($"if command -v useradd >/dev/null; then useradd -m{uid}{shell}{groups} {Quote(u.Name)}; " +
-                       $"else adduser -D{uid}{shell} {Quote(u.Name)}; fi");
-            Run(d, cmd.ToString());
+            Run(d, UserCommand(u));
             if (u.SshKeys.Count > 0) AuthorizedKeys(d, directory, $"/home/{u.Name}/.ssh/authorized_keys", u.SshKeys, u.Name);
         }
         if (definition.SshKeys.Count > 0) AuthorizedKeys(d, directory, "/root/.ssh/authorized_keys", definition.SshKeys, "0:0");
@@ -87,12 +80,41 @@ public static class DockerfileRenderer
             }
         }
         if (definition.Cleanup.Count > 0)
-            Run(d, "rm -rf " + string.Join(' ', definition.Cleanup.Select(c => c.Contains('*') ? c : Quote(c))));
+            Run(d, CleanupCommand(definition.Cleanup));
         foreach (var (k, v) in definition.Env) d.Append("ENV ").Append(k).Append('=').Append(JsonSerializer.Serialize(v, RendererJson.Relaxed.String)).Append('\n');
         if (definition.WorkingDirectory is not null) d.Append("WORKDIR ").Append(definition.WorkingDirectory).Append('\n');
         if (definition.Entrypoint is not null) d.Append("ENTRYPOINT ").Append(Json(definition.Entrypoint)).Append('\n');
         File.WriteAllText(Path.Combine(directory, "Dockerfile"), d.ToString(), new UTF8Encoding(false));
     }
+
+    /// <summary>Where a <c>run: {script: …}</c> is copied while it runs (removed by the same RUN).</summary>
+    internal const string ScriptFolder = "/root/.rootfsforge-build";
+
+    /// <summary>The file name of the <paramref name="number"/>th script (from 1) in <see cref="ScriptFolder"/>.</summary>
+    internal static string ScriptName(int number, string script) => $"{number:D2}-{Path.GetFileName(script)}";
+
+    /// <summary>The command that runs a copied script and removes <see cref="ScriptFolder"/>.</summary>
+    internal static string ScriptCommand(string inTree) => $"sh {Quote(inTree)} && rm -rf {ScriptFolder}";
+
+    /// <summary>The command that creates a user (and its groups) with useradd, or busybox's adduser where there is none.</summary>
+    internal static string UserCommand(UserSpec u)
+    {
+        var cmd = new StringBuilder();
+        foreach (var g in u.Groups) cmd.Append($"(getent group {Quote(g)} >/dev/null || groupadd {Quote(g)} || addgroup {Quote(g)}) && ");
+        string uid = u.Uid is uint id ? $" -u {id}" : "";
+        string shell = u.Shell is not null ? $" -s {Quote(u.Shell)}" : "";
+        string groups = u.Groups.Count > 0 ? $" -G {Quote(string.Join(',', u.Groups))}" : "";
+        cmd.Append($"if command -v useradd >/dev/null; then useradd -m{uid}{shell}{groups} {Quote(u.Name)}; " +
+                   $"else adduser -D{uid}{shell} {Quote(u.Name)}; fi");
+        return cmd.ToString();
+    }
+
+    /// <summary>The command that removes the <c>cleanup:</c> paths (globs left to the shell).</summary>
+    internal static string CleanupCommand(IReadOnlyList<string> cleanup) =>
+        "rm -rf " + string.Join(' ', cleanup.Select(c => c.Contains('*') ? c : Quote(c)));
+
+    /// <summary>The command that empties apt's lists after an install, as the Dockerfile's install line does.</summary>
+    internal const string AptListsCleanup = "rm -rf /var/lib/apt/lists/*";
 
     /// <summary>The zinit service file (docs/zos-vm.md §9): exec, oneshot, after, test.</summary>
     internal static string ZinitYaml(ServiceSpec s)
@@ -129,7 +151,7 @@ public static class DockerfileRenderer
     private static string Json(IReadOnlyList<string> items) => JsonSerializer.Serialize(items.ToArray(), RendererJson.Relaxed.StringArray);
 
     /// <summary>A shell word in single quotes.</summary>
-    private static string Quote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+    internal static string Quote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     private static void CopyFolder(string from, string to)
     {

@@ -23,8 +23,20 @@ public static class VmBuild
     /// the staging tree is unmounted and removed as on any failure.</param>
     /// <exception cref="ProcessFailedException">A command (package manager, <c>--run</c>, script, initramfs tool) failed.</exception>
     /// <exception cref="LintFailedException">The finished tree fails the lint; nothing was written.</exception>
-    public static async Task<VmBuildResult> RunAsync(Func<string, CancellationToken, Task> extract,
-        Func<string, CancellationToken, Task> write, VmBuildOptions options, CancellationToken cancellationToken = default)
+    public static Task<VmBuildResult> RunAsync(Func<string, CancellationToken, Task> extract,
+        Func<string, CancellationToken, Task> write, VmBuildOptions options, CancellationToken cancellationToken = default) =>
+        RunPipelineAsync(extract, write, options, null, cancellationToken);
+
+    /// <summary>
+    /// The pipeline for a VM (<paramref name="container"/> null) or for a container tree: the same staging root, chroot
+    /// session, package, copy and command steps, but the copies and commands run in the order
+    /// <paramref name="container"/> lists them, the chroot is entered only when there are package steps or commands, and
+    /// there is no kernel step and no ZOS VM preparation (a container runs on ZOS's kernel). <see cref="VmBuildOptions.Copies"/>,
+    /// <see cref="VmBuildOptions.Runs"/>, <see cref="VmBuildOptions.RunScripts"/> and the kernel options are ignored then.
+    /// </summary>
+    internal static async Task<VmBuildResult> RunPipelineAsync(Func<string, CancellationToken, Task> extract,
+        Func<string, CancellationToken, Task> write, VmBuildOptions options, IReadOnlyList<TreeStep>? container,
+        CancellationToken cancellationToken)
     {
         var total = Stopwatch.StartNew();
         var steps = new List<(string, TimeSpan)>();
@@ -51,6 +63,12 @@ public static class VmBuild
                 progress($"    {name}: done in {sw.Elapsed.TotalSeconds:F1} s");
             }
 
+            void Apply(string root, TreeStep step)
+            {
+                if (step.Copy is { } copy) FileSteps.Copy(root, copy, m => progress("    " + m), cancellationToken);
+                else step.Edit!(root);
+            }
+
             await StepAsync("extract", () => extract(root, cancellationToken)).ConfigureAwait(false);
             long before = TreeSize(root);
             progress($"    tree: {before / 1048576.0:F1} MiB in files");
@@ -58,46 +76,70 @@ public static class VmBuild
             KernelResult? kernel = null;
             string? hostResolv = ZosRules.ReadBuildHostResolvConf();
             long? epoch = options.SourceDateEpoch?.Invoke(root);
-            var session = await ChrootSession.EnterAsync(root, new ChrootOptions
-                {
-                    Output = options.CommandOutput,
-                    Log = m => progress("    " + m),
-                    Environment = epoch is long e
-                        ? new Dictionary<string, string>(StringComparer.Ordinal) { ["SOURCE_DATE_EPOCH"] = e.ToString(System.Globalization.CultureInfo.InvariantCulture) }
-                        : null,
-                })
-                .ConfigureAwait(false);
-            await using (session.ConfigureAwait(false)) // unmounts and restores, also on error and cancellation
+            bool chroot = container is null || options.Install.Count + options.Remove.Count > 0 || container.Any(s => s.Command is not null);
+            if (!chroot)
             {
-                var packages = PackageManager.Detect(root);
-                if (options.Remove.Count + options.Install.Count > 0 && packages is null)
-                    throw new InvalidOperationException("--install/--remove: no supported package manager (apt, dnf, yum, apk) in the image");
-                if (options.Remove.Count > 0)
-                    await StepAsync("remove packages", () => packages!.RemoveAsync(session, options.Remove, cancellationToken)).ConfigureAwait(false);
-                if (options.Install.Count > 0)
-                    await StepAsync("install packages", () => packages!.InstallAsync(session, options.Install, cancellationToken)).ConfigureAwait(false);
-                foreach (var copy in options.Copies)
-                    await Step($"copy {copy.Source} -> {copy.Destination}", () => FileSteps.Copy(root, copy, m => progress("    " + m), cancellationToken))
-                        .ConfigureAwait(false);
-                foreach (var command in options.Runs)
-                    await StepAsync($"run {command}", () => FileSteps.RunCommandAsync(session, command, cancellationToken)).ConfigureAwait(false);
-                foreach (var script in options.RunScripts)
-                    await StepAsync($"run-script {script}", () => FileSteps.RunScriptAsync(session, script, cancellationToken)).ConfigureAwait(false);
-                await StepAsync("kernel", async () => kernel = await KernelStep.RunAsync(session, packages, options.Kernel,
-                    options.UncompressedKernel, options.KernelDefinitions, m => progress("    " + m), cancellationToken).ConfigureAwait(false))
+                // A container whose steps are only copies: nothing runs, so no mounts, no resolv.conf, no policy-rc.d.
+                foreach (var step in container!)
+                    await Step(step.Name, () => Apply(root, step)).ConfigureAwait(false);
+            }
+            else
+            {
+                var session = await ChrootSession.EnterAsync(root, new ChrootOptions
+                    {
+                        Output = options.CommandOutput,
+                        Log = m => progress("    " + m),
+                        Environment = epoch is long e
+                            ? new Dictionary<string, string>(StringComparer.Ordinal) { ["SOURCE_DATE_EPOCH"] = e.ToString(System.Globalization.CultureInfo.InvariantCulture) }
+                            : null,
+                    })
                     .ConfigureAwait(false);
-                if (packages is not null)
-                    await StepAsync("clean package cache", () => packages.CleanAsync(session, cancellationToken)).ConfigureAwait(false);
+                await using (session.ConfigureAwait(false)) // unmounts and restores, also on error and cancellation
+                {
+                    var packages = PackageManager.Detect(root);
+                    if (options.Remove.Count + options.Install.Count > 0 && packages is null)
+                        throw new InvalidOperationException("--install/--remove: no supported package manager (apt, dnf, yum, apk) in the image");
+                    if (options.Remove.Count > 0)
+                        await StepAsync("remove packages", () => packages!.RemoveAsync(session, options.Remove, cancellationToken)).ConfigureAwait(false);
+                    if (options.Install.Count > 0)
+                        await StepAsync("install packages", () => packages!.InstallAsync(session, options.Install, cancellationToken)).ConfigureAwait(false);
+                    if (container is not null)
+                    {
+                        foreach (var step in container)
+                        {
+                            if (step.Command is { } command)
+                                await StepAsync(step.Name, () => FileSteps.RunCommandAsync(session, command, cancellationToken)).ConfigureAwait(false);
+                            else
+                                await Step(step.Name, () => Apply(root, step)).ConfigureAwait(false);
+                        }
+                    }
+                    else
+                    {
+                        foreach (var copy in options.Copies)
+                            await Step($"copy {copy.Source} -> {copy.Destination}", () => FileSteps.Copy(root, copy, m => progress("    " + m), cancellationToken))
+                                .ConfigureAwait(false);
+                        foreach (var command in options.Runs)
+                            await StepAsync($"run {command}", () => FileSteps.RunCommandAsync(session, command, cancellationToken)).ConfigureAwait(false);
+                        foreach (var script in options.RunScripts)
+                            await StepAsync($"run-script {script}", () => FileSteps.RunScriptAsync(session, script, cancellationToken)).ConfigureAwait(false);
+                        await StepAsync("kernel", async () => kernel = await KernelStep.RunAsync(session, packages, options.Kernel,
+                            options.UncompressedKernel, options.KernelDefinitions, m => progress("    " + m), cancellationToken).ConfigureAwait(false))
+                            .ConfigureAwait(false);
+                    }
+                    if (packages is not null && options.Install.Count + options.Remove.Count + (container is null ? 1 : 0) > 0)
+                        await StepAsync("clean package cache", () => packages.CleanAsync(session, cancellationToken)).ConfigureAwait(false);
+                }
             }
 
-            await Step("ZOS preparation", () => ZosPreparation.Run(root, m => progress("    " + m), hostResolv)).ConfigureAwait(false);
+            if (container is null)
+                await Step("ZOS preparation", () => ZosPreparation.Run(root, m => progress("    " + m), hostResolv)).ConfigureAwait(false);
 
             LintReport? report = null;
             if (options.Lint)
             {
                 await Step("lint", () =>
                 {
-                    report = Linter.CheckDirectory(root, cancellationToken);
+                    report = Linter.CheckDirectory(root, container is null ? FlistKind.Vm : FlistKind.Container, cancellationToken);
                     foreach (var f in report.Findings) progress("    " + f);
                 }).ConfigureAwait(false);
                 if (!report!.Passed) throw new LintFailedException(report);

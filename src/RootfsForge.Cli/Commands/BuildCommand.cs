@@ -30,9 +30,14 @@ internal static class BuildCommand
             Description = "Download and bootstrap cache folder (default: $ROOTFSFORGE_CACHE, else $XDG_CACHE_HOME/rootfsforge, else ~/.cache/rootfsforge).",
             HelpName = "DIR",
         };
+        var insecure = new Option<string[]>("--insecure-registry")
+        {
+            Description = "Allow plain HTTP for this registry when a container definition's image comes from it (repeatable; local registries only).",
+            HelpName = "HOST[:PORT]",
+        };
         var command = new Command("build", "Build a definition (images/NAME.yaml): fetch and verify the source, apply recipes and steps, write every output and NAME.build.json; nothing when up to date.")
         {
-            definition, outputDir, push, force, print, keyFile, cache,
+            definition, outputDir, push, force, print, keyFile, cache, insecure,
         };
         var listChanged = new BuildListChanged();
         listChanged.AddTo(command);
@@ -83,6 +88,7 @@ internal static class BuildCommand
                     Force = parse.GetValue(force),
                     Push = parse.GetValue(push),
                     CacheDirectory = parse.GetValue(cache),
+                    InsecureRegistries = parse.GetValue(insecure) ?? [],
                     SigningKey = ManifestSignature.ResolveKey(parse.GetValue(keyFile)),
                     ToolVersion = version,
                     // As vm: step lines normally, their indented detail with -v, nothing with -q; the input's warnings

@@ -8,8 +8,7 @@ namespace RootfsForge.NativeTests.Provenance;
 /// <c>rootfsforge dockerfile</c>: the rendered context is built by Debian's buildah (vfs, chroot isolation, FROM a
 /// locally made busybox base via --build-arg BASE), converted with <c>rootfsforge container</c>, and the tree is checked
 /// against what the definition says (files, modes, owners, commands' effects, zinit services, cleanup, /.startup.toml).
-/// Not yet the equivalence with <c>rootfsforge build</c> of the same definition (issue 11 §3): build does not build
-/// container definitions yet.
+/// The equivalence with <c>rootfsforge build</c> of the same definition (issue 11 §3) is ContainerEquivalenceTests.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public class DockerfileTests
