@@ -14,6 +14,14 @@ out=${2:-out}
 rf=(${ROOTFSFORGE:-rootfsforge})
 mkdir -p "$out"
 args=(build "$definition" --output-dir "$out")
+# Container definitions whose base is one of tools/local-base-images.sh's (docker://127.0.0.1:5000/rootfsforge/NAME@…):
+# make that base and serve it locally first, since nothing of it comes from a public registry. busybox's base is
+# reproducible, so its pinned digest matches; debian-12's follows Debian's mirror and matches only when re-pinned.
+base=$(sed -n 's|^ *image: *docker://127\.0\.0\.1:5000/rootfsforge/\([a-z0-9-]*\)@.*|\1|p' "$definition" | head -1)
+if [ -n "$base" ]; then
+    bash "$(dirname "$0")/../local-base-images.sh" "$base" >&2
+    args+=(--insecure-registry 127.0.0.1:5000)
+fi
 if [ "${PUSH:-0}" = 1 ]; then args+=(--push); fi
 "${rf[@]}" "${args[@]}"
 shopt -s nullglob
