@@ -21,9 +21,15 @@ internal static class BuildCommand
         var print = new Option<bool>("--print") { Description = "Print the resolved definition (recipes applied) as YAML with its hash, and build nothing." };
         var keyFile = new Option<string?>("--signing-key-file") { Description = $"A file holding the base64 Ed25519 key that signs the manifest in .fl tags (else {ManifestSignature.KeyVariable}; never on the command line)." };
         var cache = new Option<string?>("--cache") { Description = "Download and bootstrap cache (default $ROOTFSFORGE_CACHE, else ~/.cache/rootfsforge)." };
+        var compare = new Option<string?>("--compare")
+        {
+            Description = "After building, report which files differ from the build recorded in PREVIOUS.build.json and the bytes of " +
+                          "new blocks (both builds need a .fl output; the previous .fl is read before it may be replaced).",
+            HelpName = "PREVIOUS.build.json",
+        };
         var command = new Command("build", "Build a definition (images/NAME.yaml): fetch and verify the source, apply recipes and steps, write every output and NAME.build.json; nothing when up to date.")
         {
-            definition, outputDir, push, force, print, keyFile, cache,
+            definition, outputDir, push, force, print, keyFile, cache, compare,
         };
         var listChanged = new BuildListChanged();
         listChanged.AddTo(command);
@@ -56,6 +62,24 @@ internal static class BuildCommand
                 return ExitCodes.Ok;
             }
             if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("rootfsforge build runs on Linux only");
+            BuildComparison? comparison = null;
+            if (parse.GetValue(compare) is { } previous)
+            {
+                try
+                {
+                    comparison = BuildComparison.Prepare(previous);
+                }
+                catch (FileNotFoundException e)
+                {
+                    throw new UsageException(e.Message);
+                }
+                catch (InvalidDataException e)
+                {
+                    Console.Error.WriteLine($"rootfsforge: --compare {previous}: {e.Message}");
+                    return ExitCodes.BadInput;
+                }
+            }
+            using var disposeComparison = comparison;
             var version = typeof(BuildCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
             try
             {
@@ -71,6 +95,14 @@ internal static class BuildCommand
                     CommandOutput = Console.Error.WriteLine,
                 }, ct).ConfigureAwait(false);
                 Console.Error.WriteLine(result.UpToDate ? $"{d.Name}: up to date" : $"{d.Name}: built ({result.ManifestPath})");
+                if (comparison is not null)
+                {
+                    var diff = await comparison.CompareAsync(result.ManifestPath, ct).ConfigureAwait(false);
+                    await using var stdout = new StreamWriter(CommandRunner.OpenStandardOutput()) { AutoFlush = false };
+                    await stdout.WriteLineAsync($"compared with {comparison.ManifestPath}:").ConfigureAwait(false);
+                    FlDiffCommand.WriteText(stdout, diff);
+                    await stdout.FlushAsync(ct).ConfigureAwait(false);
+                }
             }
             catch (InvalidDataException e)
             {

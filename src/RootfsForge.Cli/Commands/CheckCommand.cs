@@ -26,7 +26,7 @@ internal static class CheckCommand
         var anyVersion = new Option<bool>("--any-version") { Description = "Do not count a flist built by another RootfsForge version as drift." };
         var cache = new Option<string?>("--cache") { Description = "Download cache for a sha256sums file (default $ROOTFSFORGE_CACHE, else ~/.cache/rootfsforge)." };
         var command = new Command("check", "Check a published flist against its definition from the build manifest in its tags " +
-            "(definition hash, source digest, tool version), without rebuilding; exit 0 match, 1 drift.")
+            "(definition hash, source digest, tool release; the manifest's tree digest against the flist's), without rebuilding; exit 0 match, 1 drift.")
         {
             definition, against, hub, signedBy, anyVersion, cache,
         };
@@ -68,7 +68,7 @@ internal static class CheckCommand
 
                 FlistManifestReading reading;
                 await using (var source = FlistSource.Open(fl))
-                    reading = FlistManifest.Read(source.GetInfo().Tags, trusted);
+                    reading = FlistManifest.Read(source.GetInfo().Tags, trusted, RootfsForge.Flist.FlistTreeDigest.Of(fl));
                 if (reading.Manifest is null)
                 {
                     Console.Error.WriteLine($"rootfsforge: {target}: {reading.Problem}");
@@ -81,9 +81,13 @@ internal static class CheckCommand
                 var drift = DefinitionCheck.Compare(expected, reading.Manifest, compareVersion: !parse.GetValue(anyVersion));
                 foreach (var x in drift)
                     Console.WriteLine($"{d.Name}: drift: {x.Field}: the definition gives {x.Expected}, {target} has {x.Published}");
-                if (drift.Count == 0)
+                // The manifest describes another tree than this flist's: changed after the build, or tags copied from another.
+                bool treeOk = reading.TreeMatches != false;
+                if (!treeOk)
+                    Console.WriteLine($"{d.Name}: drift: tree: {target}'s tree is not the one its manifest was written for (docs/flist-format.md §13)");
+                if (drift.Count == 0 && treeOk)
                     Console.WriteLine($"{d.Name}: {target} matches the definition (sha256 {expected.DefinitionSha256})");
-                return drift.Count == 0 && signatureOk ? ExitCodes.Ok : ExitCodes.Differs;
+                return drift.Count == 0 && treeOk && signatureOk ? ExitCodes.Ok : ExitCodes.Differs;
             }
             finally
             {
