@@ -1,16 +1,41 @@
 #!/usr/bin/env bash
-# Builds the realistic Debian 12 cloud-like benchmark/test image (README "Performance"), cached:
+# Builds the realistic Debian 12 cloud-like benchmark/test image (README "Performance") from images/debian12-cloud.yaml, cached:
 #   $CACHE/debian12-rootfs/            debootstrap tree (minbase + systemd-sysv, openssh-server, linux-image-amd64, cloud-init)
 #   $CACHE/debian12.raw                GPT disk like Ubuntu's cloud images: p14 BIOS boot, p15 EFI, p1 ext4 root "cloudimg-rootfs"
 #   $CACHE/debian12-deflate.qcow2      qemu-img convert -c, deflate, 64 KiB clusters
 #   $CACHE/debian12-zstd.qcow2         qemu-img convert -c, zstd, 64 KiB clusters
 # Usage: tools/make-debian-image.sh [--double]   (--double also makes debian12x2.*: the same tree twice, for memory scaling)
+#        tools/make-debian-image.sh --print-source   (prints the debootstrap parameters read from the definition, builds nothing)
 # Needs root (debootstrap). CACHE defaults to /var/cache/rootfsforge; override with ROOTFSFORGE_CACHE.
 set -euo pipefail
 CACHE=${ROOTFSFORGE_CACHE:-/var/cache/rootfsforge}
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-# shellcheck source=../images/debian12-cloud.conf
-. "$(dirname "$0")/../images/debian12-cloud.conf"
+DEFINITION="$(dirname "$0")/../images/debian12-cloud.yaml"
+# The tree comes from the image's definition (its mmdebstrap source: suite, mirror, variant, include), read with Debian's
+# python3-yaml; the disk layout below is this script's own (a definition describes a tree, not a disk).
+command -v python3 >/dev/null && python3 -c 'import yaml' 2>/dev/null \
+  || { echo "make-debian-image: needs python3 with python3-yaml (apt-get install python3-yaml)" >&2; exit 1; }
+eval "$(python3 - "$DEFINITION" <<'PY'
+import shlex, sys, yaml
+src = yaml.safe_load(open(sys.argv[1]))["from"]["mmdebstrap"]
+for name, value in (("SUITE", src["suite"]), ("DEFINITION_MIRROR", src["mirror"]), ("VARIANT", src.get("variant", "")),
+                    ("INCLUDE", ",".join(src.get("include", [])))):
+    print(f"{name}={shlex.quote(value)}")
+PY
+)"
+MIRROR=${DEBIAN_MIRROR:-$DEFINITION_MIRROR}
+if [ "${1:-}" = "--print-source" ]; then printf 'SUITE=%s\nMIRROR=%s\nVARIANT=%s\nINCLUDE=%s\n' "$SUITE" "$MIRROR" "$VARIANT" "$INCLUDE"; exit 0; fi
+
+# Root filesystem: ext4 with the Ubuntu cloud image's features and label; size = tree * 1.3 + 256 MiB.
+FS_TYPE=ext4
+FS_BLOCK_SIZE=4096
+FS_FEATURES=metadata_csum,64bit
+FS_LABEL=cloudimg-rootfs
+# GPT like Ubuntu's: p14 BIOS boot (4 MiB), p15 EFI system (106 MiB), p1 the root (rest).
+BIOS_PARTITION_SIZE=4M
+EFI_PARTITION_SIZE=106M
+# qcow2 conversions: qemu-img convert -c with 64 KiB clusters, one per compression type (qemu's name:our file suffix).
+QCOW2_CLUSTER_SIZE=65536
+QCOW2_COMPRESSION="zlib:deflate zstd:zstd"
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"; flock 9   # one builder at a time; others wait and then reuse the cache
 

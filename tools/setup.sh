@@ -9,6 +9,7 @@ PACKAGES=(
   qemu-system-x86                                  # boot test: qemu-system-x86_64 and /usr/lib/qemu/virtiofsd
   dosfstools mtools                                # boot test: the cidata disk
   python3 attr acl libcap2-bin                     # oracle comparer; setfattr/setfacl/setcap for fixtures
+  python3-yaml                                     # tools/make-debian-image.sh reads images/debian12-cloud.yaml
   tar libarchive-tools zstd xz-utils lz4 bzip2 cpio  # tar readers used as oracles; initramfs tools
   debootstrap                                      # the Debian 12 cloud-like image
   mmdebstrap                                       # images/debian-12.yaml (rootfsforge build, quick start)

@@ -49,7 +49,7 @@ public sealed record BuildManifest
     /// <summary>The source.</summary>
     public required ManifestSource Source { get; init; }
 
-    /// <summary>The RootfsForge version that built it.</summary>
+    /// <summary>The RootfsForge version that built it, in full (with the commit after <c>+</c>, as <c>--version</c> prints it).</summary>
     public required string RootfsForgeVersion { get; init; }
 
     /// <summary>The kernel release in /boot (VM builds).</summary>
@@ -65,10 +65,22 @@ public sealed record BuildManifest
     public IReadOnlyList<ManifestOutput> Outputs { get; init; } = [];
 
     /// <summary>
-    /// The inputs that decide whether a rebuild is needed: the definition hash, the source digest and the tool version.
-    /// Equal keys mean the build is up to date.
+    /// The inputs that decide whether a rebuild is needed: the definition hash, the source digest and the tool's release
+    /// version (<see cref="ReleaseOf"/>: without the commit, so a new commit of the same release does not rebuild every
+    /// image). Equal keys mean the build is up to date.
     /// </summary>
-    public string InputsKey => $"{DefinitionSha256}|{Source.Type}|{Source.Reference}|{Source.Digest}|{RootfsForgeVersion}";
+    public string InputsKey => $"{DefinitionSha256}|{Source.Type}|{Source.Reference}|{Source.Digest}|{ReleaseOf(RootfsForgeVersion)}";
+
+    /// <summary>
+    /// The release part of a version: <c>0.2.0+3f2a…</c> (SemVer build metadata, the commit) gives <c>0.2.0</c>; a
+    /// pre-release such as <c>0.3.0-beta.1</c> is kept.
+    /// </summary>
+    public static string ReleaseOf(string version)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        int plus = version.IndexOf('+', StringComparison.Ordinal);
+        return plus < 0 ? version : version[..plus];
+    }
 
     /// <summary>The document as UTF-8 JSON: indented for the file, or one line for a <c>.fl</c> tag.</summary>
     public byte[] ToJson(bool indented = true) => JsonSerializer.SerializeToUtf8Bytes(this, indented ? BuildManifestJson.Indented.BuildManifest : BuildManifestJson.Default.BuildManifest);

@@ -31,7 +31,7 @@ public sealed record DefinitionBuildOptions
     /// <summary>A base64 Ed25519 seed (see <see cref="ManifestSignature.ResolveKey"/>): the manifest in a <c>.fl</c>'s tags is signed with it.</summary>
     public string? SigningKey { get; init; }
 
-    /// <summary>The RootfsForge version recorded in the manifest (part of the inputs key).</summary>
+    /// <summary>The RootfsForge version recorded in the manifest in full; its release part (without <c>+commit</c>) is part of the inputs key.</summary>
     public required string ToolVersion { get; init; }
 
     /// <summary>Registries (host[:port]) a container definition's image may be pulled from over plain HTTP (local registries only).</summary>
@@ -348,20 +348,14 @@ public static class DefinitionBuild
             var routes = o.Stores.Select(s => BlockStoreRoute.Parse(StoreUrlWithCredentials(s))).ToList();
             try
             {
-                var json = (manifest with { Outputs = [.. outputs] }).ToJson(indented: false);
-                var tags = new Dictionary<string, string>(StringComparer.Ordinal) { [ManifestSignature.ManifestTag] = Encoding.UTF8.GetString(json) };
-                if (d.Metadata.Description is { } desc) tags["description"] = desc;
-                if (d.Metadata.Version is { } version) tags["version"] = version;
-                if (d.Metadata.Maintainer is { } author) tags["author"] = author;
-                if (options.SigningKey is { } key)
-                {
-                    var (signature, publicKey) = ManifestSignature.Sign(json, key);
-                    tags[ManifestSignature.SignatureTag] = signature;
-                    tags[ManifestSignature.PublicKeyTag] = publicKey;
-                }
+                var tagged = manifest with { Outputs = [.. outputs] };
                 var flOptions = baseOptions with
                 {
-                    Flist = new FlistSinkOptions { Stores = routes, Tags = tags, MtimeClamp = clamp, BlockIndexPath = FlistSinkOptions.DefaultBlockIndexPath },
+                    Flist = new FlistSinkOptions
+                    {
+                        Stores = routes, MtimeClamp = clamp, BlockIndexPath = FlistSinkOptions.DefaultBlockIndexPath,
+                        TagsForTree = tree => FlistManifest.ToTags(tagged, tree, options.SigningKey, d.Metadata),
+                    },
                 };
                 var sink = await CopyAsync(root, OutputSpec.Parse(path), flOptions, ct).ConfigureAwait(false);
                 long? blocks = sink is FlistSink fl ? fl.Blocks.Blocks : null;

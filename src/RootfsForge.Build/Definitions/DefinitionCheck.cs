@@ -50,7 +50,8 @@ public static class DefinitionCheck
 
     /// <summary>
     /// The differences in the inputs key's fields (and name and kind); empty when the published flist is what the
-    /// definition builds. <paramref name="compareVersion"/> false leaves the tool version out (a flist built by another
+    /// definition builds. The tool version counts as its release (<see cref="BuildManifest.ReleaseOf"/>);
+    /// <paramref name="compareVersion"/> false leaves it out (a flist built by another
     /// RootfsForge release from the same inputs).
     /// </summary>
     public static IReadOnlyList<ManifestDrift> Compare(BuildManifest expected, BuildManifest published, bool compareVersion = true)
@@ -69,7 +70,8 @@ public static class DefinitionCheck
         Add("source.reference", expected.Source.Reference, published.Source.Reference);
         // An OCI source's digest is part of its reference (…@sha256:…); bootstraps have none to compare.
         if (expected.Source.Digest is not null) Add("source.digest", expected.Source.Digest, published.Source.Digest);
-        if (compareVersion) Add("rootfsforgeVersion", expected.RootfsForgeVersion, published.RootfsForgeVersion);
+        // Like the inputs key: the release, not the commit it was built from.
+        if (compareVersion) Add("rootfsforgeVersion", BuildManifest.ReleaseOf(expected.RootfsForgeVersion), BuildManifest.ReleaseOf(published.RootfsForgeVersion));
         return drift;
     }
 }

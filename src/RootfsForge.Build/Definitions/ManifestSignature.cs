@@ -4,7 +4,8 @@ using NSec.Cryptography;
 namespace RootfsForge.Definitions;
 
 /// <summary>
-/// Ed25519 signatures over a <see cref="BuildManifest"/>'s exact bytes, so a node operator can tell a flist built by a
+/// Ed25519 signatures over a <see cref="BuildManifest"/>'s exact bytes bound to the flist's tree digest (<see
+/// cref="Message"/>), so a node operator can tell a flist built by a
 /// known CI key from a hand-made one. Keys are 32-byte Ed25519 seeds (private) and 32-byte public keys, written as
 /// base64 in files or environment variables, never on the command line.
 /// </summary>
@@ -22,6 +23,14 @@ public static class ManifestSignature
     /// <summary>The <c>.fl</c> tag holding the signer's base64 public key.</summary>
     public const string PublicKeyTag = "manifest.key";
 
+    /// <summary>
+    /// The <c>.fl</c> tag holding the flist's tree digest (<see cref="RootfsForge.Flist.FlistTreeDigest"/>) the manifest was
+    /// written for; the signature covers it.
+    /// </summary>
+    public const string TreeTag = "manifest.tree";
+
+    private static readonly byte[] MessageHeader = "rootfsforge-manifest/v2\n"u8.ToArray();
+
     private static readonly SignatureAlgorithm Ed25519 = SignatureAlgorithm.Ed25519;
 
     /// <summary>A new key pair: (private seed, public key), each base64.</summary>
@@ -30,6 +39,17 @@ public static class ManifestSignature
         using var key = new Key(Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport });
         return (Convert.ToBase64String(key.Export(KeyBlobFormat.RawPrivateKey)),
             Convert.ToBase64String(key.PublicKey.Export(KeyBlobFormat.RawPublicKey)));
+    }
+
+    /// <summary>
+    /// The bytes a manifest signature covers (docs/flist-format.md §13): <c>rootfsforge-manifest/v2</c>, a newline, the
+    /// flist's tree digest (<c>sha256:HEX</c>), a newline, then the manifest tag's exact UTF-8 bytes. Binding the tree
+    /// digest means a signature copied with its tags onto another <c>.fl</c> does not verify there.
+    /// </summary>
+    public static byte[] Message(ReadOnlySpan<byte> manifest, string treeDigest)
+    {
+        ArgumentNullException.ThrowIfNull(treeDigest);
+        return [.. MessageHeader, .. Encoding.ASCII.GetBytes(treeDigest), (byte)'\n', .. manifest];
     }
 
     /// <summary>Signs <paramref name="manifest"/> with the base64 private key; returns (signature, public key), base64.</summary>

@@ -35,9 +35,15 @@ internal static class BuildCommand
             Description = "Allow plain HTTP for this registry when a container definition's image comes from it (repeatable; local registries only).",
             HelpName = "HOST[:PORT]",
         };
+        var compare = new Option<string?>("--compare")
+        {
+            Description = "After building, report which files differ from the build recorded in PREVIOUS.build.json and the bytes of " +
+                          "new blocks (both builds need a .fl output; the previous .fl is read before it may be replaced).",
+            HelpName = "PREVIOUS.build.json",
+        };
         var command = new Command("build", "Build a definition (images/NAME.yaml): fetch and verify the source, apply recipes and steps, write every output and NAME.build.json; nothing when up to date.")
         {
-            definition, outputDir, push, force, print, keyFile, cache, insecure,
+            definition, outputDir, push, force, print, keyFile, cache, insecure, compare,
         };
         var listChanged = new BuildListChanged();
         listChanged.AddTo(command);
@@ -76,6 +82,24 @@ internal static class BuildCommand
                 return ExitCodes.Ok;
             }
             if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("rootfsforge build runs on Linux only");
+            BuildComparison? comparison = null;
+            if (parse.GetValue(compare) is { } previous)
+            {
+                try
+                {
+                    comparison = BuildComparison.Prepare(previous);
+                }
+                catch (FileNotFoundException e)
+                {
+                    throw new UsageException(e.Message);
+                }
+                catch (InvalidDataException e)
+                {
+                    Console.Error.WriteLine($"rootfsforge: --compare {previous}: {e.Message}");
+                    return ExitCodes.BadInput;
+                }
+            }
+            using var disposeComparison = comparison;
             var version = typeof(BuildCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
             string definitionPath = parse.GetValue(definition)!;
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -100,6 +124,17 @@ internal static class BuildCommand
                     },
                     CommandOutput = r.Quiet ? null : Console.Error.WriteLine,
                 }, ct).ConfigureAwait(false);
+                if (comparison is not null)
+                {
+                    // The comparison is text for a reviewer: on standard output, or beside the document (stderr) with --json.
+                    var diff = await comparison.CompareAsync(result.ManifestPath, ct).ConfigureAwait(false);
+                    var into = r.Json ? Console.Error : null;
+                    await using var stdout = into is null ? new StreamWriter(CommandRunner.OpenStandardOutput()) { AutoFlush = false } : null;
+                    var w = (TextWriter?)stdout ?? into!;
+                    await w.WriteLineAsync($"compared with {comparison.ManifestPath}:").ConfigureAwait(false);
+                    FlDiffCommand.WriteText(w, diff);
+                    await w.FlushAsync(ct).ConfigureAwait(false);
+                }
                 r.Info(result.UpToDate ? $"{d.Name}: up to date" : $"{d.Name}: built ({result.ManifestPath})");
                 r.Result(Document(definitionPath, d, result, clock.Elapsed, r, null, null), CliJson.Default.BuildResult);
             }

@@ -31,7 +31,7 @@ internal static class CheckCommand
             HelpName = "DIR",
         };
         var command = new Command("check", "Check a published flist against its definition from the build manifest in its tags " +
-            "(definition hash, source digest, tool version), without rebuilding; exit 0 match, 1 drift.")
+            "(definition hash, source digest, tool release; the manifest's tree digest against the flist's), without rebuilding; exit 0 match, 1 drift.")
         {
             definition, against, hub, signedBy, anyVersion, cache,
         };
@@ -76,7 +76,7 @@ internal static class CheckCommand
 
                 FlistManifestReading reading;
                 await using (var source = FlistSource.Open(fl))
-                    reading = FlistManifest.Read(source.GetInfo().Tags, trusted);
+                    reading = FlistManifest.Read(source.GetInfo().Tags, trusted, RootfsForge.Flist.FlistTreeDigest.Of(fl));
                 string definitionPath = parse.GetValue(definition)!;
                 if (reading.Manifest is null)
                 {
@@ -92,12 +92,17 @@ internal static class CheckCommand
                 var drift = DefinitionCheck.Compare(expected, reading.Manifest, compareVersion: !parse.GetValue(anyVersion));
                 foreach (var x in drift)
                     Answer(r, $"{d.Name}: drift: {x.Field}: the definition gives {x.Expected}, {target} has {x.Published}");
-                if (drift.Count == 0)
+                // The manifest describes another tree than this flist's: changed after the build, or tags copied from another.
+                bool treeOk = reading.TreeMatches != false;
+                if (!treeOk)
+                    Answer(r, $"{d.Name}: drift: tree: {target}'s tree is not the one its manifest was written for (docs/flist-format.md §13)");
+                if (drift.Count == 0 && treeOk)
                     Answer(r, $"{d.Name}: {target} matches the definition (sha256 {expected.DefinitionSha256})");
-                bool match = drift.Count == 0 && signatureOk;
+                bool match = drift.Count == 0 && treeOk && signatureOk;
+                var drifts = drift.Select(x => new DriftResult(x.Field, x.Expected, x.Published)).ToList();
+                if (!treeOk) drifts.Add(new DriftResult("tree", "the tree digest in the manifest's tags", "another tree"));
                 r.Result(new CheckResult(JsonResultWriter.Schema("check"), definitionPath, d.Name, target, match, expected.DefinitionSha256,
-                    drift.Select(x => new DriftResult(x.Field, x.Expected, x.Published)).ToList(),
-                    trusted is null ? null : signatureOk ? "valid" : reading.Problem, null), CliJson.Default.CheckResult);
+                    drifts, trusted is null ? null : signatureOk ? "valid" : reading.Problem, null), CliJson.Default.CheckResult);
                 return match ? ExitCodes.Ok : ExitCodes.Differs;
             }
             finally

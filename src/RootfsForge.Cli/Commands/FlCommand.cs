@@ -216,7 +216,7 @@ internal static class FlCommand
                 await using var source = FlistSource.Open(parse.GetValue(file)!, routes);
                 var result = await source.VerifyAsync(8, ct).ConfigureAwait(false);
                 // The signature is checked only when the blocks are good (a .fl with bad blocks is bad input either way).
-                var signature = result.Ok && trusted is not null ? FlistManifest.Read(source.GetInfo().Tags, trusted) : null;
+                var signature = result.Ok && trusted is not null ? FlistManifest.Read(source.GetInfo().Tags, trusted, RootfsForge.Flist.FlistTreeDigest.Of(parse.GetValue(file)!)) : null;
                 bool signed = signature?.Signature == ManifestSignatureStatus.Valid;
                 r.Result(new Json.FlVerifyResult(Json.JsonResultWriter.Schema("fl-verify"), parse.GetValue(file)!, result.Ok, result.DistinctBlocks,
                     result.Problems.Select(TreePath.Printable).ToList(), Json.Results.Seconds(clock.Elapsed),

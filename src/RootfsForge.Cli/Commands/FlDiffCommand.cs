@@ -45,7 +45,8 @@ internal static class FlDiffCommand
         return command;
     }
 
-    private static void WriteText(TextWriter w, TreeDiffResult result)
+    /// <summary>The diff as lines (also <c>build --compare</c>'s report).</summary>
+    internal static void WriteText(TextWriter w, TreeDiffResult result)
     {
         foreach (var c in result.Changes)
         {
@@ -69,7 +70,8 @@ internal static class FlDiffCommand
         int removed = result.Changes.Count(c => c.Kind == TreeChangeKind.Removed);
         w.WriteLine($"{added} added, {removed} removed, {result.Changes.Count - added - removed} changed");
         if (result.Blocks is { } k)
-            w.WriteLine($"new blocks: {k.NewBlocks} of {k.Blocks} ({Format.Bytes(k.NewBytes)} of {Format.Bytes(k.Bytes)} before compression)");
+            w.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"new blocks: {k.NewBlocks} of {k.Blocks} ({Format.Bytes(k.NewBytes)} of {Format.Bytes(k.Bytes)} before compression, {(k.Bytes == 0 ? 0 : 100.0 * k.NewBytes / k.Bytes):0.00} %)"));
     }
 }
 

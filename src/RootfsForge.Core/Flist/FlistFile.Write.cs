@@ -90,6 +90,13 @@ internal sealed class FlistFileWriter : IDisposable
         _insertExtra.ExecuteNonQuery();
     }
 
+    /// <summary>The <see cref="FlistTreeDigest"/> of the rows written so far (the whole tree once every block row is in).</summary>
+    public string TreeDigest()
+    {
+        ObjectDisposedException.ThrowIf(_closed, this);
+        return FlistTreeDigest.Compute(_db, _tx);
+    }
+
     /// <summary>
     /// Writes the route rows (URLs must already be free of secrets, docs/flist-format.md §7) and tag rows, commits,
     /// flushes to disk and renames the file into place. Cancellation is checked after the slow flush, before the file

@@ -67,7 +67,7 @@ public class CheckTests(HubStandin hub) : IClassFixture<HubStandin>
         var manifest = OracleManifest(yaml, baseTar);
         var (priv, pub) = ManifestSignature.NewKeyPair();
         var (_, otherPub) = ManifestSignature.NewKeyPair();
-        string fl = SignedFlistTests.WriteFlist(dir, "demo.fl", FlistManifest.ToTags(manifest, priv));
+        string fl = SignedFlistTests.WriteFlist(dir, "demo.fl", tree => FlistManifest.ToTags(manifest, tree, priv));
 
         var (code, stdout, stderr) = TestEnvironment.RunCli("check", yaml, "--against", fl);
         Assert.True(code == 0, stdout + stderr);
@@ -79,11 +79,27 @@ public class CheckTests(HubStandin hub) : IClassFixture<HubStandin>
         Assert.Contains("another key", stderr);
 
         // Another tool version: drift, unless --any-version.
-        string older = SignedFlistTests.WriteFlist(dir, "older.fl", FlistManifest.ToTags(manifest with { RootfsForgeVersion = "0.0.1" }, null));
+        string older = SignedFlistTests.WriteFlist(dir, "older.fl", tree => FlistManifest.ToTags(manifest with { RootfsForgeVersion = "0.0.1" }, tree, null));
         (code, stdout, _) = TestEnvironment.RunCli("check", yaml, "--against", older);
         Assert.Equal(1, code);
         Assert.Contains("drift: rootfsforgeVersion", stdout);
         Assert.Equal(0, TestEnvironment.RunCli("check", yaml, "--against", older, "--any-version").ExitCode);
+
+        // Another commit of the same release is not drift: the check, like the inputs key, compares the release.
+        var release = BuildManifest.ReleaseOf(manifest.RootfsForgeVersion);
+        string otherCommit = SignedFlistTests.WriteFlist(dir, "other-commit.fl",
+            tree => FlistManifest.ToTags(manifest with { RootfsForgeVersion = release + "+0123456789abcdef" }, tree, null));
+        (code, stdout, stderr) = TestEnvironment.RunCli("check", yaml, "--against", otherCommit);
+        Assert.True(code == 0, stdout + stderr);
+
+        // The manifest's tags copied onto another flist: its tree is not the one the manifest was written for.
+        string moved = SignedFlistTests.WriteFlist(dir, "moved.fl", SignedFlistTests.TagsOf(fl), content: "other\n");
+        (code, stdout, stderr) = TestEnvironment.RunCli("check", yaml, "--against", moved);
+        Assert.Equal(1, code);
+        Assert.Contains("drift: tree", stdout);
+        (code, _, stderr) = TestEnvironment.RunCli("check", yaml, "--against", moved, "--signed-by", pub);
+        Assert.Equal(1, code);
+        Assert.Contains("another tree", stderr);
 
         // A flist without a manifest (hand-made) is drift too.
         string bare = SignedFlistTests.WriteFlist(dir, "bare.fl", new Dictionary<string, string> { ["author"] = "someone" });
@@ -116,5 +132,19 @@ public class CheckTests(HubStandin hub) : IClassFixture<HubStandin>
         Assert.Equal(1, code);
         Assert.Contains("drift: source.digest", stdout);
         Assert.Contains(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(baseTar))), stdout);
+    }
+
+    /// <summary>The up-to-date key uses the release, so a new commit of the tool rebuilds nothing; the manifest keeps the full version.</summary>
+    [Fact]
+    public void InputsKey_IgnoresTheCommit_ManifestKeepsTheFullVersion()
+    {
+        var a = SignedFlistTests.SampleManifest() with { RootfsForgeVersion = "0.2.0+d3b369f0000000000000000000000000000000000" };
+        var b = a with { RootfsForgeVersion = "0.2.0+30d5d3d0000000000000000000000000000000000" };
+        Assert.Equal(a.InputsKey, b.InputsKey);
+        Assert.NotEqual(a.InputsKey, (a with { RootfsForgeVersion = "0.3.0+d3b369f0000000000000000000000000000000000" }).InputsKey);
+        Assert.NotEqual(a.InputsKey, (a with { RootfsForgeVersion = "0.2.0-beta.1" }).InputsKey);
+        Assert.Equal("0.2.0", BuildManifest.ReleaseOf(a.RootfsForgeVersion));
+        Assert.Equal(a.RootfsForgeVersion, BuildManifest.Parse(a.ToJson()).RootfsForgeVersion);
+        Assert.Empty(DefinitionCheck.Compare(a, b));
     }
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using RootfsForge.Definitions;
+using RootfsForge.Flist;
 using RootfsForge.NativeTests.Flist;
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Sinks.Flist;
@@ -25,11 +26,15 @@ public class SignedFlistTests
     };
 
     /// <summary>A small .fl written by the sink, blocks in a dir:// store, with <paramref name="tags"/>.</summary>
-    internal static string WriteFlist(string dir, string name, IReadOnlyDictionary<string, string> tags, string content = "hello\n")
+    internal static string WriteFlist(string dir, string name, IReadOnlyDictionary<string, string> tags, string content = "hello\n") =>
+        WriteFlist(dir, name, _ => tags, content);
+
+    /// <summary>A small .fl with the tags <paramref name="tagsForTree"/> makes from its tree digest (as a build signs).</summary>
+    internal static string WriteFlist(string dir, string name, Func<string, IReadOnlyDictionary<string, string>> tagsForTree, string content = "hello\n")
     {
         string fl = Path.Combine(dir, name);
         var store = BlockStore.Open($"dir://{Path.Combine(dir, "store")}");
-        var sink = new FlistSink(fl, new FlistSinkOptions { Stores = [new BlockStoreRoute(0, 255, store)], Tags = tags });
+        var sink = new FlistSink(fl, new FlistSinkOptions { Stores = [new BlockStoreRoute(0, 255, store)], TagsForTree = tagsForTree });
         try
         {
             sink.Add(TreeFixtures.Dir(""));
@@ -80,8 +85,9 @@ public class SignedFlistTests
         var (_, otherPub) = ManifestSignature.NewKeyPair();
         string pubFile = Path.Combine(dir, "ci.key.pub");
         File.WriteAllText(pubFile, pub + "\n");
-        var tags = FlistManifest.ToTags(SampleManifest(), priv);
-        string signed = WriteFlist(dir, "signed.fl", tags);
+        string signed = WriteFlist(dir, "signed.fl", tree => FlistManifest.ToTags(SampleManifest(), tree, priv));
+        var tags = TagsOf(signed);
+        Assert.Equal(FlistTreeDigest.Of(signed), tags[ManifestSignature.TreeTag]);
 
         var (code, _, err) = TestEnvironment.RunCli("fl", "verify", signed, "--signed-by", pubFile);
         Assert.True(code == 0, err);
@@ -92,7 +98,7 @@ public class SignedFlistTests
         Assert.Equal(1, code);
         Assert.Contains("another key", err);
 
-        string unsigned = WriteFlist(dir, "unsigned.fl", FlistManifest.ToTags(SampleManifest(), null));
+        string unsigned = WriteFlist(dir, "unsigned.fl", tree => FlistManifest.ToTags(SampleManifest(), tree, null));
         (code, _, err) = TestEnvironment.RunCli("fl", "verify", unsigned, "--signed-by", pubFile);
         Assert.Equal(1, code);
         Assert.Contains("not signed", err);
@@ -114,6 +120,19 @@ public class SignedFlistTests
         Assert.Equal(1, code);
         Assert.Contains("does not verify", err);
 
+        // The signed tags copied whole onto another flist (other content): the signature covers the tree, so it fails there.
+        string moved = WriteFlist(dir, "moved.fl", tags, content: "hello, forged\n");
+        Assert.NotEqual(tags[ManifestSignature.TreeTag], FlistTreeDigest.Of(moved));
+        (code, _, err) = TestEnvironment.RunCli("fl", "verify", moved, "--signed-by", pubFile);
+        Assert.Equal(1, code);
+        Assert.Contains("signed for another tree", err);
+        // ... and with the tree tag rewritten to the new flist's digest, the signature itself no longer holds.
+        var retagged = new Dictionary<string, string>(tags) { [ManifestSignature.TreeTag] = FlistTreeDigest.Of(moved) };
+        string moved2 = WriteFlist(dir, "moved2.fl", retagged, content: "hello, forged\n");
+        (code, _, err) = TestEnvironment.RunCli("fl", "verify", moved2, "--signed-by", pubFile);
+        Assert.Equal(1, code);
+        Assert.Contains("does not verify", err);
+
         (code, _, err) = TestEnvironment.RunCli("fl", "verify", signed, "--signed-by", "not-a-key");
         Assert.Equal(2, code);
 
@@ -123,6 +142,19 @@ public class SignedFlistTests
         Assert.Equal(3, code);
     }
 
+    internal static Dictionary<string, string> TagsOf(string fl)
+    {
+        var source = RootfsForge.Sources.Flist.FlistSource.Open(fl);
+        try
+        {
+            return source.GetInfo().Tags.ToDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal);
+        }
+        finally
+        {
+            source.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
     [SkippableFact]
     public void OpenSsl_VerifiesTheSignatureStoredInTheFlTags()
     {
@@ -130,25 +162,47 @@ public class SignedFlistTests
         TestEnvironment.RequireTool("python3");
         var dir = TestEnvironment.NewTempDir("rff-signed-ossl");
         var (priv, pub) = ManifestSignature.NewKeyPair();
-        string fl = WriteFlist(dir, "signed.fl", FlistManifest.ToTags(SampleManifest(), priv));
-        // Python's sqlite3 reads the tag table (docs/flist-format.md: tag(key, value)) and writes the signed bytes.
+        string fl = WriteFlist(dir, "signed.fl", tree => FlistManifest.ToTags(SampleManifest(), tree, priv));
+        // Python's sqlite3 reads the tables (docs/flist-format.md: inode, extra, block, tag), computes the tree digest as
+        // §8 defines it, and writes the signed message: header, tree digest, manifest tag.
         string py = """
-            import sqlite3, sys, base64
-            rows = dict(sqlite3.connect(sys.argv[1]).execute("select key, value from tag"))
-            open(sys.argv[2] + "/m.json", "wb").write(rows["manifest"].encode())
+            import sqlite3, sys, base64, hashlib
+            db = sqlite3.connect(sys.argv[1])
+            rows = dict(db.execute("select key, value from tag"))
+            inodes = {r[0]: r[1:] for r in db.execute("select ino, parent, cast(name as blob), size, uid, gid, mode, rdev from inode")}
+            extra = {r[0]: r[1] for r in db.execute("select ino, cast(data as blob) from extra")}
+            blocks = {}
+            for ino, bid, key in db.execute("select ino, id, key from block order by ino, rowid"):
+                blocks.setdefault(ino, []).append(bid.hex() + ":" + key.hex())
+            def path(ino):
+                if ino == 1: return b"/"
+                parent, name = inodes[ino][0], inodes[ino][1]
+                p = path(parent)
+                return (b"" if p == b"/" else p) + b"/" + name
+            h = hashlib.sha256(b"rootfsforge-tree/v1\n")
+            for p, ino in sorted((path(i), i) for i in inodes):
+                _, _, size, uid, gid, mode, rdev = inodes[ino]
+                h.update(p + f"\0{mode:o}\0{uid}:{gid}\0{size}\0{rdev}\0".encode() + extra.get(ino, b"") + b"\0"
+                         + ",".join(blocks.get(ino, [])).encode() + b"\n")
+            tree = "sha256:" + h.hexdigest()
+            open(sys.argv[2] + "/m.json", "wb").write(b"rootfsforge-manifest/v2\n" + tree.encode() + b"\n" + rows["manifest"].encode())
             open(sys.argv[2] + "/m.sig", "wb").write(base64.b64decode(rows["manifest.sig"]))
-            print(rows["manifest.key"])
+            print(rows["manifest.key"], tree, rows["manifest.tree"])
             """;
-        File.WriteAllText(Path.Combine(dir, "read.py"), py.Replace("\n    ", "\n"));
-        string signer = TestEnvironment.RunChecked("python3", [Path.Combine(dir, "read.py"), fl, dir]).Trim();
+        File.WriteAllText(Path.Combine(dir, "read.py"), py);
+        var printed = TestEnvironment.RunChecked("python3", [Path.Combine(dir, "read.py"), fl, dir]).Trim().Split(' ');
+        string signer = printed[0];
+        Assert.Equal(printed[1], printed[2]);
+        Assert.Equal(printed[1], FlistTreeDigest.Of(fl));
         Assert.Equal(pub, signer);
         File.WriteAllText(Path.Combine(dir, "pub.pem"),
             $"-----BEGIN PUBLIC KEY-----\n{Convert.ToBase64String([.. SpkiPrefix, .. Convert.FromBase64String(pub)])}\n-----END PUBLIC KEY-----\n");
         var ok = TestEnvironment.Run("openssl", ["pkeyutl", "-verify", "-pubin", "-inkey", Path.Combine(dir, "pub.pem"), "-rawin",
             "-in", Path.Combine(dir, "m.json"), "-sigfile", Path.Combine(dir, "m.sig")]);
         Assert.True(ok.ExitCode == 0, ok.StdErr + ok.StdOut);
-        Assert.Equal("demo", BuildManifest.Parse(File.ReadAllBytes(Path.Combine(dir, "m.json"))).Name);
-        var reading = FlistManifest.Read(RootfsForge.Sources.Flist.FlistSource.Open(fl).GetInfo().Tags, pub);
+        var message = File.ReadAllBytes(Path.Combine(dir, "m.json"));
+        Assert.Equal("demo", BuildManifest.Parse(message.AsSpan(message.AsSpan().IndexOf((byte)'{'))).Name);
+        var reading = FlistManifest.Read(TagsOf(fl), pub, FlistTreeDigest.Of(fl));
         Assert.Equal(ManifestSignatureStatus.Valid, reading.Signature);
     }
 }

@@ -280,7 +280,9 @@ public sealed class FlistSink : TreeSink
         await _uploader.CompleteAsync(cancellationToken).ConfigureAwait(false);
         while (_pending.Count > 0) await DrainOldestAsync(cancellationToken).ConfigureAwait(false);
         var routes = _options.Stores.Select(r => new FlistRoute(r.Start, r.End, StoreUrl.Redact(r.Store.Url)));
-        _writer.Commit(routes, _options.Tags, cancellationToken);
+        IEnumerable<KeyValuePair<string, string>> tags = _options.Tags;
+        if (_options.TagsForTree is { } tagsForTree) tags = tags.Concat(tagsForTree(_writer.TreeDigest()));
+        _writer.Commit(routes, tags, cancellationToken);
         _writer.Dispose();
         _index.Dispose();
         _blocks.Stop();

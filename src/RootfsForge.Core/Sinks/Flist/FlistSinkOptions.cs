@@ -1,3 +1,4 @@
+using RootfsForge.Flist;
 using RootfsForge.Stores;
 using RootfsForge.Tree;
 
@@ -18,6 +19,13 @@ public sealed record FlistSinkOptions
 
     /// <summary>Optional <c>tag</c> rows (<c>version</c>, <c>description</c>, <c>author</c>, ...).</summary>
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// When set, called once every entry and block row is written, with the tree's <see cref="FlistTreeDigest"/>; the
+    /// rows it returns are written as tags too (after <see cref="Tags"/>, replacing equal keys). A build manifest signed
+    /// together with the digest uses it.
+    /// </summary>
+    public Func<string, IReadOnlyDictionary<string, string>>? TagsForTree { get; init; }
 
     /// <summary>When set, modification times later than this are written as this (SOURCE_DATE_EPOCH).</summary>
     public UnixTime? MtimeClamp { get; init; }
