@@ -82,9 +82,18 @@ internal sealed class ImageOptions
     /// <summary>Layer merging with a line per layer applied on stderr (none when <paramref name="quiet"/>).</summary>
     public static OciTreeSourceOptions LayerOptions(bool quiet) => new()
     {
-        Progress = quiet ? null : new Progress<OciLayerProgress>(p =>
-            Console.Error.WriteLine($"rootfsforge: layer {p.LayersApplied}/{p.LayerCount} applied ({p.Digest[..19]}…)")),
+        Progress = quiet ? null : new LayerLines(),
     };
+
+    /// <summary>
+    /// A line per layer applied, written on the reporting thread (not through <see cref="Progress{T}"/>, which posts
+    /// to the thread pool: lines could come out of order, or be lost when the command ends first).
+    /// </summary>
+    private sealed class LayerLines : IProgress<OciLayerProgress>
+    {
+        public void Report(OciLayerProgress p) =>
+            Console.Error.WriteLine($"rootfsforge: layer {p.LayersApplied}/{p.LayerCount} applied ({p.Digest[..19]}…)");
+    }
 
     /// <summary>Parses a reference; a malformed one, or a local layout or archive that does not exist, is a usage error.</summary>
     public static ImageReference ParseReference(string text)
