@@ -142,6 +142,9 @@ internal sealed class ImageOptions
     /// <summary>The last download report of an image opened with <see cref="Options"/> (null before the first).</summary>
     public OciProgress? LastProgress { get; private set; }
 
+    /// <summary>When every layer was in the blob cache, counted from <see cref="Options"/>; null before.</summary>
+    public TimeSpan? AllLayersFetched { get; private set; }
+
     /// <summary>
     /// Download progress on stderr: a line at most every second and one when a layer completes (layers, bytes, what came
     /// from the network and its rate). Reported synchronously, so <see cref="LastProgress"/> is current when the download
@@ -159,8 +162,9 @@ internal sealed class ImageOptions
             lock (_gate)
             {
                 owner.LastProgress = p;
-                if (quiet) return;
                 var now = _clock.Elapsed;
+                if (p.LayersDone == p.LayerCount) owner.AllLayersFetched ??= now;
+                if (quiet) return;
                 if (now - _lastLine < TimeSpan.FromSeconds(1) && p.LayersDone == _lastLayers) return;
                 _lastLine = now;
                 _lastLayers = p.LayersDone;
