@@ -12,9 +12,9 @@ namespace RootfsForge.NativeTests.Oci;
 /// or cannot be reached; 2 for a usage mistake; 130 when interrupted — no output left behind, nothing written beside it
 /// (the work folder holds only the blob cache afterwards) and nothing left in TMPDIR.
 /// </summary>
-[Collection(ContainerImagesCollection.Name)]
+[Collection(OciImagesCollection.Name)]
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-public class ContainerCliTests(ContainerImagesFixture images)
+public class ContainerCliTests(OciImagesFixture images)
 {
     private static (int Code, string StdOut, string StdErr) Run(string work, string reference, string output, string insecureHost,
         params string[] extra) =>
@@ -187,11 +187,9 @@ public class ContainerCliTests(ContainerImagesFixture images)
 
         using var always = new FaultProxy(images.RegistryOrigin);
         always.Rule = Fail(x => x.Path.Contains("/blobs/sha256:"), int.MaxValue, status);
-        var clock = Stopwatch.StartNew();
         r = Run(work, $"docker://{always.Host}/test/layered:gzip", output, always.Host, "-q", "--cache", Path.Combine(images.NewDir("cold"), "blobs"));
         AssertFailedCleanly(r, 1, work, output, status.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"gave up after {clock.Elapsed}");
-        Assert.InRange(always.BlobGets.Count, 5, 5 * 8); // bounded: 5 tries per blob
+        Assert.InRange(always.BlobGets.Count, 5, 5 * 8); // bounded: 5 tries per blob (counted, not timed)
     }
 
     [SkippableFact]

@@ -122,31 +122,17 @@ internal sealed class DirectoryLintTree(string root) : LintTree
     public override void Dispose() => _tree.Dispose();
 }
 
-/// <summary>Any tree source, indexed by path (contents opened on demand through the entries).</summary>
+/// <summary>Any tree source, indexed by path (<see cref="TreeIndex"/>; contents opened on demand through the entries).</summary>
 internal sealed class SourceLintTree : LintTree
 {
-    private readonly Dictionary<string, TreeEntry> _entries = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, List<string>> _children = new(StringComparer.Ordinal);
+    private readonly TreeIndex _index;
     private readonly List<FileContent> _opened = [];
 
-    private SourceLintTree()
-    {
-    }
+    private SourceLintTree(TreeIndex index) => _index = index;
 
     /// <summary>Indexes every entry of <paramref name="source"/>.</summary>
-    public static async Task<SourceLintTree> CreateAsync(ITreeSource source, CancellationToken cancellationToken)
-    {
-        var tree = new SourceLintTree();
-        await foreach (var e in source.WalkAsync(cancellationToken).ConfigureAwait(false))
-        {
-            tree._entries[e.Path] = e;
-            if (e.Path.Length == 0) continue;
-            var parent = TreePath.GetParent(e.Path);
-            if (!tree._children.TryGetValue(parent, out var list)) tree._children[parent] = list = [];
-            list.Add(e.Name);
-        }
-        return tree;
-    }
+    public static async Task<SourceLintTree> CreateAsync(ITreeSource source, CancellationToken cancellationToken) =>
+        new(await TreeIndex.BuildAsync(source, cancellationToken).ConfigureAwait(false));
 
     public override LintEntry? Get(string path)
     {
@@ -156,21 +142,15 @@ internal sealed class SourceLintTree : LintTree
     }
 
     public override IEnumerable<string> List(string path) =>
-        Resolve(path) is { Entry.Type: EntryType.Directory } dir && _children.TryGetValue(dir.Path, out var list) ? list : [];
+        Resolve(path) is { Entry.Type: EntryType.Directory } dir ? _index.ListDirectory(dir.Path).Select(e => e.Name) : [];
 
     /// <summary>The entry stored under exactly this path (a hard link reported as the file it names).</summary>
-    private LintEntry? Exact(string path)
-    {
-        if (!_entries.TryGetValue(path, out var e)) return null;
-        if (e.Type == EntryType.HardLink && _entries.TryGetValue(e.LinkTarget ?? "", out var t))
-            return new LintEntry(e.Path, EntryType.RegularFile, t.Permissions, t.Size, null, t.ExtendedAttributes.Count);
-        return new LintEntry(e.Path, e.Type, e.Permissions, e.Size, e.LinkTarget, e.ExtendedAttributes.Count);
-    }
+    private LintEntry? Exact(string path) =>
+        _index.Exact(path) is { } e ? new LintEntry(e.Path, e.Type, e.Permissions, e.Size, e.LinkTarget, e.ExtendedAttributes.Count) : null;
 
     public override Stream Open(string path)
     {
-        var e = _entries[Normalize(path)];
-        if (e.OpenContent is null && e.Type == EntryType.HardLink) e = _entries[e.LinkTarget ?? ""];
+        var e = _index.Exact(Normalize(path)) ?? throw new FileNotFoundException($"/{path} does not exist");
         var content = e.OpenContent?.Invoke() ?? throw new FileNotFoundException($"/{path} has no content");
         _opened.Add(content);
         return content.OpenStream();
@@ -183,5 +163,5 @@ internal sealed class SourceLintTree : LintTree
     }
 
     public override IEnumerable<LintEntry> All(CancellationToken cancellationToken) =>
-        _entries.Keys.Where(k => k.Length > 0).Select(k => Exact(k)!);
+        _index.Entries.Select(e => Exact(e.Path)!);
 }

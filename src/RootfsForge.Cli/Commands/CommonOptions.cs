@@ -5,8 +5,6 @@ namespace RootfsForge.Cli.Commands;
 /// <summary>Options and arguments shared by the image commands.</summary>
 internal static class CommonOptions
 {
-    public static Argument<string> Image() => new("IMAGE") { Description = "A qcow2 (v2/v3) or raw disk image, or a bare ext2/3/4 filesystem image." };
-
     public static Option<int?> Partition() => new("--partition", "-p")
     {
         Description = "Use partition N as the root filesystem (GPT entry number; MBR 1-4 primary, 5+ logical; 0 = bare filesystem) (default: chosen automatically).",

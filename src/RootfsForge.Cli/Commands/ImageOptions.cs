@@ -86,9 +86,18 @@ internal sealed class ImageOptions
     /// <summary>Layer merging with a line per layer applied on stderr (none when <paramref name="quiet"/>).</summary>
     public static OciTreeSourceOptions LayerOptions(bool quiet) => new()
     {
-        Progress = quiet ? null : new Progress<OciLayerProgress>(p =>
-            Console.Error.WriteLine($"rootfsforge: layer {p.LayersApplied}/{p.LayerCount} applied ({p.Digest[..19]}…)")),
+        Progress = quiet ? null : new LayerLines(),
     };
+
+    /// <summary>
+    /// A line per layer applied, written on the reporting thread (not through <see cref="Progress{T}"/>, which posts
+    /// to the thread pool: lines could come out of order, or be lost when the command ends first).
+    /// </summary>
+    private sealed class LayerLines : IProgress<OciLayerProgress>
+    {
+        public void Report(OciLayerProgress p) =>
+            Console.Error.WriteLine($"rootfsforge: layer {p.LayersApplied}/{p.LayerCount} applied ({p.Digest[..19]}…)");
+    }
 
     /// <summary>Parses a reference; a malformed one, or a local layout or archive that does not exist, is a usage error.</summary>
     public static ImageReference ParseReference(string text)
@@ -137,6 +146,9 @@ internal sealed class ImageOptions
     /// <summary>The last download report of an image opened with <see cref="Options"/> (null before the first).</summary>
     public OciProgress? LastProgress { get; private set; }
 
+    /// <summary>When every layer was in the blob cache, counted from <see cref="Options"/>; null before.</summary>
+    public TimeSpan? AllLayersFetched { get; private set; }
+
     /// <summary>
     /// Download progress on stderr: a line at most every second and one when a layer completes (layers, bytes, what came
     /// from the network and its rate). Reported synchronously, so <see cref="LastProgress"/> is current when the download
@@ -154,8 +166,9 @@ internal sealed class ImageOptions
             lock (_gate)
             {
                 owner.LastProgress = p;
-                if (quiet) return;
                 var now = _clock.Elapsed;
+                if (p.LayersDone == p.LayerCount) owner.AllLayersFetched ??= now;
+                if (quiet) return;
                 if (now - _lastLine < TimeSpan.FromSeconds(1) && p.LayersDone == _lastLayers) return;
                 _lastLine = now;
                 _lastLayers = p.LayersDone;

@@ -9,21 +9,29 @@ internal static class LsCommand
 {
     public static Command Create()
     {
-        var image = CommonOptions.Image();
-        var path = new Argument<string>("PATH") { Description = "Directory (or file) inside the image.", DefaultValueFactory = _ => "/" };
+        var input = new Argument<string>("INPUT") { Description = ImageOptions.InputDescription };
+        var path = new Argument<string>("PATH") { Description = "Directory (or file) inside the tree.", DefaultValueFactory = _ => "/" };
         var longFormat = new Option<bool>("--long", "-l") { Description = "Long listing: mode, owner, size, modification time and link target." };
         var partition = CommonOptions.Partition();
         var allowBacking = CommonOptions.AllowBackingOutside();
-        var command = new Command("ls", "List a directory of the image's root filesystem.") { image, path, longFormat, partition, allowBacking };
+        var command = new Command("ls", "List a directory of an input's root filesystem (disk image, tar, directory, .fl or container image).")
+        {
+            input, path, longFormat, partition, allowBacking,
+        };
+        var images = new ImageOptions();
+        images.AddTo(command);
         var report = new ReportOptions(json: false);
         report.AddTo(command);
         command.SetAction((parse, _) => CommandRunner.RunAsync(async ct =>
         {
-            using var img = CommonOptions.Open(parse, image, partition, report.Get(parse).DetailOnly(), allowBackingOutside: allowBacking);
+            string source = parse.GetValue(input)!;
+            ImageOptions.CheckInput(source);
+            var disk = CommonOptions.DiskOptions(parse, partition, allowBackingOutside: allowBacking);
+            await using var lookup = await InputLookup.OpenAsync(parse, images, source, disk, report.Get(parse).DetailOnly(), ct).ConfigureAwait(false);
             string p = parse.GetValue(path)!;
-            var entry = img.FileSystem.GetEntry(p, followSymlinks: true)
+            var entry = lookup.Tree.GetEntry(p, followSymlinks: true)
                 ?? throw new UsageException($"{p}: no such file or directory in the image");
-            var entries = entry.Type == EntryType.Directory ? img.FileSystem.ListDirectory(entry.Path) : [entry];
+            var entries = entry.Type == EntryType.Directory ? lookup.Tree.ListDirectory(entry.Path) : [entry];
             var output = Console.Out;
             foreach (var e in entries)
             {

@@ -13,7 +13,7 @@ namespace RootfsForge.Ext4;
 /// threads. Problems that were skipped are collected in <see cref="Warnings"/>. Disposing does not dispose the device
 /// passed to <see cref="Open"/>.
 /// </remarks>
-public sealed class Ext4FileSystem : ITreeSource, IDisposable
+public sealed class Ext4FileSystem : ITreeSource, ITreeLookup, IDisposable
 {
     private readonly Ext4Options _options;
     private readonly BlockSource? _ownedDevice;

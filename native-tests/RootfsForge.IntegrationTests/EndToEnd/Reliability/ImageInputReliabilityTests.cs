@@ -67,14 +67,10 @@ public sealed class ImageInputReliabilityTests
         string dir = TestEnvironment.NewTempDir("rff-dir");
         try
         {
-            // extract takes any tree input (a directory too, see TreeInput); the disk-image commands do not.
-            foreach (var command in new[] { "inspect", "ls" })
-            {
-                string[] args = [command, dir];
-                var r = ReliabilityCli.Run(Deadline, args);
-                Assert.True(r.ExitCode == 2, $"{command}: {r}");
-                Assert.Contains("is a directory, not a disk image", r.StdErr);
-            }
+            // extract, ls and cat take any tree input (a directory too, see TreeInput); inspect of a path does not.
+            var r = ReliabilityCli.Run(Deadline, "inspect", dir);
+            Assert.True(r.ExitCode == 2, $"inspect: {r}");
+            Assert.Contains("is a directory, not a disk image", r.StdErr);
             Assert.Empty(ReliabilityCli.Entries(dir));
         }
         finally

@@ -13,6 +13,9 @@ public sealed record OciTreeSourceOptions
     /// <summary>The most members of all layers together.</summary>
     public long MaxEntries { get; init; } = TarIndex.DefaultMaxEntries;
 
+    /// <summary>How many layers are decompressed into their spool files at once (default: one per core).</summary>
+    public int ParallelDecompressions { get; init; } = Environment.ProcessorCount;
+
     /// <summary>Receives a report after each layer is applied.</summary>
     public IProgress<OciLayerProgress>? Progress { get; init; }
 }
@@ -51,36 +54,102 @@ public sealed class OciTreeSource : ITreeSource, IAsyncDisposable
     /// <summary>The layers' tar sizes together, decompressed: an upper bound of the tree's content (for progress).</summary>
     public long LayerBytes => _layers.Sum(l => l.Length);
 
-    /// <summary>Opens every layer of <paramref name="image"/> (downloading what the cache lacks) and merges them.</summary>
+    /// <summary>
+    /// Opens every layer of <paramref name="image"/> and merges them. The layers are pipelined: each is downloaded as soon
+    /// as a download slot is free (<see cref="OciImage.ParallelDownloads"/> at a time; the blob cache serves what it
+    /// has), decompressed into its spool file as soon as it is downloaded and a core is free (up to
+    /// <see cref="OciTreeSourceOptions.ParallelDecompressions"/> at a time), and applied to the tree in order while later
+    /// ones are still on their way. The first failure stops the others; its error is the one thrown.
+    /// </summary>
     /// <exception cref="ImageFormatException">A layer is corrupt, mismatches its digest or passes a limit.</exception>
     public static async Task<OciTreeSource> OpenAsync(OciImage image, OciTreeSourceOptions? options = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(image);
         options ??= new OciTreeSourceOptions();
-        await image.DownloadAsync(cancellationToken).ConfigureAwait(false);
         var index = new TarIndex(options.MaxEntries);
         var layers = new List<TarArchive>(image.Layers.Count);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var downloads = new SemaphoreSlim(OciImage.ParallelDownloads);
+        using var decompressions = new SemaphoreSlim(Math.Max(1, options.ParallelDecompressions));
+        var spools = new Task<TarArchive>[image.Layers.Count];
+        for (int i = 0; i < spools.Length; i++)
+        {
+            spools[i] = SpoolAsync(image, image.Layers[i], options.TemporaryDirectory, downloads, decompressions, stop.Token);
+            // Fail fast: one layer's error stops the downloads and decompressions of the others.
+            _ = spools[i].ContinueWith(t => { if (t.IsFaulted) Cancel(stop); }, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
         try
         {
-            foreach (var layer in image.Layers)
+            for (int i = 0; i < spools.Length; i++)
             {
-                TarArchive archive;
-                await using (var stream = await image.OpenLayerAsync(layer, cancellationToken).ConfigureAwait(false))
-                {
-                    archive = await TarArchive.OpenAsync(stream, $"layer {layer.Digest}", options.TemporaryDirectory,
-                        cancellationToken).ConfigureAwait(false);
-                }
+                var archive = await spools[i].ConfigureAwait(false);
                 layers.Add(archive);
-                index.ApplyLayer(archive, ociLayer: true, cancellationToken);
-                options.Progress?.Report(new OciLayerProgress(layers.Count, image.Layers.Count, layer.Digest, archive.Length));
+                index.ApplyLayer(archive, ociLayer: true, stop.Token);
+                options.Progress?.Report(new OciLayerProgress(layers.Count, image.Layers.Count, image.Layers[i].Digest, archive.Length));
             }
             return new OciTreeSource(image, index, layers);
         }
-        catch
+        catch (Exception e)
         {
+            Cancel(stop);
+            try
+            {
+                await Task.WhenAll(spools).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Each failure is looked at below.
+            }
+            foreach (var t in spools)
+                if (t.IsCompletedSuccessfully && !layers.Contains(t.Result)) t.Result.Dispose();
             foreach (var a in layers) a.Dispose();
+            // Waiting on an earlier layer that was stopped because a later one failed: the later one's error is the cause.
+            if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested
+                && spools.FirstOrDefault(t => t.IsFaulted && t.Exception!.InnerException is not OperationCanceledException) is { } failed)
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed.Exception!.InnerException!);
             throw;
+        }
+    }
+
+    /// <summary>One layer downloaded (when the cache lacks it), checked and decompressed into its spool file.</summary>
+    private static async Task<TarArchive> SpoolAsync(OciImage image, LayerDescriptor layer, string? temporaryDirectory,
+        SemaphoreSlim downloads, SemaphoreSlim decompressions, CancellationToken cancellationToken)
+    {
+        await Task.Yield(); // the caller starts every layer before awaiting any
+        Stream stream;
+        await downloads.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            stream = await image.OpenLayerAsync(layer, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            downloads.Release();
+        }
+        await using (stream)
+        {
+            await decompressions.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await TarArchive.OpenAsync(stream, $"layer {layer.Digest}", temporaryDirectory, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                decompressions.Release();
+            }
+        }
+    }
+
+    private static void Cancel(CancellationTokenSource stop)
+    {
+        try
+        {
+            stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
         }
     }
 

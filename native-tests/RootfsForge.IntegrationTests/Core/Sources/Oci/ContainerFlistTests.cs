@@ -6,7 +6,7 @@ namespace RootfsForge.NativeTests.Oci;
 
 /// <summary>
 /// <c>rootfsforge container</c> on real images (buildah-built, pushed to docker-registry; hand-made layers) compared
-/// entry by entry with what <c>umoci unpack</c> makes of the same image (<see cref="ContainerImagesFixture.Oracle"/>):
+/// entry by entry with what <c>umoci unpack</c> makes of the same image (<see cref="OciImagesFixture.Oracle"/>):
 /// type, permissions, owner, mtime (ns), size, content, symlink target, xattrs, hard-link groups, devices — read back
 /// by Python alone (<see cref="RootfsDump"/>). Outputs: a directory, tar / tar.gz / tar.zst, and a .fl read back through
 /// <c>fl verify</c> and <c>fl extract</c>; <c>/.startup.toml</c> against <c>skopeo inspect --config</c>.
@@ -25,9 +25,9 @@ namespace RootfsForge.NativeTests.Oci;
 /// <c>fl extract</c>.</item>
 /// </list>
 /// </remarks>
-[Collection(ContainerImagesCollection.Name)]
+[Collection(OciImagesCollection.Name)]
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-public class ContainerFlistTests(ContainerImagesFixture images)
+public class ContainerFlistTests(OciImagesFixture images)
 {
     /// <summary>Runs the CLI with a private TMPDIR (which must be empty afterwards: layer spools are unlinked at once).</summary>
     internal static (int Code, string StdOut, string StdErr) Cli(string workDir, params string[] args)
@@ -215,16 +215,16 @@ public class ContainerFlistTests(ContainerImagesFixture images)
         images.Require();
         string work = images.NewDir("multi");
         string arm = Path.Combine(work, "arm");
-        AssertOk(Container(work, "test/multi:1", arm, "--platform", "linux/arm64/v8", "--no-startup", "-q"), "arm64");
-        RootfsDump.AssertSame(RootfsDump.Of(images.Oracle("test/multi:1", "arm64", "v8")), RootfsDump.Of(arm), "multi arm64");
+        AssertOk(Container(work, "test/ctr-multi:1", arm, "--platform", "linux/arm64/v8", "--no-startup", "-q"), "arm64");
+        RootfsDump.AssertSame(RootfsDump.Of(images.Oracle("test/ctr-multi:1", "arm64", "v8")), RootfsDump.Of(arm), "multi arm64");
         Assert.Equal("arm64\n", File.ReadAllText(Path.Combine(arm, "etc", "arch")));
 
         string amd = Path.Combine(work, "amd");
-        AssertOk(Container(work, "test/multi:1", amd, "--no-startup", "-q"), "default platform");
+        AssertOk(Container(work, "test/ctr-multi:1", amd, "--no-startup", "-q"), "default platform");
         RootfsDump.AssertSame(RootfsDump.Of(images.Oracle("test/layered:gzip")), RootfsDump.Of(amd), "multi default (linux/amd64)");
 
         // A platform the index does not have: bad input (exit 3), naming what it has; no output.
-        var r = Container(work, "test/multi:1", Path.Combine(work, "none"), "--platform", "linux/s390x", "-q");
+        var r = Container(work, "test/ctr-multi:1", Path.Combine(work, "none"), "--platform", "linux/s390x", "-q");
         Assert.Equal(3, r.Code);
         Assert.Contains("linux/s390x", r.StdErr);
         Assert.Contains("linux/arm64", r.StdErr);

@@ -131,4 +131,52 @@ public sealed class ContainerLintTests : IDisposable
         Assert.Contains("C1   FAIL  /boot/vmlinuz exists", output);
         Assert.Contains("lint (container): 1 error(s)", output);
     }
+
+    [SkippableFact]
+    public void ZinitUnits_EachExecResolvedInsideTheTree_AsAdvisories()
+    {
+        var root = Tree("zinit", Startup("/bin/sh", path: "/bin"), r =>
+        {
+            string units = Path.Combine(r, "etc", "zinit");
+            Directory.CreateDirectory(units);
+            File.WriteAllText(Path.Combine(units, "ok.yaml"), "exec: /bin/sh -c \"sleep 1\"\nafter: [bare]\n");
+            File.WriteAllText(Path.Combine(units, "bare.yaml"), "exec: busybox httpd -f\n");                      // PATH of .startup.toml
+            File.WriteAllText(Path.Combine(units, "unitpath.yaml"), "exec: sh\nenv:\n  PATH: /nothing\n");     // the unit's PATH wins
+            File.WriteAllText(Path.Combine(units, "missing.yaml"), "exec: /usr/bin/redis-server --port 6379\n");
+            File.WriteAllText(Path.Combine(units, "quoted.yaml"), "exec: \"'/opt/my app/run' --flag\"\n");
+            File.WriteAllText(Path.Combine(units, "reldir.yaml"), "exec: ./sh\ndir: /bin\n");
+            File.WriteAllText(Path.Combine(units, "data.yaml"), "exec: /etc/hostname\n");
+            File.WriteAllText(Path.Combine(units, "noexec.yaml"), "oneshot: true\n");
+            File.WriteAllText(Path.Combine(units, "unclosed.yaml"), "exec: sh -c 'echo\n");
+            File.WriteAllText(Path.Combine(units, "broken.yaml"), "exec: [unclosed\n");
+            File.WriteAllText(Path.Combine(units, "notes.txt"), "exec: /nothing\n");                             // not *.yaml: not a unit
+            File.CreateSymbolicLink(Path.Combine(units, "link.yaml"), "missing.yaml");                           // zinit skips links
+            File.WriteAllText(Path.Combine(r, "etc", "hostname"), "box\n");
+            Directory.CreateDirectory(Path.Combine(r, "opt", "my app"));
+            File.CreateSymbolicLink(Path.Combine(r, "opt", "my app", "run"), "/bin/busybox");
+        });
+        var (code, output) = Lint(root);
+        Assert.True(code == 0, output); // advisories: the lint passes
+        const string u = "zinit unit /etc/zinit/";
+        Assert.Contains($"C4   pass  {u}ok.yaml: exec /bin/sh -> /bin/busybox (executable)", output);
+        Assert.Contains($"C4   pass  {u}bare.yaml: exec busybox -> /bin/busybox (executable)", output);
+        Assert.Contains($"C4   warn  {u}unitpath.yaml: exec sh is not found in PATH /nothing", output);
+        Assert.Contains($"C4   warn  {u}missing.yaml: exec /usr/bin/redis-server does not resolve inside the tree", output);
+        Assert.Contains($"C4   pass  {u}quoted.yaml: exec /opt/my app/run -> /bin/busybox (executable)", output);
+        Assert.Contains($"C4   pass  {u}reldir.yaml: exec ./sh -> /bin/busybox (executable)", output);
+        Assert.Contains($"C4   warn  {u}data.yaml: exec /etc/hostname resolves to /etc/hostname, which is not an executable file", output);
+        Assert.Contains($"C4   warn  {u}noexec.yaml has no exec: zinit refuses it", output);
+        Assert.Contains($"C4   warn  {u}unclosed.yaml: exec has an unclosed quote", output);
+        Assert.Contains($"C4   warn  {u}broken.yaml cannot be read, zinit skips it: /etc/zinit/broken.yaml:", output);
+        Assert.Equal(10, Lines(output, "C4").Length); // not notes.txt, not the symlink
+        Assert.Contains("lint (container): passed", output);
+    }
+
+    [SkippableFact]
+    public void NoZinitUnits_NoC4()
+    {
+        var (code, output) = Lint(Tree("nounits", Startup("/bin/sh")));
+        Assert.True(code == 0, output);
+        Assert.Empty(Lines(output, "C4"));
+    }
 }

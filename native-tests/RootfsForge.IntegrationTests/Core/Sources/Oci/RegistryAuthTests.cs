@@ -143,10 +143,12 @@ public class RegistryAuthTests(OciImagesFixture images)
         using var issuer = new TokenIssuer(User, Password, expiresIn: 2);
         using var registry = RegistryServer.StartToken(images.Storage, issuer);
         await using var image = await OciImage.OpenAsync(Ref(registry.Host), Options(registry.Host, CredsFile(registry.Host, User, Password), issuer));
-        Assert.Equal(1, issuer.Issued);
+        // Usually one token; on a loaded machine the open itself may outlast the 2 s and renew it already.
+        int issued = issuer.Issued;
+        Assert.InRange(issued, 1, 2);
         await Task.Delay(TimeSpan.FromSeconds(2.5));
         await image.DownloadAsync(); // the token's 2 s are over: a new one is fetched before the first blob request
-        Assert.Equal(2, issuer.Issued);
+        Assert.True(issuer.Issued > issued, $"tokens issued: {issued} before the download, {issuer.Issued} after");
     }
 
     [SkippableFact]

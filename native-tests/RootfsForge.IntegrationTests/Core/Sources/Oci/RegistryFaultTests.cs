@@ -69,11 +69,10 @@ public class RegistryFaultTests(OciImagesFixture images)
         var (second, cache2) = await Open(always);
         await using var __ = second;
         always.Rule = FailFirst(x => IsBlob(x, layer), int.MaxValue, 503);
-        var clock = Stopwatch.StartNew();
         var e = await Assert.ThrowsAsync<RegistryException>(() => second.DownloadAsync());
         Assert.Equal(HttpStatusCode.ServiceUnavailable, e.StatusCode);
+        // Bounded by the number of tries (no wall-clock bound: that would fail on a loaded machine, not on a bug).
         Assert.Equal(5, always.Log.Count(x => x.Target.EndsWith(layer)));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"gave up after {clock.Elapsed}");
         Assert.False(File.Exists(Path.Combine(cache2, "sha256", layer["sha256:".Length..])));
     }
 
@@ -139,8 +138,7 @@ public class RegistryFaultTests(OciImagesFixture images)
     public async Task TamperedBlobInRegistryStorage_ImageFormatException_NothingKept()
     {
         images.Require();
-        images.PushUnique("tampered");
-        var (image, cache) = await OpenDirect("test/tampered:1");
+        var (image, cache) = await OpenDirect(images.PushUnique("tampered"));
         await using var _ = image;
         string path = images.RegistryBlobPath(image.Layers[^1].Digest);
         var bytes = File.ReadAllBytes(path);
@@ -157,8 +155,7 @@ public class RegistryFaultTests(OciImagesFixture images)
     public async Task TruncatedBlobInRegistryStorage_ImageFormatException()
     {
         images.Require();
-        images.PushUnique("truncated");
-        var (image, cache) = await OpenDirect("test/truncated:1");
+        var (image, cache) = await OpenDirect(images.PushUnique("truncated"));
         await using var _ = image;
         string path = images.RegistryBlobPath(image.Layers[^1].Digest);
         var bytes = File.ReadAllBytes(path);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Formats.Tar;
 using RootfsForge.NativeTests.Support;
 using RootfsForge.Sources.Oci;
@@ -51,7 +52,11 @@ public class RegistryTransportTests(OciImagesFixture images)
         using var cts = new CancellationTokenSource();
         var open = image.OpenLayerAsync(layer, cts.Token);
         Assert.True(await halfSent.WaitAsync(TimeSpan.FromSeconds(30)));
-        await Task.Delay(500); // let the client write what it received
+        // Cancel once the client has written some of what it received to its partial file (a fixed pause was not
+        // always enough on a loaded machine).
+        string partialPath = Path.Combine(cache, "partial", "sha256-" + layer.Digest["sha256:".Length..]);
+        for (var waited = Stopwatch.StartNew(); !(File.Exists(partialPath) && new FileInfo(partialPath).Length > 0); await Task.Delay(50))
+            Assert.True(waited.Elapsed < TimeSpan.FromMinutes(1), "the client wrote nothing of the half blob it was sent");
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => open);
 

@@ -7,12 +7,12 @@ namespace RootfsForge.NativeTests.Oci;
 /// <summary>
 /// Container image references wherever a tree input is accepted (TreeInput): <c>vm</c>, <c>extract</c>, <c>fl pack</c>,
 /// <c>lint</c>; <c>inspect</c> of a reference against <c>skopeo inspect --raw/--config</c>; and what <c>container</c>
-/// reports (downloads, layers applied, rate, lint). Images from <see cref="ContainerImagesFixture"/> (buildah, pushed to
+/// reports (downloads, layers applied, rate, lint). Images from <see cref="OciImagesFixture"/> (buildah, pushed to
 /// docker-registry); the umoci unpack of the same image is the oracle for trees.
 /// </summary>
-[Collection(ContainerImagesCollection.Name)]
+[Collection(OciImagesCollection.Name)]
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-public class TreeInputCliTests(ContainerImagesFixture images)
+public class TreeInputCliTests(OciImagesFixture images)
 {
     private (int Code, string StdOut, string StdErr) Cli(string work, string repoTag, params string[] args) =>
         ContainerFlistTests.Cli(work, [.. args, "--insecure-registry", images.HostOf(repoTag), "--cache", Path.Combine(work, "cache")]);
@@ -86,7 +86,7 @@ public class TreeInputCliTests(ContainerImagesFixture images)
     [InlineData("test/layered:gzip")]
     [InlineData("test/layered:v2s2")]
     [InlineData("test/layered:zstd")]
-    [InlineData("test/multi:1")]
+    [InlineData("test/ctr-multi:1")]
     public void Inspect_AgreesWithSkopeo(string repoTag)
     {
         images.Require();
