@@ -21,6 +21,7 @@ PACKAGES=(
   time hyperfine ca-certificates curl
   clang                                            # Native AOT of the rootfsforge tool (its package test, tools/publish.sh)
   man-db                                           # the man page test renders rootfsforge(1) with man -l
+  zsh fish                                         # the completion test checks the zsh and fish scripts parse
 )
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
