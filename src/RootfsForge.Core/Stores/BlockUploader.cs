@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Collections.Concurrent;
 using RootfsForge.Flist;
 using RootfsForge.Sinks.Flist;
@@ -157,6 +158,7 @@ internal sealed class BlockUploader
     {
         var f = Volatile.Read(ref _failure);
         if (f is null) return;
+        if (f is Sinks.Flist.ContentReadException { InnerException: { } read }) ExceptionDispatchInfo.Throw(read);
         if (f is BlockStoreException or ImageFormatException) throw new BlockStoreException(f.Message, f);
         throw new IOException($"flist build failed: {f.Message}", f);
     }

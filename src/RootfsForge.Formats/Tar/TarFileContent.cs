@@ -30,6 +30,10 @@ internal sealed class TarFileContent : FileContent
 
     public override long Length => _inode.Size;
 
+    // The archive is a file read with pread (compressed or streamed archives are spooled first): reads of any entry are
+    // independent of each other and of the walk.
+    internal override bool SupportsConcurrentReads => true;
+
     public override IReadOnlyList<DataSegment> GetDataSegments() =>
         _inode.Segments ?? (_inode.Size == 0 ? [] : [new DataSegment(0, _inode.Size)]);
 

@@ -39,6 +39,14 @@ public abstract class FileContent : IDisposable
     {
     }
 
+    /// <summary>
+    /// True when reads may run on several threads at once and after the source's walk has moved past the entry (until
+    /// the content is disposed), so a consumer may hand its chunks to worker threads. Contents read with pread from a
+    /// file handle of their own or of their archive are; contents behind an image's shared caches (ext4 in a disk image)
+    /// or remote block stores are not.
+    /// </summary>
+    internal virtual bool SupportsConcurrentReads => false;
+
     /// <summary>Reads exactly <paramref name="destination"/>.Length bytes at <paramref name="offset"/>.</summary>
     /// <exception cref="EndOfStreamException">The content ended first.</exception>
     public async ValueTask ReadExactlyAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
@@ -78,6 +86,8 @@ public abstract class FileContent : IDisposable
     private sealed class MemoryFileContent(ReadOnlyMemory<byte> bytes) : FileContent
     {
         public override long Length => bytes.Length;
+
+        internal override bool SupportsConcurrentReads => true;
 
         public override IReadOnlyList<DataSegment> GetDataSegments() =>
             bytes.Length == 0 ? [] : [new DataSegment(0, bytes.Length)];

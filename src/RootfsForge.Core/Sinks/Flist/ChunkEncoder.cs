@@ -1,7 +1,9 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using RootfsForge.Flist;
 using RootfsForge.Stores;
+using RootfsForge.Tree;
 
 namespace RootfsForge.Sinks.Flist;
 
@@ -43,11 +45,33 @@ internal sealed class PendingFile
 }
 
 /// <summary>
+/// A file's content shared by the sink and the workers that read its chunks; disposed when the last of them releases it.
+/// </summary>
+internal sealed class SharedContent(FileContent content, string path)
+{
+    private int _references = 1;
+
+    public FileContent Content => content;
+
+    /// <summary>The entry's path, for errors.</summary>
+    public string Path => path;
+
+    public void AddReference() => Interlocked.Increment(ref _references);
+
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _references) == 0) content.Dispose();
+    }
+}
+
+/// <summary>
 /// The block pipeline of a <see cref="FlistSink"/> (docs/flist-format.md §3): chunks queue into a bounded channel and
 /// a pool of workers hashes, compresses and encrypts them on all cores, hands each block to the
 /// <see cref="BlockUploader"/> and records its reference in the file it belongs to. An all-zero chunk (a hole, or
 /// zeros read) is encoded once per length and reused; a chunk whose key the <see cref="BlockIdIndex"/> knows is only
-/// hashed (its id is known; the uploader encodes it only if a store lacks the block).
+/// hashed (its id is known; the uploader encodes it only if a store lacks the block). Chunks of contents that can be read
+/// concurrently (<see cref="FileContent.SupportsConcurrentReads"/>) are read by the workers too, so reading is spread
+/// over the cores instead of bounding the sink's one thread.
 /// </summary>
 internal sealed class ChunkEncoder
 {
@@ -56,7 +80,7 @@ internal sealed class ChunkEncoder
     private readonly BlockUploader _uploader;
     private readonly FlistCounters _counters;
     private readonly BlockIdIndex _index;
-    private readonly Dictionary<int, EncodedBlock> _zeroBlocks = [];
+    private readonly ConcurrentDictionary<int, EncodedBlock> _zeroBlocks = [];
 
     public ChunkEncoder(int workers, BlockUploader uploader, BlockIdIndex index, FlistCounters counters)
     {
@@ -84,39 +108,64 @@ internal sealed class ChunkEncoder
             await SubmitZerosAsync(file, index, length, cancellationToken).ConfigureAwait(false);
             return;
         }
+        await QueueAsync(new Chunk(file, index, buffer, length, null, 0), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Queues chunk <paramref name="index"/> of <paramref name="file"/>, <paramref name="length"/> bytes at
+    /// <paramref name="offset"/> of <paramref name="content"/>, for a worker to read; holds a reference to the content
+    /// until it has been read.
+    /// </summary>
+    public async ValueTask SubmitReadAsync(PendingFile file, int index, SharedContent content, long offset, int length,
+        CancellationToken cancellationToken)
+    {
+        content.AddReference();
+        await QueueAsync(new Chunk(file, index, null, length, content, offset), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask QueueAsync(Chunk chunk, CancellationToken cancellationToken)
+    {
         // The wait for room in the queue also ends when an upload failed: the workers have stopped reading then, and a
         // wait on the caller's token alone would never end (a store refusing uploads hung the build).
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _uploader.Aborted);
         try
         {
-            await _chunks.Writer.WriteAsync(new Chunk(file, index, buffer, length), linked.Token).ConfigureAwait(false);
+            await _chunks.Writer.WriteAsync(chunk, linked.Token).ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            Release(chunk);
             if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested) _uploader.ThrowIfFailed();
             throw;
         }
     }
 
+    private static void Release(Chunk chunk)
+    {
+        if (chunk.Buffer is { } buffer) ArrayPool<byte>.Shared.Return(buffer);
+        chunk.Content?.Release();
+    }
+
     /// <summary>Records chunk <paramref name="index"/> of <paramref name="file"/> as <paramref name="length"/> zeros.</summary>
     public async ValueTask SubmitZerosAsync(PendingFile file, int index, int length, CancellationToken cancellationToken)
     {
-        if (!_zeroBlocks.TryGetValue(length, out var block))
+        await RecordAsync(file, index, length, ZeroBlock(length), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The block of <paramref name="length"/> zeros, encoded once (two workers may both encode it first: same bytes).</summary>
+    private EncodedBlock ZeroBlock(int length)
+    {
+        if (_zeroBlocks.TryGetValue(length, out var block)) return block;
+        var zeros = ArrayPool<byte>.Shared.Rent(length);
+        try
         {
-            var zeros = ArrayPool<byte>.Shared.Rent(length);
-            try
-            {
-                zeros.AsSpan(0, length).Clear();
-                block = FlistBlock.Encode(zeros.AsSpan(0, length));
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(zeros);
-            }
-            _zeroBlocks[length] = block;
+            zeros.AsSpan(0, length).Clear();
+            return _zeroBlocks.GetOrAdd(length, FlistBlock.Encode(zeros.AsSpan(0, length)));
         }
-        await RecordAsync(file, index, length, block, cancellationToken).ConfigureAwait(false);
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(zeros);
+        }
     }
 
     /// <summary>Ends the input and waits for every queued chunk to be encoded.</summary>
@@ -137,7 +186,7 @@ internal sealed class ChunkEncoder
         catch (Exception e) when (e is OperationCanceledException or TimeoutException or IOException or BlockStoreException)
         {
         }
-        while (_chunks.Reader.TryRead(out var chunk)) ArrayPool<byte>.Shared.Return(chunk.Buffer);
+        while (_chunks.Reader.TryRead(out var chunk)) Release(chunk);
     }
 
     private async Task WorkAsync()
@@ -160,14 +209,47 @@ internal sealed class ChunkEncoder
 
     private async ValueTask EncodeAsync(Chunk chunk, CancellationToken cancellationToken)
     {
+        if (chunk.Content is { } content)
+        {
+            byte[] read = ArrayPool<byte>.Shared.Rent(chunk.Length);
+            try
+            {
+                await content.Content.ReadExactlyAtAsync(chunk.Offset, read.AsMemory(0, chunk.Length), cancellationToken)
+                    .ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                ArrayPool<byte>.Shared.Return(read);
+                throw new ContentReadException(e is EndOfStreamException
+                    ? new IOException($"{content.Path}: content ended early at byte {chunk.Offset} of {content.Content.Length}", e)
+                    : e);
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(read);
+                throw;
+            }
+            finally
+            {
+                content.Release();
+            }
+            if (read.AsSpan(0, chunk.Length).IndexOfAnyExcept((byte)0) < 0)
+            {
+                ArrayPool<byte>.Shared.Return(read);
+                await RecordAsync(chunk.File, chunk.Index, chunk.Length, ZeroBlock(chunk.Length), cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            chunk = chunk with { Buffer = read, Content = null };
+        }
+        byte[] buffer = chunk.Buffer!;
         byte[] key;
         try
         {
-            key = FlistBlock.Hash(chunk.Buffer.AsSpan(0, chunk.Length));
+            key = FlistBlock.Hash(buffer.AsSpan(0, chunk.Length));
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(chunk.Buffer);
+            ArrayPool<byte>.Shared.Return(buffer);
             throw;
         }
         Count(chunk.Length);
@@ -175,17 +257,17 @@ internal sealed class ChunkEncoder
         {
             Interlocked.Increment(ref _counters.BlocksKnown);
             chunk.File.SetBlock(chunk.Index, new FlistBlockRef(id, key));
-            await _uploader.SubmitKnownAsync(id, key, chunk.Buffer, chunk.Length, cancellationToken).ConfigureAwait(false);
+            await _uploader.SubmitKnownAsync(id, key, buffer, chunk.Length, cancellationToken).ConfigureAwait(false);
             return;
         }
         EncodedBlock block;
         try
         {
-            block = FlistBlock.Encode(chunk.Buffer.AsSpan(0, chunk.Length), key);
+            block = FlistBlock.Encode(buffer.AsSpan(0, chunk.Length), key);
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(chunk.Buffer);
+            ArrayPool<byte>.Shared.Return(buffer);
         }
         _index.Add(block.Key, block.Id);
         chunk.File.SetBlock(chunk.Index, new FlistBlockRef(block.Id, block.Key));
@@ -205,5 +287,12 @@ internal sealed class ChunkEncoder
         Interlocked.Add(ref _counters.BytesIn, length);
     }
 
-    private readonly record struct Chunk(PendingFile File, int Index, byte[] Buffer, int Length);
+    /// <summary>A chunk read by the sink (<paramref name="Buffer"/>, rented) or to be read by a worker (<paramref name="Content"/>).</summary>
+    private readonly record struct Chunk(PendingFile File, int Index, byte[]? Buffer, int Length, SharedContent? Content, long Offset);
 }
+
+/// <summary>
+/// A worker's read of a source failed: the input's fault, not a store's, so the sink rethrows
+/// <see cref="Exception.InnerException"/> as it is (see <see cref="BlockUploader.ThrowIfFailed"/>).
+/// </summary>
+internal sealed class ContentReadException(Exception inner) : Exception(inner.Message, inner);

@@ -176,7 +176,21 @@ public sealed class FlistSink : TreeSink
     private async ValueTask AddRegularFileAsync(TreeEntry entry, long parent, string name, long perms, long mtime,
         CancellationToken cancellationToken)
     {
-        using var content = entry.OpenContent?.Invoke() ?? FileContent.FromBytes(ReadOnlyMemory<byte>.Empty);
+        var content = new SharedContent(entry.OpenContent?.Invoke() ?? FileContent.FromBytes(ReadOnlyMemory<byte>.Empty), entry.Path);
+        try
+        {
+            await AddRegularFileAsync(entry, content, parent, name, perms, mtime, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            content.Release();
+        }
+    }
+
+    private async ValueTask AddRegularFileAsync(TreeEntry entry, SharedContent shared, long parent, string name, long perms,
+        long mtime, CancellationToken cancellationToken)
+    {
+        var content = shared.Content;
         long length = content.Length;
         if (length < 0)
             throw new ImageFormatException($"'{entry.Path}' has a negative size {length}", "file content");
@@ -210,6 +224,12 @@ public sealed class FlistSink : TreeSink
                 await _encoder.SubmitZerosAsync(file, i, n, cancellationToken).ConfigureAwait(false);
                 continue;
             }
+            Counters.CountContentBytes(n);
+            if (content.SupportsConcurrentReads)
+            {
+                await _encoder.SubmitReadAsync(file, i, shared, offset, n, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
             byte[] buffer = ArrayPool<byte>.Shared.Rent(n);
             try
             {
@@ -222,7 +242,6 @@ public sealed class FlistSink : TreeSink
                     throw new IOException($"{entry.Path}: content ended early at byte {offset} of {length}", e);
                 throw;
             }
-            Counters.CountContentBytes(n);
             await _encoder.SubmitAsync(file, i, buffer, n, cancellationToken).ConfigureAwait(false);
         }
     }

@@ -10,12 +10,14 @@ internal sealed class DirectoryFileContent : FileContent
     private readonly SafeFileHandle _handle;
     private readonly string _path;
     private readonly long _length;
+    private readonly bool _dense;
 
-    private DirectoryFileContent(SafeFileHandle handle, string path, long length)
+    private DirectoryFileContent(SafeFileHandle handle, string path, long length, bool dense)
     {
         _handle = handle;
         _path = path;
         _length = length;
+        _dense = dense;
     }
 
     /// <summary>
@@ -23,30 +25,28 @@ internal sealed class DirectoryFileContent : FileContent
     /// without following any symlink on the way and without leaving the root (openat2 RESOLVE_BENEATH |
     /// RESOLVE_NO_SYMLINKS, and RESOLVE_NO_XDEV unless the walk crosses mount points). O_NONBLOCK keeps a file replaced by
     /// a FIFO since the walk from blocking the open; anything that is no longer a regular file is refused.
+    /// <paramref name="rootHandle"/> is the walk's descriptor of the root; once the walk has closed it, the root is opened
+    /// again by its path.
     /// </summary>
-    public static DirectoryFileContent Open(byte[] root, string path, bool crossMountPoints)
+    public static DirectoryFileContent Open(SafeFileHandle rootHandle, byte[] root, string path, bool crossMountPoints)
     {
-        const int flags = Posix.O_RDONLY | Posix.O_NOCTTY | Posix.O_NOFOLLOW | Posix.O_NONBLOCK;
         SafeFileHandle handle;
-        using (var rootHandle = Posix.OpenAt(null, root, Posix.O_PATH | Posix.O_DIRECTORY))
+        try
         {
-            ulong resolve = Posix.RESOLVE_BENEATH | Posix.RESOLVE_NO_SYMLINKS | Posix.RESOLVE_NO_MAGICLINKS
-                            | (crossMountPoints ? 0 : Posix.RESOLVE_NO_XDEV);
-            try
-            {
-                handle = Posix.OpenAt2(rootHandle, path, flags, resolve);
-            }
-            catch (IOException e) when (Posix.Errno(e) == Posix.ENOSYS)
-            {
-                // Kernels before 5.6 (or a seccomp filter) have no openat2: only the final component is not followed.
-                handle = Posix.OpenAt(rootHandle, FileNameEncoding.GetBytes(path), flags);
-            }
+            handle = OpenBeneath(rootHandle, path, crossMountPoints);
+        }
+        catch (ObjectDisposedException)
+        {
+            using var reopened = Posix.OpenAt(null, root, Posix.O_PATH | Posix.O_DIRECTORY);
+            handle = OpenBeneath(reopened, path, crossMountPoints);
         }
         try
         {
             var st = Posix.Stat(handle);
             if (!st.IsRegular) throw Posix.Error("open", TreePath.Display(path) + " (no longer a regular file)", Posix.EINVAL);
-            return new DirectoryFileContent(handle, TreePath.Display(path), st.Size);
+            // As many bytes allocated as the size: no holes to look for (a file with blocks past its end and a hole only
+            // reads its hole as zeros, which the sinks find anyway). Saves two lseeks per file.
+            return new DirectoryFileContent(handle, TreePath.Display(path), st.Size, st.AllocatedBytes >= st.Size);
         }
         catch
         {
@@ -55,10 +55,30 @@ internal sealed class DirectoryFileContent : FileContent
         }
     }
 
+    private static SafeFileHandle OpenBeneath(SafeFileHandle rootHandle, string path, bool crossMountPoints)
+    {
+        const int flags = Posix.O_RDONLY | Posix.O_NOCTTY | Posix.O_NOFOLLOW | Posix.O_NONBLOCK;
+        ulong resolve = Posix.RESOLVE_BENEATH | Posix.RESOLVE_NO_SYMLINKS | Posix.RESOLVE_NO_MAGICLINKS
+                        | (crossMountPoints ? 0 : Posix.RESOLVE_NO_XDEV);
+        try
+        {
+            return Posix.OpenAt2(rootHandle, path, flags, resolve);
+        }
+        catch (IOException e) when (Posix.Errno(e) == Posix.ENOSYS)
+        {
+            // Kernels before 5.6 (or a seccomp filter) have no openat2: only the final component is not followed.
+            return Posix.OpenAt(rootHandle, FileNameEncoding.GetBytes(path), flags);
+        }
+    }
+
     public override long Length => _length;
+
+    // pread on a handle of its own: concurrent reads do not share a file position.
+    internal override bool SupportsConcurrentReads => true;
 
     public override IReadOnlyList<DataSegment> GetDataSegments()
     {
+        if (_dense) return _length == 0 ? [] : [new DataSegment(0, _length)];
         var result = new List<DataSegment>();
         long position = 0;
         while (position < _length)

@@ -149,8 +149,9 @@ internal sealed class DirectoryWalker : TreeWalker<DirectoryNode>, IDisposable
     private Func<FileContent> OpenerFor(string path)
     {
         var root = _rootPath;
+        var rootHandle = _rootHandle;
         bool crossMounts = _options.CrossMountPoints;
-        return () => DirectoryFileContent.Open(root, path, crossMounts);
+        return () => DirectoryFileContent.Open(rootHandle, root, path, crossMounts);
     }
 
     public void Dispose()
