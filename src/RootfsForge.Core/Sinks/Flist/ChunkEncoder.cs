@@ -88,7 +88,9 @@ internal sealed class ChunkEncoder
         _index = index;
         _counters = counters;
         workers = Math.Max(1, workers);
-        _chunks = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(workers * 2)
+        // Eight chunks per worker: enough that the walk can run ahead of the hashing over a stretch of small files (most
+        // queued chunks are read by the workers and hold no buffer); at most 4 MiB of buffers per worker otherwise.
+        _chunks = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(workers * 8)
         {
             SingleWriter = true, FullMode = BoundedChannelFullMode.Wait,
         });
