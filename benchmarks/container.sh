@@ -23,6 +23,8 @@
 #   rf-warm   the same again with the blob cache rf-tgz left (warm): must report 0 B downloaded
 #   rf-fl     rootfsforge container docker://… -o WORK/x.fl --store dir://WORK/store, cold blob cache, empty store
 #             (every rootfsforge run gets a fresh XDG_CACHE_HOME, so no block index from an earlier run helps)
+#   rf-fl-warm  rf-fl from a warm blob cache (rf-tgz's, or primed by an untimed-in-the-table rf-prime run): no download
+#             left, the layers still decompressed, merged and packed; fresh store and block index
 #   rf-x2     rf-tgz of the 2x image (cold), for peak RSS against image size
 # Every run: wall (date +%s%N), user/sys and peak RSS (/usr/bin/time -v; for the peer the largest of its three
 # processes), the 1-minute load average just before it, bytes downloaded (rootfsforge's last progress line). Outputs,
@@ -211,6 +213,11 @@ rf_warm() { # needs the cache rf-tgz left
   rf rf-warm "$1" "$REF" "$WORK/rf.tar.gz"; aside "$WORK/rf.tar.gz" "$WORK/cache"
 }
 rf_fl() { aside "$WORK/cache"; rf rf-fl "$1" "$REF" "$WORK/x.fl" --store "dir://$WORK/store"; aside "$WORK/x.fl" "$WORK/store" "$WORK/cache"; }
+rf_flwarm() { # the same .fl from a warm blob cache (primes its own when rf-tgz's is not there)
+  [ -d "$WORK/cache" ] || rf rf-prime "$1" "$REF" "$WORK/prime.tar.gz"
+  aside "$WORK/prime.tar.gz"
+  rf rf-fl-warm "$1" "$REF" "$WORK/x.fl" --store "dir://$WORK/store"; aside "$WORK/x.fl" "$WORK/store" "$WORK/cache"
+}
 rf_x2() { aside "$WORK/cache"; rf rf-x2 "$1" "$REF2" "$WORK/x2.tar.gz"; aside "$WORK/x2.tar.gz" "$WORK/cache"; }
 
 settle() {
@@ -222,7 +229,7 @@ settle() {
 rotate() { local r=$1; shift; local a=("$@") n=$#; local i; for ((i = 0; i < n; i++)); do echo "${a[$(( (i + r) % n ))]}"; done; }
 
 BLOBS=$IMAGES/registry/docker/registry/v2/blobs
-VARIANTS=(peer rf_tgz rf_warm rf_fl)
+VARIANTS=(peer rf_tgz rf_warm rf_fl rf_flwarm)
 [ $DO_DOUBLE = 1 ] && VARIANTS+=(rf_x2)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 settle
@@ -267,7 +274,7 @@ rounds = sorted(rows["peer"])
 cpu_name = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print("# Container flists: `rootfsforge container` vs. `skopeo copy` + `umoci unpack` + `tar -czf`\n")
 print(f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {cpu_name}, {cores} cores, kernel {platform.release()}; "
-      f"load average (1/5/15 min) before: {load_before}, after: {load_after} (shared machine: other builds and tests ran meanwhile)")
+      f"load average (1/5/15 min) before: {load_before}, after: {load_after}")
 print(f"- rootfsforge: {commit}")
 print(f"- image: `{ref}` — `{tree}` as 3 gzip layers ({layers}), {data / 1e6:.0f} MB of file data (each inode once); "
       f"pulled from a local docker-registry over loopback HTTP")
@@ -281,22 +288,23 @@ names = {
     "rf-tgz": "`rootfsforge container … -o X.tar.gz`, cold blob cache",
     "rf-warm": "the same, warm blob cache",
     "rf-fl": "`rootfsforge container … -o X.fl --store dir://…`, cold cache",
+    "rf-fl-warm": "the same `.fl`, warm blob cache",
     "rf-x2": "`… -o X.tar.gz` of the 2x image, cold cache",
 }
-for v in ("peer", "rf-tgz", "rf-warm", "rf-fl", "rf-x2"):
+for v in ("peer", "rf-tgz", "rf-warm", "rf-fl", "rf-fl-warm", "rf-x2"):
     if v not in rows: continue
     rs = sorted(rows[v]); walls = [total(v, r) for r in rs]
     w = statistics.median(walls)
     dls = sorted({s[4] for r in rs for s in rows[v][r].values()} - {"-"})
-    per = f"{data / 1e6 / w:.0f} MB/s" if v in ("rf-fl", "rf-tgz", "rf-warm") else (f"{2 * data / 1e6 / w:.0f} MB/s" if v == "rf-x2" else "")
+    per = f"{data / 1e6 / w:.0f} MB/s" if v in ("rf-fl", "rf-fl-warm", "rf-tgz", "rf-warm") else (f"{2 * data / 1e6 / w:.0f} MB/s" if v == "rf-x2" else "")
     print(f"| {names[v]} | {w:.1f} s | {min(walls):.1f} s | {max(walls):.1f} s | {statistics.median(cpu(v, r) for r in rs):.1f} s | "
           f"{max(rss(v, r) for r in rs):.0f} MB | {', '.join(dls) or '-'} | {per} |")
 if "peer" in rows:
     print("\nPeer stages (median wall): " + ", ".join(
         f"{st} {statistics.median(rows['peer'][r][st][0] for r in rounds):.1f} s" for st in ("skopeo", "umoci", "tar")))
 print("\nPair by pair (each round: the two runs of that round, with the 1-minute load average before each):\n")
-print("| round | peer | load | rf-tgz | load | rf-tgz / peer | rf-fl | load | rf-fl MB/s | rf-warm | downloaded | rf-x2 | RSS tgz / x2 |")
-print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| round | peer | load | rf-tgz | load | rf-tgz / peer | rf-fl | load | rf-fl MB/s | rf-fl-warm MB/s | rf-warm | downloaded | rf-x2 | RSS tgz / x2 |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 ratios = []
 for r in rounds:
     p, t = total("peer", r), total("rf-tgz", r)
@@ -306,7 +314,7 @@ for r in rounds:
     rx = f"{rss('rf-tgz', r):.0f} / {rss('rf-x2', r):.0f} MB" if "rf-x2" in rows else f"{rss('rf-tgz', r):.0f} MB"
     dl = rows["rf-warm"][r]["all"][4]
     print(f"| {r} | {p:.1f} s | {load('peer', r):.1f} | {t:.1f} s | {load('rf-tgz', r):.1f} | {t / p:.2f} | {fl:.1f} s | "
-          f"{load('rf-fl', r):.1f} | {data / 1e6 / fl:.0f} | {total('rf-warm', r):.1f} s | {dl} | {x2} | {rx} |")
+          f"{load('rf-fl', r):.1f} | {data / 1e6 / fl:.0f} | {data / 1e6 / total('rf-fl-warm', r):.0f} | {total('rf-warm', r):.1f} s | {dl} | {x2} | {rx} |")
 print(f"\nrf-tgz / peer, median of the pairs: {statistics.median(ratios):.2f} (target ≤ 0.5); "
       f"`.fl` throughput target ≥ 150 MB/s; warm cache: 0 B downloaded; peak RSS target ≤ 300 MB, not growing with the image.")
 PY
