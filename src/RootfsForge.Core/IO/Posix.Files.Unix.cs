@@ -14,9 +14,6 @@ internal static unsafe partial class Posix
         /// <summary>The link count (st_nlink).</summary>
         public uint LinkCount { get; init; }
 
-        /// <summary>Bytes of storage allocated (st_blocks × 512).</summary>
-        public long AllocatedBytes { get; init; }
-
         /// <summary>Last access.</summary>
         public UnixTime AccessTime { get; init; }
 
@@ -104,7 +101,6 @@ internal static unsafe partial class Posix
             st.RdevMinor, (st.AttributesMask & STATX_ATTR_MOUNT_ROOT) != 0 && (st.Attributes & STATX_ATTR_MOUNT_ROOT) != 0)
         {
             LinkCount = st.LinkCount,
-            AllocatedBytes = (long)Math.Min(st.Blocks, long.MaxValue / 512) * 512,
             AccessTime = new UnixTime(st.AccessTime.Seconds, st.AccessTime.Nanoseconds),
             ModificationTime = new UnixTime(st.ModificationTime.Seconds, st.ModificationTime.Nanoseconds),
             ChangeTime = new UnixTime(st.ChangeTime.Seconds, st.ChangeTime.Nanoseconds),

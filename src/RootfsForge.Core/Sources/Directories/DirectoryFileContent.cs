@@ -10,14 +10,12 @@ internal sealed class DirectoryFileContent : FileContent
     private readonly SafeFileHandle _handle;
     private readonly string _path;
     private readonly long _length;
-    private readonly bool _dense;
 
-    private DirectoryFileContent(SafeFileHandle handle, string path, long length, bool dense)
+    private DirectoryFileContent(SafeFileHandle handle, string path, long length)
     {
         _handle = handle;
         _path = path;
         _length = length;
-        _dense = dense;
     }
 
     /// <summary>
@@ -44,9 +42,7 @@ internal sealed class DirectoryFileContent : FileContent
         {
             var st = Posix.Stat(handle);
             if (!st.IsRegular) throw Posix.Error("open", TreePath.Display(path) + " (no longer a regular file)", Posix.EINVAL);
-            // As many bytes allocated as the size: no holes to look for (a file with blocks past its end and a hole only
-            // reads its hole as zeros, which the sinks find anyway). Saves two lseeks per file.
-            return new DirectoryFileContent(handle, TreePath.Display(path), st.Size, st.AllocatedBytes >= st.Size);
+            return new DirectoryFileContent(handle, TreePath.Display(path), st.Size);
         }
         catch
         {
@@ -78,7 +74,6 @@ internal sealed class DirectoryFileContent : FileContent
 
     public override IReadOnlyList<DataSegment> GetDataSegments()
     {
-        if (_dense) return _length == 0 ? [] : [new DataSegment(0, _length)];
         var result = new List<DataSegment>();
         long position = 0;
         while (position < _length)
