@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 
 namespace RootfsForge.Flist;
@@ -23,7 +22,11 @@ internal sealed class BlockIdIndex : IDisposable
     /// <summary>The most records kept in memory; later keys are not remembered.</summary>
     public const int MaxEntries = 1 << 20;
 
-    private readonly ConcurrentDictionary<Key, byte[]> _ids = new();
+    private readonly ConcurrentDictionary<HashKey, byte[]> _ids = new();
+
+    // Counted apart from the dictionary: ConcurrentDictionary.Count takes every lock, and Add runs on every worker for
+    // every new block.
+    private int _count;
     private readonly Microsoft.Win32.SafeHandles.SafeFileHandle? _append;
 
     private BlockIdIndex(Microsoft.Win32.SafeHandles.SafeFileHandle? append) => _append = append;
@@ -54,15 +57,17 @@ internal sealed class BlockIdIndex : IDisposable
     }
 
     /// <summary>The number of keys known.</summary>
-    public int Count => _ids.Count;
+    public int Count => Volatile.Read(ref _count);
 
     /// <summary>The block id of the chunk whose key is <paramref name="key"/>, when known.</summary>
-    public bool TryGetId(ReadOnlySpan<byte> key, out byte[] id) => _ids.TryGetValue(Key.From(key), out id!);
+    public bool TryGetId(ReadOnlySpan<byte> key, out byte[] id) => _ids.TryGetValue(HashKey.From(key), out id!);
 
     /// <summary>Remembers <paramref name="id"/> for <paramref name="key"/> (and appends it to the file, one record per write).</summary>
     public void Add(byte[] key, byte[] id)
     {
-        if (_ids.Count >= MaxEntries || !_ids.TryAdd(Key.From(key), id) || _append is null) return;
+        if (Volatile.Read(ref _count) >= MaxEntries || !_ids.TryAdd(HashKey.From(key), id)) return;
+        Interlocked.Increment(ref _count);
+        if (_append is null) return;
         Span<byte> record = stackalloc byte[RecordLength];
         key.CopyTo(record);
         id.CopyTo(record[FlistBlock.HashLength..]);
@@ -84,7 +89,7 @@ internal sealed class BlockIdIndex : IDisposable
         var buffer = new byte[RecordLength * 4096];
         Span<byte> check = stackalloc byte[CheckLength];
         int carry = 0;
-        while (_ids.Count < MaxEntries)
+        while (_count < MaxEntries)
         {
             int n = file.Read(buffer, carry, buffer.Length - carry);
             if (n == 0) break;
@@ -94,7 +99,8 @@ internal sealed class BlockIdIndex : IDisposable
                 var record = buffer.AsSpan(at, RecordLength);
                 Check(record[..(2 * FlistBlock.HashLength)], check);
                 if (!check.SequenceEqual(record[(2 * FlistBlock.HashLength)..])) continue; // torn or damaged
-                _ids.TryAdd(Key.From(record[..FlistBlock.HashLength]), record.Slice(FlistBlock.HashLength, FlistBlock.HashLength).ToArray());
+                if (_ids.TryAdd(HashKey.From(record[..FlistBlock.HashLength]), record.Slice(FlistBlock.HashLength, FlistBlock.HashLength).ToArray()))
+                    _count++;
             }
             carry = available - at;
             buffer.AsSpan(at, carry).CopyTo(buffer);
@@ -105,12 +111,4 @@ internal sealed class BlockIdIndex : IDisposable
         FlistBlock.Hash(keyAndId).AsSpan(0, CheckLength).CopyTo(destination);
 
     public void Dispose() => _append?.Dispose();
-
-    /// <summary>A 32-byte key as a dictionary key (four 64-bit words: no string conversions on the hot path).</summary>
-    private readonly record struct Key(ulong A, ulong B, ulong C, ulong D)
-    {
-        public static Key From(ReadOnlySpan<byte> k) => new(
-            BinaryPrimitives.ReadUInt64LittleEndian(k), BinaryPrimitives.ReadUInt64LittleEndian(k[8..]),
-            BinaryPrimitives.ReadUInt64LittleEndian(k[16..]), BinaryPrimitives.ReadUInt64LittleEndian(k[24..]));
-    }
 }

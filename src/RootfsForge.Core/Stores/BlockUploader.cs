@@ -17,7 +17,7 @@ internal sealed class BlockUploader
     private readonly SemaphoreSlim _slots;
     private readonly int _maxInFlight;
     private readonly CancellationTokenSource _abort = new();
-    private readonly ConcurrentDictionary<string, byte> _seenIds = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<HashKey, byte> _seenIds = new();
     private Exception? _failure;
 
     public BlockUploader(BlockRouter router, int maxInFlight, FlistCounters counters)
@@ -38,7 +38,34 @@ internal sealed class BlockUploader
     public async ValueTask SubmitAsync(EncodedBlock block, CancellationToken cancellationToken)
     {
         if (!await ClaimAsync(block.Id, cancellationToken).ConfigureAwait(false)) return;
-        _ = UploadAsync(block.Id, () => block.Data, release: null);
+        _ = UploadAsync(block.Id, () => block.Data, release: null, stored: null);
+    }
+
+    /// <summary>
+    /// Like <see cref="SubmitAsync"/> for a block held in the first <paramref name="length"/> bytes of
+    /// <paramref name="data"/>, rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/>: takes ownership and returns it
+    /// once every store has it. After a failed or cancelled upload the buffer is left to the garbage collector instead: a
+    /// store's request may still be reading it, and a reused buffer could then put wrong bytes under a block's id.
+    /// </summary>
+    public async ValueTask SubmitRentedAsync(byte[] id, byte[] data, int length, CancellationToken cancellationToken)
+    {
+        bool claimed;
+        try
+        {
+            claimed = await ClaimAsync(id, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(data);
+            throw;
+        }
+        if (!claimed)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(data);
+            return;
+        }
+        _ = UploadAsync(id, () => data.AsMemory(0, length), release: null,
+            stored: () => System.Buffers.ArrayPool<byte>.Shared.Return(data));
     }
 
     /// <summary>
@@ -70,18 +97,19 @@ internal sealed class BlockUploader
                 throw new InvalidDataException($"the block index maps key {Convert.ToHexStringLower(key)} to a wrong id");
             Interlocked.Increment(ref _counters.BlocksEncodedLate);
             return block.Data;
-        }, release: () => System.Buffers.ArrayPool<byte>.Shared.Return(chunk));
+        }, release: () => System.Buffers.ArrayPool<byte>.Shared.Return(chunk), stored: null);
     }
 
     /// <summary>True when this build has not seen <paramref name="id"/> yet; then waits for an upload slot.</summary>
     private async ValueTask<bool> ClaimAsync(byte[] id, CancellationToken cancellationToken)
     {
         ThrowIfFailed();
-        if (!_seenIds.TryAdd(Convert.ToHexStringLower(id), 0))
+        if (!_seenIds.TryAdd(HashKey.From(id), 0))
         {
             Interlocked.Increment(ref _counters.BlocksDuplicate);
             return false;
         }
+        if (_slots.Wait(0)) return true; // a free slot: no linked token to make (this runs once per block)
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _abort.Token);
         try
         {
@@ -110,11 +138,15 @@ internal sealed class BlockUploader
     /// <summary>Stops every upload (the build was abandoned).</summary>
     public void Abort() => Fail(new OperationCanceledException("the flist build was aborted"));
 
-    private async Task UploadAsync(byte[] id, Func<byte[]> data, Action? release)
+    /// <summary>
+    /// Stores the block in every store that lacks it. <paramref name="release"/> runs at the end whatever happened;
+    /// <paramref name="stored"/> only when every store has the block.
+    /// </summary>
+    private async Task UploadAsync(byte[] id, Func<ReadOnlyMemory<byte>> data, Action? release, Action? stored)
     {
         try
         {
-            byte[]? bytes = null;
+            ReadOnlyMemory<byte>? bytes = null;
             foreach (var store in _router.StoresFor(id))
             {
                 if (await store.ExistsAsync(id, _abort.Token).ConfigureAwait(false))
@@ -123,10 +155,11 @@ internal sealed class BlockUploader
                     continue;
                 }
                 bytes ??= data();
-                await store.PutAsync(id, bytes, _abort.Token).ConfigureAwait(false);
+                await store.PutAsync(id, bytes.Value, _abort.Token).ConfigureAwait(false);
                 Interlocked.Increment(ref _counters.BlocksUploaded);
-                Interlocked.Add(ref _counters.BytesStored, bytes.Length);
+                Interlocked.Add(ref _counters.BytesStored, bytes.Value.Length);
             }
+            stored?.Invoke();
         }
         catch (Exception e)
         {

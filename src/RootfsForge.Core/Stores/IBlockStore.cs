@@ -15,7 +15,11 @@ public interface IBlockStore : IAsyncDisposable
     /// <summary>True when a block with this id is present.</summary>
     Task<bool> ExistsAsync(ReadOnlyMemory<byte> id, CancellationToken cancellationToken = default);
 
-    /// <summary>Stores <paramref name="data"/> under <paramref name="id"/> (overwriting is harmless: same id, same bytes).</summary>
+    /// <summary>
+    /// Stores <paramref name="data"/> under <paramref name="id"/> (overwriting is harmless: same id, same bytes).
+    /// <paramref name="data"/> is only valid until the returned task completes (the caller may reuse its memory then):
+    /// an implementation that keeps the bytes copies them.
+    /// </summary>
     Task PutAsync(ReadOnlyMemory<byte> id, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
 
     /// <summary>The block's bytes, or <c>null</c> when the store does not hold it.</summary>

@@ -262,18 +262,29 @@ internal sealed class ChunkEncoder
             await _uploader.SubmitKnownAsync(id, key, buffer, chunk.Length, cancellationToken).ConfigureAwait(false);
             return;
         }
-        EncodedBlock block;
+        byte[] data;
+        int dataLength;
         try
         {
-            block = FlistBlock.Encode(buffer.AsSpan(0, chunk.Length), key);
+            data = FlistBlock.EncodeRented(buffer.AsSpan(0, chunk.Length), key, out dataLength);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        _index.Add(block.Key, block.Id);
-        chunk.File.SetBlock(chunk.Index, new FlistBlockRef(block.Id, block.Key));
-        await _uploader.SubmitAsync(block, cancellationToken).ConfigureAwait(false);
+        byte[] blockId;
+        try
+        {
+            blockId = FlistBlock.Hash(data.AsSpan(0, dataLength));
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(data);
+            throw;
+        }
+        _index.Add(key, blockId);
+        chunk.File.SetBlock(chunk.Index, new FlistBlockRef(blockId, key));
+        await _uploader.SubmitRentedAsync(blockId, data, dataLength, cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask RecordAsync(PendingFile file, int index, int length, EncodedBlock block, CancellationToken cancellationToken)
