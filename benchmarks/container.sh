@@ -28,9 +28,11 @@
 #   rf-x2     rf-tgz of the 2x image (cold), for peak RSS against image size
 # Every run: wall (date +%s%N), user/sys and peak RSS (/usr/bin/time -v; for the peer the largest of its three
 # processes), the 1-minute load average just before it, bytes downloaded (rootfsforge's last progress line). Outputs,
-# caches and stores are set aside after each run and deleted at the end of the round, followed by a BENCH_SETTLE
-# (default 65) second pause: ext4 here skips inodes deleted in the last 60 s slowly (see compare.sh's settle()), which
-# would charge one run's deletion to the next run.
+# caches and stores are renamed aside after each run and deleted only when the benchmark ends, and the first round waits
+# BENCH_SETTLE (default 370) seconds: this root ext4 has no journal, so ext4 skips inodes freed in the last 60 s — 360 s
+# once their inode-table block is dirty again, which the next run's new files make it — when it allocates new ones
+# (recently_deleted() in fs/ext4/ialloc.c); a deletion between rounds charged the next runs up to a third of their time
+# in inode allocation. Nothing is deleted while the rounds run, for both sides alike (about 5 GB of disk per round).
 # Writes benchmarks/results/NAME.md (default container) and NAME-runs.tsv.
 set -euo pipefail
 
@@ -47,7 +49,7 @@ PREPARE_ONLY=0
 REBUILD=0
 NAME=container
 CLI=
-SETTLE=${BENCH_SETTLE:-65}
+SETTLE=${BENCH_SETTLE:-370}
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) RUNS=$2; shift 2 ;;
@@ -220,8 +222,8 @@ rf_flwarm() { # the same .fl from a warm blob cache (primes its own when rf-tgz'
 }
 rf_x2() { aside "$WORK/cache"; rf rf-x2 "$1" "$REF2" "$WORK/x2.tar.gz"; aside "$WORK/x2.tar.gz" "$WORK/cache"; }
 
-settle() {
-  rm -rf --one-file-system "$WORK/trash"; mkdir "$WORK/trash"; sync
+settle() { # once, before the first round: inodes freed before the benchmark (the image build's) age past ext4's delay
+  sync
   if [ "$SETTLE" -gt 0 ]; then echo "  (waiting ${SETTLE}s for ext4's inode-reuse delay)" >&2; sleep "$SETTLE"; fi
 }
 
@@ -231,15 +233,17 @@ rotate() { local r=$1; shift; local a=("$@") n=$#; local i; for ((i = 0; i < n; 
 BLOBS=$IMAGES/registry/docker/registry/v2/blobs
 VARIANTS=(peer rf_tgz rf_warm rf_fl rf_flwarm)
 [ $DO_DOUBLE = 1 ] && VARIANTS+=(rf_x2)
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+need_kb=$(( (RUNS + 1) * 6 * 1024 * 1024 ))
+avail_kb=$(df -Pk "$WORK" | awk 'NR == 2 {print $4}')
+[ "$avail_kb" -ge "$need_kb" ] || die "needs about $(( need_kb / 1024 / 1024 )) GB free under $BENCH (outputs are kept until the end); $(( avail_kb / 1024 / 1024 )) GB free"
 settle
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in warm $(seq 1 "$RUNS"); do
   echo "== round $round" >&2
   find "$BLOBS" -type f -exec cat {} + >/dev/null
   r=0; [ "$round" = warm ] || r=$round
   # rf_warm right after rf_tgz would reuse its cache; it primes its own cache when it runs first.
   for v in $(rotate "$r" "${VARIANTS[@]}"); do "$v" "$round"; done
-  settle
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -280,7 +284,8 @@ print(f"- image: `{ref}` — `{tree}` as 3 gzip layers ({layers}), {data / 1e6:.
       f"pulled from a local docker-registry over loopback HTTP")
 print(f"- same tree on both sides: rootfsforge's tar holds {rf_entries} entries, umoci's rootfs {umoci_entries}; tar.gz sizes: peer {int(peer_bytes) / 1e6:.0f} MB, rootfsforge {int(rf_bytes) / 1e6:.0f} MB")
 print(f"- median of {len(rounds)} rounds after a warm-up; each round runs every variant once in a rotating order, page cache "
-      f"warm for the registry's blobs, outputs deleted after each round followed by a {settle} s pause\n")
+      f"warm for the registry's blobs; outputs kept until the end (nothing deleted while the rounds run), one {settle} s "
+      f"pause before the first round (ext4's inode-reuse delay)\n")
 print("| variant | median wall | min | max | CPU (user+sys) | peak RSS (max) | downloaded | file data / wall |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 names = {
