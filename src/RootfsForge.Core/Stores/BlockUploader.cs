@@ -49,21 +49,7 @@ internal sealed class BlockUploader
     /// </summary>
     public async ValueTask SubmitRentedAsync(byte[] id, byte[] data, int length, CancellationToken cancellationToken)
     {
-        bool claimed;
-        try
-        {
-            claimed = await ClaimAsync(id, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(data);
-            throw;
-        }
-        if (!claimed)
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(data);
-            return;
-        }
+        if (!await ClaimOrReturnAsync(id, data, cancellationToken).ConfigureAwait(false)) return;
         _ = UploadAsync(id, () => data.AsMemory(0, length), release: null,
             stored: () => System.Buffers.ArrayPool<byte>.Shared.Return(data));
     }
@@ -75,21 +61,7 @@ internal sealed class BlockUploader
     /// </summary>
     public async ValueTask SubmitKnownAsync(byte[] id, byte[] key, byte[] chunk, int length, CancellationToken cancellationToken)
     {
-        bool claimed;
-        try
-        {
-            claimed = await ClaimAsync(id, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
-            throw;
-        }
-        if (!claimed)
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
-            return;
-        }
+        if (!await ClaimOrReturnAsync(id, chunk, cancellationToken).ConfigureAwait(false)) return;
         _ = UploadAsync(id, () =>
         {
             var block = FlistBlock.Encode(chunk.AsSpan(0, length), key);
@@ -98,6 +70,24 @@ internal sealed class BlockUploader
             Interlocked.Increment(ref _counters.BlocksEncodedLate);
             return block.Data;
         }, release: () => System.Buffers.ArrayPool<byte>.Shared.Return(chunk), stored: null);
+    }
+
+    /// <summary>
+    /// <see cref="ClaimAsync"/> for a caller that hands over the pooled <paramref name="buffer"/>: returns it to the pool
+    /// when the block needs no upload or the wait failed.
+    /// </summary>
+    private async ValueTask<bool> ClaimOrReturnAsync(byte[] id, byte[] buffer, CancellationToken cancellationToken)
+    {
+        bool claimed = false;
+        try
+        {
+            claimed = await ClaimAsync(id, cancellationToken).ConfigureAwait(false);
+            return claimed;
+        }
+        finally
+        {
+            if (!claimed) System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>True when this build has not seen <paramref name="id"/> yet; then waits for an upload slot.</summary>
