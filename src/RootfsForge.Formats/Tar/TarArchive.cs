@@ -65,7 +65,7 @@ internal sealed class TarArchive : IDisposable
         var magic = new byte[4];
         int n = await stream.ReadAtLeastAsync(magic, magic.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
         var compression = Detect(magic.AsSpan(0, n));
-        var whole = new PrefixedStream(magic.AsMemory(0, n), stream);
+        var whole = new PrefixedStream(magic.AsMemory(0, n), stream, leaveOpen: true);
         return await SpoolAsync(compression == Compression.None ? whole : Decompress(whole, compression), description, temporaryDirectory,
             cancellationToken).ConfigureAwait(false);
     }
@@ -116,11 +116,19 @@ internal sealed class TarArchive : IDisposable
         try
         {
             long length = 0;
-            int n;
-            while ((n = await ReadDecompressedAsync(source, buffer, description, cancellationToken).ConfigureAwait(false)) > 0)
+            while (true)
             {
-                await RandomAccess.WriteAsync(handle, buffer.AsMemory(0, n), length, cancellationToken).ConfigureAwait(false);
-                length += n;
+                // A decompressor hands out a little at a time (what one 8 KiB read of its input gives): the buffer is
+                // filled before it is written, one write per MiB instead of dozens (each a system call).
+                int filled = 0, n;
+                while (filled < buffer.Length
+                    && (n = await ReadDecompressedAsync(source, buffer.AsMemory(filled), description, cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    filled += n;
+                }
+                if (filled == 0) break;
+                await RandomAccess.WriteAsync(handle, buffer.AsMemory(0, filled), length, cancellationToken).ConfigureAwait(false);
+                length += filled;
             }
             return new TarArchive(handle, length, description);
         }
@@ -136,7 +144,7 @@ internal sealed class TarArchive : IDisposable
         }
     }
 
-    private static async ValueTask<int> ReadDecompressedAsync(Stream source, byte[] buffer, string description, CancellationToken cancellationToken)
+    private static async ValueTask<int> ReadDecompressedAsync(Stream source, Memory<byte> buffer, string description, CancellationToken cancellationToken)
     {
         try
         {
@@ -150,32 +158,5 @@ internal sealed class TarArchive : IDisposable
         {
             throw new ImageFormatException($"zstd data is corrupt: {e.Message}", "tar compression", null, e) { ImagePath = description };
         }
-    }
-
-    /// <summary>Replays bytes already read (the magic) before the rest of a stream.</summary>
-    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : ForwardReadStream
-    {
-        private ReadOnlyMemory<byte> _prefix = prefix;
-
-        public override int Read(Span<byte> buffer)
-        {
-            if (_prefix.Length == 0) return rest.Read(buffer);
-            int n = Math.Min(buffer.Length, _prefix.Length);
-            _prefix.Span[..n].CopyTo(buffer);
-            _prefix = _prefix[n..];
-            return n;
-        }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (_prefix.Length == 0) return rest.ReadAsync(buffer, cancellationToken);
-            int n = Math.Min(buffer.Length, _prefix.Length);
-            _prefix.Span[..n].CopyTo(buffer.Span);
-            _prefix = _prefix[n..];
-            return new(n);
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 }

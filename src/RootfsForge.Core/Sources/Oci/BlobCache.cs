@@ -112,13 +112,20 @@ internal sealed class BlobCache
     }
 }
 
-/// <summary>A blob being downloaded into the cache's partial area; hashed as it is written.</summary>
+/// <summary>
+/// A blob being downloaded into the cache's partial area; hashed as it is written. One writer (the download); a
+/// <see cref="DownloadingBlobStream"/> may read what is written meanwhile, watching <see cref="Length"/>,
+/// <see cref="Generation"/> and <see cref="Changed"/>.
+/// </summary>
 internal sealed class PartialBlob : IDisposable
 {
     private readonly SafeFileHandle _handle;
     private readonly string _partialPath;
     private readonly string _finalPath;
     private IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _length;
+    private int _generation;
     private bool _done;
 
     private PartialBlob(SafeFileHandle handle, string partialPath, string finalPath, ContentDigest digest, long size)
@@ -135,8 +142,17 @@ internal sealed class PartialBlob : IDisposable
     /// <summary>The size the descriptor gives.</summary>
     public long Size { get; }
 
-    /// <summary>Bytes written so far (a resumed download starts above 0).</summary>
-    public long Length { get; private set; }
+    /// <summary>Bytes written so far (a resumed download starts above 0); the bytes below it are in the file.</summary>
+    public long Length => Volatile.Read(ref _length);
+
+    /// <summary>How many times the blob started over from byte 0 (<see cref="Reset"/>): bytes read before are void.</summary>
+    public int Generation => Volatile.Read(ref _generation);
+
+    /// <summary>A task that completes the next time bytes are appended or the blob starts over.</summary>
+    public Task Changed => Volatile.Read(ref _changed).Task;
+
+    /// <summary>The partial file, for reading what <see cref="Length"/> says is there.</summary>
+    public SafeFileHandle Handle => _handle;
 
     /// <summary>True when some of the bytes came from an earlier request (a resumed download).</summary>
     public bool Resumed { get; private set; }
@@ -164,7 +180,7 @@ internal sealed class PartialBlob : IDisposable
             blob._hash.AppendData(buffer, 0, n);
             offset += n;
         }
-        blob.Length = offset;
+        blob._length = offset;
         blob.Resumed = offset > 0;
         return blob;
     }
@@ -175,17 +191,23 @@ internal sealed class PartialBlob : IDisposable
             throw new ImageFormatException($"is larger than the {Size} bytes its descriptor gives", $"blob {Digest}");
         await RandomAccess.WriteAsync(_handle, data, Length, cancellationToken).ConfigureAwait(false);
         _hash.AppendData(data.Span);
-        Length += data.Length;
+        Volatile.Write(ref _length, _length + data.Length); // only after the bytes are in the file
+        Pulse();
     }
+
+    private void Pulse() =>
+        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     /// <summary>Starts over from byte 0 (the server ignored the Range request, or the resumed bytes were bad).</summary>
     public void Reset()
     {
+        Interlocked.Increment(ref _generation); // before any byte changes, so a reader can tell what it read is void
         RandomAccess.SetLength(_handle, 0);
         _hash.Dispose();
         _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Length = 0;
+        Volatile.Write(ref _length, 0);
         Resumed = false;
+        Pulse();
     }
 
     /// <summary>

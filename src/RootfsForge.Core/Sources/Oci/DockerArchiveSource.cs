@@ -109,7 +109,7 @@ internal sealed class DockerArchiveSource : ImageSource
             }
             // The diff_id is the digest of the uncompressed tar: decompress (bounded) and hash it.
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var tar = LayerStream.Open(stream, member.Size, _maxExpansion, layer.Digest);
+            var tar = await LayerStream.OpenAsync(stream, member.Size, _maxExpansion, layer.Digest, cancellationToken).ConfigureAwait(false);
             var buffer = new byte[1 << 20];
             int n;
             while ((n = await tar.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0) hash.AppendData(buffer, 0, n);

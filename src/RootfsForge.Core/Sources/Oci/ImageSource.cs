@@ -28,6 +28,15 @@ internal abstract class ImageSource : IDisposable
     public virtual Task EnsureLayerAsync(LayerDescriptor layer, Action<long> onDownloaded, CancellationToken cancellationToken) =>
         Task.CompletedTask;
 
+    /// <summary>
+    /// Opens the layer blob as stored (compressed) while it downloads into the cache, or returns null when there is
+    /// nothing to download (a local source, a cached blob) or the download resumes earlier bytes: then
+    /// <see cref="OpenLayerAsync"/>. Nothing read is checked before the stream's <see cref="DownloadingBlobStream.Completion"/>;
+    /// <paramref name="onChecked"/> is called once the blob passed its check.
+    /// </summary>
+    public virtual Task<DownloadingBlobStream?> TryOpenLayerWhileDownloadingAsync(LayerDescriptor layer, Action<long> onDownloaded,
+        Action onChecked, CancellationToken cancellationToken) => Task.FromResult<DownloadingBlobStream?>(null);
+
     /// <summary>Opens the layer blob as stored (compressed), after checking it; the stream reads only checked bytes.</summary>
     public abstract Task<Stream> OpenLayerAsync(LayerDescriptor layer, Action<long> onDownloaded, CancellationToken cancellationToken);
 

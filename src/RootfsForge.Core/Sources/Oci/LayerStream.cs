@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using RootfsForge.IO;
 
 namespace RootfsForge.Sources.Oci;
 
@@ -12,21 +13,28 @@ internal static class LayerStream
     public const long MinimumExpansionAllowance = 256L << 20;
 
     /// <summary>
-    /// Opens the tar of <paramref name="blob"/> (seekable, at 0). The compression is taken from the blob's magic
-    /// bytes, as Docker does, so a layer labelled gzip but stored plain (or the reverse) still reads.
+    /// Opens the tar of <paramref name="blob"/> (read from where it stands; it need not seek), taking ownership of it. The
+    /// compression is taken from the blob's magic bytes, as Docker does, so a layer labelled gzip but stored plain (or
+    /// the reverse) still reads.
     /// </summary>
-    public static Stream Open(Stream blob, long compressedSize, int maxExpansion, string digest)
+    public static async Task<Stream> OpenAsync(Stream blob, long compressedSize, int maxExpansion, string digest,
+        CancellationToken cancellationToken = default)
     {
-        Span<byte> magic = stackalloc byte[4];
-        int n = blob.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false);
-        blob.Position = 0;
+        var magic = new byte[4];
+        int n = await blob.ReadAtLeastAsync(magic, magic.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+        var whole = new PrefixedStream(magic.AsMemory(0, n), blob, leaveOpen: false);
         Stream decoder;
-        if (n >= 2 && magic[0] == 0x1F && magic[1] == 0x8B)
-            decoder = new GZipStream(blob, CompressionMode.Decompress, leaveOpen: false);
-        else if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xB5 && magic[2] == 0x2F && magic[3] == 0xFD)
-            decoder = new ZstdSharp.DecompressionStream(blob, leaveOpen: false);
-        else
-            return blob;
+        switch (Sniff(magic.AsSpan(0, n)))
+        {
+            case LayerCompression.Gzip:
+                decoder = new GZipStream(whole, CompressionMode.Decompress, leaveOpen: false);
+                break;
+            case LayerCompression.Zstd:
+                decoder = new ZstdSharp.DecompressionStream(whole, leaveOpen: false);
+                break;
+            default:
+                return whole;
+        }
         long limit = Math.Max(MinimumExpansionAllowance, checked(compressedSize * Math.Max(1, maxExpansion)));
         return new ExpansionLimitStream(decoder, limit, digest);
     }

@@ -119,7 +119,7 @@ public sealed class OciImage : IDisposable, IAsyncDisposable
         }).ConfigureAwait(false);
     }
 
-    /// <summary>How many layers <see cref="DownloadAsync"/> fetches at once.</summary>
+    /// <summary>How many blobs of the image download at once, whoever asks for them.</summary>
     public const int ParallelDownloads = 3;
 
     /// <summary>
@@ -135,9 +135,32 @@ public sealed class OciImage : IDisposable, IAsyncDisposable
         if (!Layers.Contains(layer)) throw new ArgumentException($"layer {layer.Digest} is not a layer of this image", nameof(layer));
         var blob = await _source.OpenLayerAsync(layer, OnDownloaded, cancellationToken).ConfigureAwait(false);
         LayerDone(layer);
+        return await DecompressAsync(blob, layer, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <see cref="OpenLayerAsync"/> without waiting for a download to finish: the tar can be read while the blob arrives,
+    /// and <c>Checked</c> completes once the blob passed its digest check (at once when nothing was downloaded). Nothing
+    /// read is checked before that: the caller holds back everything made from the tar until <c>Checked</c> succeeded.
+    /// <c>Checked</c> fails with <see cref="BlobRestartedException"/> (and so may the tar's reads) when the download had
+    /// to start over after bytes were read: <see cref="OpenLayerAsync"/> then reads it.
+    /// </summary>
+    internal async Task<(Stream Tar, Task Checked)> OpenLayerWhileDownloadingAsync(LayerDescriptor layer, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var blob = await _source.TryOpenLayerWhileDownloadingAsync(layer, OnDownloaded, () => LayerDone(layer), cancellationToken)
+            .ConfigureAwait(false);
+        if (blob is null) return (await OpenLayerAsync(layer, cancellationToken).ConfigureAwait(false), Task.CompletedTask);
+        // Decompressors read 8 KiB at a time; each read of the blob is a system call: 64 KiB at once, as from a cached blob.
+        var buffered = new BufferedStream(blob, 1 << 16);
+        return (await DecompressAsync(buffered, layer, cancellationToken).ConfigureAwait(false), blob.Completion);
+    }
+
+    private async Task<Stream> DecompressAsync(Stream blob, LayerDescriptor layer, CancellationToken cancellationToken)
+    {
         try
         {
-            return LayerStream.Open(blob, layer.Size, _options.MaxLayerExpansion, layer.Digest);
+            return await LayerStream.OpenAsync(blob, layer.Size, _options.MaxLayerExpansion, layer.Digest, cancellationToken).ConfigureAwait(false);
         }
         catch
         {

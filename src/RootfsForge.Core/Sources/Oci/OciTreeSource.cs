@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using RootfsForge.Tar;
 using RootfsForge.Tree;
 
@@ -57,8 +58,9 @@ public sealed class OciTreeSource : ITreeSource, IAsyncDisposable
     /// <summary>
     /// Opens every layer of <paramref name="image"/> and merges them. The layers are pipelined: each is downloaded as soon
     /// as a download slot is free (<see cref="OciImage.ParallelDownloads"/> at a time; the blob cache serves what it
-    /// has), decompressed into its spool file as soon as it is downloaded and a core is free (up to
-    /// <see cref="OciTreeSourceOptions.ParallelDecompressions"/> at a time), and applied to the tree in order while later
+    /// has), decompressed into its spool file as soon as a core is free (up to
+    /// <see cref="OciTreeSourceOptions.ParallelDecompressions"/> at a time) — following the download as the bytes arrive,
+    /// the spool used only once the whole blob passed its digest check — and applied to the tree in order while later
     /// ones are still on their way. The first failure stops the others; its error is the one thrown.
     /// </summary>
     /// <exception cref="ImageFormatException">A layer is corrupt, mismatches its digest or passes a limit.</exception>
@@ -70,12 +72,11 @@ public sealed class OciTreeSource : ITreeSource, IAsyncDisposable
         var index = new TarIndex(options.MaxEntries);
         var layers = new List<TarArchive>(image.Layers.Count);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var downloads = new SemaphoreSlim(OciImage.ParallelDownloads);
         using var decompressions = new SemaphoreSlim(Math.Max(1, options.ParallelDecompressions));
         var spools = new Task<TarArchive>[image.Layers.Count];
         for (int i = 0; i < spools.Length; i++)
         {
-            spools[i] = SpoolAsync(image, image.Layers[i], options.TemporaryDirectory, downloads, decompressions, stop.Token);
+            spools[i] = SpoolAsync(image, image.Layers[i], options.TemporaryDirectory, decompressions, stop.Token);
             // Fail fast: one layer's error stops the downloads and decompressions of the others.
             _ = spools[i].ContinueWith(t => { if (t.IsFaulted) Cancel(stop); }, CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -108,38 +109,70 @@ public sealed class OciTreeSource : ITreeSource, IAsyncDisposable
             // Waiting on an earlier layer that was stopped because a later one failed: the later one's error is the cause.
             if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested
                 && spools.FirstOrDefault(t => t.IsFaulted && t.Exception!.InnerException is not OperationCanceledException) is { } failed)
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed.Exception!.InnerException!);
+                ExceptionDispatchInfo.Throw(failed.Exception!.InnerException!);
             throw;
         }
     }
 
-    /// <summary>One layer downloaded (when the cache lacks it), checked and decompressed into its spool file.</summary>
+    /// <summary>
+    /// One layer decompressed into its spool file, while it downloads when the cache lacks it (the spool is handed out only
+    /// once the blob passed its digest check).
+    /// </summary>
     private static async Task<TarArchive> SpoolAsync(OciImage image, LayerDescriptor layer, string? temporaryDirectory,
-        SemaphoreSlim downloads, SemaphoreSlim decompressions, CancellationToken cancellationToken)
+        SemaphoreSlim decompressions, CancellationToken cancellationToken)
     {
         await Task.Yield(); // the caller starts every layer before awaiting any
-        Stream stream;
-        await downloads.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            stream = await image.OpenLayerAsync(layer, cancellationToken).ConfigureAwait(false);
+            var (tar, check) = await image.OpenLayerWhileDownloadingAsync(layer, cancellationToken).ConfigureAwait(false);
+            return await SpoolAsync(tar, check, layer, temporaryDirectory, decompressions, cancellationToken).ConfigureAwait(false);
         }
-        finally
+        catch (BlobRestartedException)
         {
-            downloads.Release();
+            // The download started over after part of it was decompressed: read it again once it is in the cache.
+            var tar = await image.OpenLayerAsync(layer, cancellationToken).ConfigureAwait(false);
+            return await SpoolAsync(tar, Task.CompletedTask, layer, temporaryDirectory, decompressions, cancellationToken).ConfigureAwait(false);
         }
-        await using (stream)
+    }
+
+    private static async Task<TarArchive> SpoolAsync(Stream tar, Task check, LayerDescriptor layer, string? temporaryDirectory,
+        SemaphoreSlim decompressions, CancellationToken cancellationToken)
+    {
+        TarArchive archive;
+        await using (tar) // disposing it before the download ends cancels the download
         {
+            ExceptionDispatchInfo? failure = null;
             await decompressions.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                return await TarArchive.OpenAsync(stream, $"layer {layer.Digest}", temporaryDirectory, cancellationToken).ConfigureAwait(false);
+                archive = await TarArchive.OpenAsync(tar, $"layer {layer.Digest}", temporaryDirectory, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException && !check.IsCompletedSuccessfully)
+            {
+                failure = ExceptionDispatchInfo.Capture(e);
+                archive = null!;
             }
             finally
             {
                 decompressions.Release();
             }
+            if (failure is not null)
+            {
+                // Bytes not yet checked did not decompress: if the blob fails its check, that is the cause to report.
+                await check.WaitAsync(cancellationToken).ConfigureAwait(false);
+                failure.Throw();
+            }
         }
+        try
+        {
+            await check.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            archive.Dispose();
+            throw;
+        }
+        return archive;
     }
 
     private static void Cancel(CancellationTokenSource stop)

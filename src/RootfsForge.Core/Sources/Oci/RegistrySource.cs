@@ -6,6 +6,7 @@ internal sealed class RegistrySource : ImageSource
     private readonly ImageReference _reference;
     private readonly RegistryClient _client;
     private readonly BlobCache _cache;
+    private readonly SemaphoreSlim _downloads = new(OciImage.ParallelDownloads);
 
     public RegistrySource(ImageReference reference, OciImageOptions options)
     {
@@ -65,6 +66,35 @@ internal sealed class RegistrySource : ImageSource
         });
     }
 
+    public override async Task<DownloadingBlobStream?> TryOpenLayerWhileDownloadingAsync(LayerDescriptor layer, Action<long> onDownloaded,
+        Action onChecked, CancellationToken cancellationToken)
+    {
+        var blob = ToDescriptor(layer);
+        if (_cache.Contains(blob.Digest, blob.Size)) return null;
+        var partial = await _cache.OpenPartialAsync(blob.Digest, blob.Size, cancellationToken).ConfigureAwait(false);
+        if (partial is null) return null; // another download finished it meanwhile
+        if (partial.Length > 0)
+        {
+            // Resumed bytes may be what is wrong, and only EnsureBlobAsync starts over once when they are.
+            partial.Dispose();
+            return null;
+        }
+        return new DownloadingBlobStream(partial, async ct =>
+        {
+            try
+            {
+                await DownloadAsync(blob, partial, onDownloaded, ct).ConfigureAwait(false);
+            }
+            catch (ImageFormatException) when (partial.Resumed)
+            {
+                // A retry resumed it mid-way, and those bytes may be what is wrong: the reader starts over with
+                // EnsureBlobAsync's one fresh attempt, as a download in one go would have.
+                throw new BlobRestartedException(blob.Digest);
+            }
+            onChecked();
+        }, cancellationToken);
+    }
+
     /// <summary>The cached blob's path, downloading (or resuming) and checking it first when it is not cached.</summary>
     private async Task<string> EnsureBlobAsync(Descriptor blob, Action<long> onDownloaded, CancellationToken cancellationToken)
     {
@@ -75,20 +105,37 @@ internal sealed class RegistrySource : ImageSource
             if (partial is null) continue; // another download finished it meanwhile
             try
             {
-                await _client.DownloadBlobAsync(blob, partial, onDownloaded, cancellationToken).ConfigureAwait(false);
-                partial.Commit();
+                await DownloadAsync(blob, partial, onDownloaded, cancellationToken).ConfigureAwait(false);
                 return _cache.PathOf(blob.Digest);
             }
             catch (ImageFormatException) when (partial.Resumed && round == 0)
             {
                 // Resumed bytes (from an earlier run or request) may be what is wrong: once more from byte 0.
-                partial.Discard();
             }
-            catch (ImageFormatException)
-            {
-                partial.Discard();
-                throw;
-            }
+        }
+    }
+
+    /// <summary>
+    /// Downloads the rest of <paramref name="blob"/> into <paramref name="partial"/> (at most
+    /// <see cref="OciImage.ParallelDownloads"/> blobs at once), checks it and commits it to the cache; a blob that fails
+    /// its check is deleted.
+    /// </summary>
+    private async Task DownloadAsync(Descriptor blob, PartialBlob partial, Action<long> onDownloaded, CancellationToken cancellationToken)
+    {
+        await _downloads.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _client.DownloadBlobAsync(blob, partial, onDownloaded, cancellationToken).ConfigureAwait(false);
+            partial.Commit();
+        }
+        catch (ImageFormatException)
+        {
+            partial.Discard();
+            throw;
+        }
+        finally
+        {
+            _downloads.Release();
         }
     }
 
