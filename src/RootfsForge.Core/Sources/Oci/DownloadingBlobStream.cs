@@ -8,7 +8,7 @@ namespace RootfsForge.Sources.Oci;
 /// the download finished and the blob passed its size and digest check and is in the cache (<see cref="Completion"/>).
 /// Until that end nothing read is checked: whoever reads must hold back everything made from it until
 /// <see cref="Completion"/> succeeded. A failed download fails the read with its error; a download that started over
-/// (<see cref="PartialBlob.Reset"/>: a server that ignored a Range request) after bytes were read fails it with
+/// (<see cref="PartialBlob.Reset"/>: a server that ignored a Range request) fails it with
 /// <see cref="BlobRestartedException"/>. Disposing the stream before the end cancels the download, leaving the partial
 /// file to resume, and waits for it to stop.
 /// </summary>
@@ -17,7 +17,7 @@ internal sealed class DownloadingBlobStream : ForwardReadStream
     private readonly PartialBlob _partial;
     private readonly CancellationTokenSource _stop;
     private readonly Task _download;
-    private int _generation;
+    private readonly int _generation;
     private long _position;
     private bool _disposed;
 
@@ -66,12 +66,9 @@ internal sealed class DownloadingBlobStream : ForwardReadStream
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (buffer.IsEmpty) return 0;
-        int generation = _partial.Generation;
-        if (generation != _generation)
-        {
-            if (_position > 0) throw new BlobRestartedException(_partial.Digest);
-            _generation = generation; // nothing read yet: follow the new start
-        }
+        // Any new start voids the stream, even before a byte was read: while Reset truncates, Length may still show the
+        // old bytes, and following the new start safely would take more than this rare case is worth.
+        if (_partial.Generation != _generation) throw new BlobRestartedException(_partial.Digest);
         // Completion is looked at before Length: once it is done, Length is final.
         bool done = _download.IsCompleted;
         if (done && !_download.IsCompletedSuccessfully) _download.GetAwaiter().GetResult(); // why it failed, at once

@@ -142,8 +142,8 @@ public sealed class OciImage : IDisposable, IAsyncDisposable
     /// <see cref="OpenLayerAsync"/> without waiting for a download to finish: the tar can be read while the blob arrives,
     /// and <c>Checked</c> completes once the blob passed its digest check (at once when nothing was downloaded). Nothing
     /// read is checked before that: the caller holds back everything made from the tar until <c>Checked</c> succeeded.
-    /// <c>Checked</c> fails with <see cref="BlobRestartedException"/> (and so may the tar's reads) when the download had
-    /// to start over after bytes were read: <see cref="OpenLayerAsync"/> then reads it.
+    /// When the download had to start over while it was read, the tar's reads or <c>Checked</c> fail with
+    /// <see cref="BlobRestartedException"/>: <see cref="OpenLayerAsync"/> then reads the layer.
     /// </summary>
     internal async Task<(Stream Tar, Task Checked)> OpenLayerWhileDownloadingAsync(LayerDescriptor layer, CancellationToken cancellationToken)
     {

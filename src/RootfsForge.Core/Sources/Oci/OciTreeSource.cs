@@ -162,15 +162,16 @@ public sealed class OciTreeSource : ITreeSource, IAsyncDisposable
                 await check.WaitAsync(cancellationToken).ConfigureAwait(false);
                 failure.Throw();
             }
-        }
-        try
-        {
-            await check.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            archive.Dispose();
-            throw;
+            // Waited for before the stream is disposed, which would stop a download the decompressor did not read to its end.
+            try
+            {
+                await check.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                archive.Dispose();
+                throw;
+            }
         }
         return archive;
     }
