@@ -30,6 +30,17 @@ public static partial class Linter
         return Check(tree, kind, cancellationToken);
     }
 
+    /// <summary>
+    /// Lints the entries of a walk already made (an <see cref="IndexingTreeSource"/>'s index), as
+    /// <paramref name="kind"/> or as the kind detected; contents are read through the entries, so their source must
+    /// still be open.
+    /// </summary>
+    internal static LintReport Check(TreeIndex index, FlistKind? kind, CancellationToken cancellationToken = default)
+    {
+        using var tree = new SourceLintTree(index);
+        return Check(tree, kind, cancellationToken);
+    }
+
     private static LintReport Check(LintTree tree, FlistKind? kind, CancellationToken ct) =>
         (kind ?? KindOf(tree)) == FlistKind.Vm ? Check(tree, ct) : CheckContainer(tree, ct);
 

@@ -128,7 +128,8 @@ internal sealed class SourceLintTree : LintTree
     private readonly TreeIndex _index;
     private readonly List<FileContent> _opened = [];
 
-    private SourceLintTree(TreeIndex index) => _index = index;
+    /// <summary>Over an index already built (e.g. by <see cref="IndexingTreeSource"/> during a copy).</summary>
+    internal SourceLintTree(TreeIndex index) => _index = index;
 
     /// <summary>Indexes every entry of <paramref name="source"/>.</summary>
     public static async Task<SourceLintTree> CreateAsync(ITreeSource source, CancellationToken cancellationToken) =>

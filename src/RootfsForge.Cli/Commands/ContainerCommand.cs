@@ -66,8 +66,10 @@ internal static class ContainerCommand
             // The container checks, reported in the summary as warnings rather than failing the command: the output is a
             // faithful conversion of the image, and a deployment's own entrypoint takes precedence over /.startup.toml
             // (docs/flist-format.md §8). 'rootfsforge lint' on the output fails on them.
-            // -q only silences the report: the checks run unless --no-lint.
-            var lint = parse.GetValue(noLint) ? null : await Linter.CheckSourceAsync(tree, FlistKind.Container, ct).ConfigureAwait(false);
+            // -q only silences the report: the checks run unless --no-lint, on the entries the copy below walks (no
+            // walk of their own; the verdict is reported after the copy anyway).
+            var lintIndex = parse.GetValue(noLint) ? null : new TreeIndex();
+            ITreeSource walked = lintIndex is null ? tree : new IndexingTreeSource(tree, lintIndex);
             var sinkOptions = outputs.Options;
             if (sinkOptions.Flist is { } fl)
             {
@@ -78,8 +80,9 @@ internal static class ContainerCommand
             await using var sink = outputs.CreateSink(sinkOptions);
             using (var progress = r.Progress(layers.LayerBytes))
             {
-                await TreeCopy.RunAsync(tree, sink, progress, ct).ConfigureAwait(false);
+                await TreeCopy.RunAsync(walked, sink, progress, ct).ConfigureAwait(false);
                 progress.Dispose();
+                var lint = lintIndex is null ? null : Linter.Check(lintIndex, FlistKind.Container, ct);
                 r.Info(ImageSummary(oci, image.LastProgress, downloaded, merged));
                 if (lint is not null) ReportLint(r, lint);
                 ExtractCommand.PrintSummary(r, sink.Statistics, tree.Warnings, progress.Elapsed, outputs.Spec);

@@ -26,7 +26,8 @@ internal sealed class TreeIndex : ITreeLookup
     private readonly Dictionary<string, TreeEntry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _children = new(StringComparer.Ordinal);
 
-    private TreeIndex()
+    /// <summary>An empty index, filled by <see cref="Add"/> (e.g. through <see cref="IndexingTreeSource"/>).</summary>
+    public TreeIndex()
     {
     }
 
@@ -38,15 +39,18 @@ internal sealed class TreeIndex : ITreeLookup
     {
         ArgumentNullException.ThrowIfNull(source);
         var index = new TreeIndex();
-        await foreach (var e in source.WalkAsync(cancellationToken).ConfigureAwait(false))
-        {
-            index._entries[e.Path] = e;
-            if (e.Path.Length == 0) continue;
-            var parent = TreePath.GetParent(e.Path);
-            if (!index._children.TryGetValue(parent, out var list)) index._children[parent] = list = [];
-            list.Add(e.Path);
-        }
+        await foreach (var e in source.WalkAsync(cancellationToken).ConfigureAwait(false)) index.Add(e);
         return index;
+    }
+
+    /// <summary>Indexes one entry of a walk (entries in walk order: a parent before its children).</summary>
+    public void Add(TreeEntry e)
+    {
+        _entries[e.Path] = e;
+        if (e.Path.Length == 0) return;
+        var parent = TreePath.GetParent(e.Path);
+        if (!_children.TryGetValue(parent, out var list)) _children[parent] = list = [];
+        list.Add(e.Path);
     }
 
     /// <summary>
