@@ -8,8 +8,8 @@ namespace RootfsForge.Sources.Oci;
 /// the download finished and the blob passed its size and digest check and is in the cache (<see cref="Completion"/>).
 /// Until that end nothing read is checked: whoever reads must hold back everything made from it until
 /// <see cref="Completion"/> succeeded. A failed download fails the read with its error; a download that started over
-/// (<see cref="PartialBlob.Reset"/>: a server that ignored a Range request) fails it with
-/// <see cref="BlobRestartedException"/>. Disposing the stream before the end cancels the download, leaving the partial
+/// (<see cref="PartialBlob.Reset"/>: a server that ignored a Range request) fails the read and <see cref="Completion"/>
+/// with <see cref="BlobRestartedException"/>. Disposing the stream before the end cancels the download, leaving the partial
 /// file to resume, and waits for it to stop.
 /// </summary>
 internal sealed class DownloadingBlobStream : ForwardReadStream
@@ -30,7 +30,13 @@ internal sealed class DownloadingBlobStream : ForwardReadStream
         _partial = partial;
         _generation = partial.Generation;
         _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        _download = Task.Run(() => download(_stop.Token), CancellationToken.None);
+        _download = Task.Run(async () =>
+        {
+            await download(_stop.Token).ConfigureAwait(false);
+            // A download that started over passed its check on bytes a reader may not have seen (it may have read all of
+            // the first attempt and be between its looks): the check then vouches for nothing read, whatever the reader saw.
+            if (partial.Generation != _generation) throw new BlobRestartedException(partial.Digest);
+        }, CancellationToken.None);
     }
 
     /// <summary>The download: completes once the blob is checked and in the cache, or fails with why it is not.</summary>
@@ -66,12 +72,12 @@ internal sealed class DownloadingBlobStream : ForwardReadStream
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (buffer.IsEmpty) return 0;
+        // Completion is looked at first: once it is done, Length is final (and a new start has failed it).
+        bool done = _download.IsCompleted;
+        if (done && !_download.IsCompletedSuccessfully) _download.GetAwaiter().GetResult(); // why it failed, at once
         // Any new start voids the stream, even before a byte was read: while Reset truncates, Length may still show the
         // old bytes, and following the new start safely would take more than this rare case is worth.
         if (_partial.Generation != _generation) throw new BlobRestartedException(_partial.Digest);
-        // Completion is looked at before Length: once it is done, Length is final.
-        bool done = _download.IsCompleted;
-        if (done && !_download.IsCompletedSuccessfully) _download.GetAwaiter().GetResult(); // why it failed, at once
         long available = _partial.Length;
         if (_position < available)
         {

@@ -13,7 +13,8 @@ internal static class LayerStream
     public const long MinimumExpansionAllowance = 256L << 20;
 
     /// <summary>
-    /// Opens the tar of <paramref name="blob"/> (read from where it stands; it need not seek), taking ownership of it. The
+    /// Opens the tar of <paramref name="blob"/> (at 0 when it can seek; one that cannot is read from where it stands),
+    /// taking ownership of it. The
     /// compression is taken from the blob's magic bytes, as Docker does, so a layer labelled gzip but stored plain (or
     /// the reverse) still reads.
     /// </summary>
@@ -22,7 +23,16 @@ internal static class LayerStream
     {
         var magic = new byte[4];
         int n = await blob.ReadAtLeastAsync(magic, magic.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
-        var whole = new PrefixedStream(magic.AsMemory(0, n), blob, leaveOpen: false);
+        Stream whole;
+        if (blob.CanSeek)
+        {
+            blob.Position = 0; // a plain layer stays the seekable stream it was
+            whole = blob;
+        }
+        else
+        {
+            whole = new PrefixedStream(magic.AsMemory(0, n), blob, leaveOpen: false);
+        }
         Stream decoder;
         switch (Sniff(magic.AsSpan(0, n)))
         {

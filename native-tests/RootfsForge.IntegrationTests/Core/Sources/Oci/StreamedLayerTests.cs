@@ -114,6 +114,41 @@ public class StreamedLayerTests(OciImagesFixture images)
         Assert.Empty(Directory.GetFileSystemEntries(spool));
     }
 
+    [SkippableFact]
+    public async Task WholeBadFirstAnswer_ThenGoodFromByteZero_TreeFromTheCheckedBlob()
+    {
+        images.Require();
+        using var proxy = new FaultProxy(images.RegistryOrigin);
+        var (image, cache, spool) = await OpenAsync(proxy.Host);
+        await using var _ = image;
+        var layer = image.Layers[0];
+        var whole = File.ReadAllBytes(images.RegistryBlobPath(layer.Digest));
+        var bad = whole.ToArray();
+        bad[bad.Length / 2] ^= 0x01;
+        int requests = 0;
+        proxy.Rule = async (x, p) =>
+        {
+            if (!IsBlob(x, layer.Digest)) return false;
+            p.Record(x, 200);
+            if (Interlocked.Increment(ref requests) == 1)
+            {
+                // Every byte of the blob, all of them wrong in one place, then the connection drops one byte short of
+                // what the header promised: the client has read the whole (bad) blob and asks for the rest.
+                await x.WriteHeadAsync(200, whole.Length + 1);
+                await x.Connection.WriteAsync(bad);
+                await x.Connection.FlushAsync();
+                return true;
+            }
+            await x.RespondAsync(200, whole); // the Range ignored: the good blob from byte 0
+            return true;
+        };
+        await using (var tree = await OciTreeSource.OpenAsync(image, new OciTreeSourceOptions { TemporaryDirectory = spool }))
+            Assert.Equal(await ReferenceDumpAsync(), await DumpAsync(tree));
+        Assert.Equal([null, $"bytes={whole.Length}-"], proxy.Log.Where(e => e.Target.EndsWith(layer.Digest)).Select(e => e.Range));
+        Assert.Equal(whole, File.ReadAllBytes(Path.Combine(cache, "sha256", layer.Digest["sha256:".Length..])));
+        Assert.Empty(Directory.GetFileSystemEntries(spool));
+    }
+
     [SkippableTheory]
     [InlineData(0.5)] // inside the deflate data: the decompressor may fail first, the digest error is still the one reported
     [InlineData(0.999)] // in the gzip trailer: everything decompresses, only the check finds it
