@@ -34,6 +34,8 @@ internal sealed class TarFileContent : FileContent
     // independent of each other and of the walk.
     internal override bool SupportsConcurrentReads => true;
 
+    internal override EncodedContent? Encoded => _inode.Segments is null ? _archive.EncodedAt(_inode.DataOffset, _inode.Size) : null;
+
     public override IReadOnlyList<DataSegment> GetDataSegments() =>
         _inode.Segments ?? (_inode.Size == 0 ? [] : [new DataSegment(0, _inode.Size)]);
 

@@ -47,6 +47,9 @@ public abstract class FileContent : IDisposable
     /// </summary>
     internal virtual bool SupportsConcurrentReads => false;
 
+    /// <summary>The whole content as a sink's <see cref="ContentEncoder"/> holds it, when the source handed it over.</summary>
+    internal virtual EncodedContent? Encoded => null;
+
     /// <summary>Reads exactly <paramref name="destination"/>.Length bytes at <paramref name="offset"/>.</summary>
     /// <exception cref="EndOfStreamException">The content ended first.</exception>
     public async ValueTask ReadExactlyAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
