@@ -58,8 +58,17 @@ internal static class ContainerCommand
             r.CheckOutput(outputs.Spec);
             var clock = Stopwatch.StartNew();
             await using var oci = await OciImage.OpenAsync(reference1, image.Options(parse, q), ct).ConfigureAwait(false);
+            var sinkOptions = outputs.Options;
+            if (sinkOptions.Flist is { } fl)
+            {
+                var allTags = new Dictionary<string, string>(ContainerFlist.Tags(oci), StringComparer.Ordinal);
+                foreach (var (k, v) in extraTags) allTags[k] = v;
+                sinkOptions = sinkOptions with { Flist = fl with { Tags = allTags } };
+            }
+            // The sink exists before the layers are read: a .fl sink takes the contents as they are decompressed.
+            await using var sink = outputs.CreateSink(sinkOptions);
             // Downloads, decompression and merging overlap (OciTreeSource pipelines the layers).
-            await using var layers = await OciTreeSource.OpenAsync(oci, ImageOptions.LayerOptions(q), ct).ConfigureAwait(false);
+            await using var layers = await OciTreeSource.OpenAsync(oci, ImageOptions.LayerOptions(q).ForSink(sink), ct).ConfigureAwait(false);
             var merged = clock.Elapsed;
             var downloaded = image.AllLayersFetched ?? merged;
             var tree = ContainerFlist.Tree(layers, startup: !parse.GetValue(noStartup), clampTime ?? default);
@@ -70,14 +79,6 @@ internal static class ContainerCommand
             // walk of their own; the verdict is reported after the copy anyway).
             var lintIndex = parse.GetValue(noLint) ? null : new TreeIndex();
             ITreeSource walked = lintIndex is null ? tree : new IndexingTreeSource(tree, lintIndex);
-            var sinkOptions = outputs.Options;
-            if (sinkOptions.Flist is { } fl)
-            {
-                var allTags = new Dictionary<string, string>(ContainerFlist.Tags(oci), StringComparer.Ordinal);
-                foreach (var (k, v) in extraTags) allTags[k] = v;
-                sinkOptions = sinkOptions with { Flist = fl with { Tags = allTags } };
-            }
-            await using var sink = outputs.CreateSink(sinkOptions);
             using (var progress = r.Progress(layers.LayerBytes))
             {
                 await TreeCopy.RunAsync(walked, sink, progress, ct).ConfigureAwait(false);

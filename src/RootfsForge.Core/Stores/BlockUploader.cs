@@ -55,6 +55,29 @@ internal sealed class BlockUploader
     }
 
     /// <summary>
+    /// Like <see cref="SubmitAsync"/> for a block whose bytes are loaded only when a store lacks it: <paramref name="load"/>
+    /// returns them in the first bytes of a buffer rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/>, which is
+    /// returned once every store has the block (after a failure it is left to the garbage collector, as in
+    /// <see cref="SubmitRentedAsync"/>).
+    /// </summary>
+    public async ValueTask SubmitLoadedAsync(byte[] id, Func<(byte[] Buffer, int Length)> load, CancellationToken cancellationToken)
+    {
+        if (!await ClaimAsync(id, cancellationToken).ConfigureAwait(false)) return;
+        byte[]? rented = null;
+        // On the thread pool: a local store's writes complete synchronously, and the caller (the sink's walk) would
+        // otherwise make them one at a time.
+        _ = Task.Run(() => UploadAsync(id, () =>
+        {
+            var (buffer, length) = load();
+            rented = buffer;
+            return buffer.AsMemory(0, length);
+        }, release: null, stored: () =>
+        {
+            if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }), CancellationToken.None);
+    }
+
+    /// <summary>
     /// Like <see cref="SubmitAsync"/> for a chunk whose block id is already known (<see cref="BlockIdIndex"/>): the
     /// block is encoded from <paramref name="chunk"/> only if a store turns out not to hold it. Takes ownership of the
     /// pooled <paramref name="chunk"/> buffer and returns it when done.

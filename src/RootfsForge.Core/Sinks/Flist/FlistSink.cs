@@ -37,6 +37,7 @@ public sealed class FlistSink : TreeSink
     private readonly Queue<PendingFile> _pending = new();
     private readonly Dictionary<string, long> _directories = new(StringComparer.Ordinal);
     private readonly Dictionary<string, LinkTarget> _linkTargets = new(StringComparer.Ordinal);
+    private BlockSpool? _spool;
     private bool _completed, _aborted;
 
     /// <summary>Creates the sink; the output appears at <paramref name="path"/> only when <see cref="CompleteAsync"/> succeeds.</summary>
@@ -80,6 +81,17 @@ public sealed class FlistSink : TreeSink
         }
         foreach (var r in stores)
             if (r.Store.IsReadOnly) throw new ArgumentException($"store {r.Store.Url} is read-only", nameof(stores));
+    }
+
+    /// <summary>
+    /// The encoder a source opened for this sink hands its contents to as it reads them (<see cref="BlockSpool"/>); the sink
+    /// then stores their blocks as they are. One per sink; <paramref name="temporaryDirectory"/> (null: the system's) is
+    /// where its blocks wait, the first call's.
+    /// </summary>
+    internal ContentEncoder ContentEncoder(string? temporaryDirectory)
+    {
+        ObjectDisposedException.ThrowIf(_completed || _aborted, this);
+        return _spool ??= new BlockSpool(temporaryDirectory, _options.Parallelism, _index);
     }
 
     /// <summary>Block, byte and deduplication counters: a snapshot.</summary>
@@ -208,6 +220,11 @@ public sealed class FlistSink : TreeSink
         _linkTargets[entry.Path] = new LinkTarget(FileTypeBits.Regular | perms, 0, file);
         _pending.Enqueue(file);
         if (count == 0) return;
+        if (content.Encoded is SpooledContent spooled && _spool is not null && spooled.Spool == _spool && spooled.Length == length)
+        {
+            await AddSpooledAsync(file, spooled, cancellationToken).ConfigureAwait(false);
+            return;
+        }
 
         var segments = content.GetDataSegments();
         content.Prefetch(0, length);
@@ -243,6 +260,25 @@ public sealed class FlistSink : TreeSink
                 throw;
             }
             await _encoder.SubmitAsync(file, i, buffer, n, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The blocks of a content the source handed to this sink's <see cref="BlockSpool"/>: stored as they are.</summary>
+    private async ValueTask AddSpooledAsync(PendingFile file, SpooledContent content, CancellationToken cancellationToken)
+    {
+        var spool = _spool!;
+        var blocks = content.Blocks;
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var block = blocks[i];
+            int n = (int)Math.Min(FlistBlock.ChunkSize, file.Length - (long)i * FlistBlock.ChunkSize);
+            Counters.CountContentBytes(n);
+            Interlocked.Increment(ref _blocks.Blocks);
+            Interlocked.Add(ref _blocks.BytesIn, n);
+            if (block.Plain) Interlocked.Increment(ref _blocks.BlocksKnown);
+            file.SetBlock(i, new FlistBlockRef(block.Id, block.Key));
+            await _uploader.SubmitLoadedAsync(block.Id, () => spool.LoadBlock(block), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -303,6 +339,7 @@ public sealed class FlistSink : TreeSink
         if (_options.TagsForTree is { } tagsForTree) tags = tags.Concat(tagsForTree(_writer.TreeDigest()));
         _writer.Commit(routes, tags, cancellationToken);
         _writer.Dispose();
+        if (_spool is not null) await _spool.DisposeAsync().ConfigureAwait(false);
         _index.Dispose();
         _blocks.Stop();
         _completed = true;
@@ -317,6 +354,7 @@ public sealed class FlistSink : TreeSink
             _uploader.Abort();
             await _encoder.AbortAsync().ConfigureAwait(false);
         }
+        if (_spool is not null) await _spool.DisposeAsync().ConfigureAwait(false);
         _writer.Dispose();
         _index.Dispose();
     }

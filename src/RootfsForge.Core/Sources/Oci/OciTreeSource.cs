@@ -19,6 +19,20 @@ public sealed record OciTreeSourceOptions
 
     /// <summary>Receives a report after each layer is applied.</summary>
     public IProgress<OciLayerProgress>? Progress { get; init; }
+
+    /// <summary>
+    /// Takes the layers' file contents as they are decompressed (a <c>.fl</c> sink's, see
+    /// <see cref="ForSink"/>) instead of their spool files; they read back the same.
+    /// </summary>
+    internal ContentEncoder? ContentEncoder { get; init; }
+
+    /// <summary>
+    /// These options with the contents handed to <paramref name="sink"/> as the layers are decompressed when it encodes
+    /// them anyway (a <see cref="Sinks.Flist.FlistSink"/>): its blocks are made while the layers download, and the spool
+    /// files keep only the rest of the archives. Any other sink: these options as they are.
+    /// </summary>
+    public OciTreeSourceOptions ForSink(TreeSink sink) =>
+        sink is Sinks.Flist.FlistSink flist ? this with { ContentEncoder = flist.ContentEncoder(TemporaryDirectory) } : this;
 }
 
 /// <summary>How far <see cref="OciTreeSource.OpenAsync"/> has come: layers applied of all.</summary>
@@ -76,7 +90,7 @@ public sealed class OciTreeSource : ITreeSource, IAsyncDisposable
         var spools = new Task<TarArchive>[image.Layers.Count];
         for (int i = 0; i < spools.Length; i++)
         {
-            spools[i] = SpoolAsync(image, image.Layers[i], options.TemporaryDirectory, decompressions, stop.Token);
+            spools[i] = SpoolAsync(image, image.Layers[i], options, decompressions, stop.Token);
             // Fail fast: one layer's error stops the downloads and decompressions of the others.
             _ = spools[i].ContinueWith(t => { if (t.IsFaulted) Cancel(stop); }, CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -118,24 +132,24 @@ public sealed class OciTreeSource : ITreeSource, IAsyncDisposable
     /// One layer decompressed into its spool file, while it downloads when the cache lacks it (the spool is handed out only
     /// once the blob passed its digest check).
     /// </summary>
-    private static async Task<TarArchive> SpoolAsync(OciImage image, LayerDescriptor layer, string? temporaryDirectory,
+    private static async Task<TarArchive> SpoolAsync(OciImage image, LayerDescriptor layer, OciTreeSourceOptions options,
         SemaphoreSlim decompressions, CancellationToken cancellationToken)
     {
         await Task.Yield(); // the caller starts every layer before awaiting any
         try
         {
             var (tar, check) = await image.OpenLayerWhileDownloadingAsync(layer, cancellationToken).ConfigureAwait(false);
-            return await SpoolAsync(tar, check, layer, temporaryDirectory, decompressions, cancellationToken).ConfigureAwait(false);
+            return await SpoolAsync(tar, check, layer, options, decompressions, cancellationToken).ConfigureAwait(false);
         }
         catch (BlobRestartedException)
         {
             // The download started over after part of it was decompressed: read it again once it is in the cache.
             var tar = await image.OpenLayerAsync(layer, cancellationToken).ConfigureAwait(false);
-            return await SpoolAsync(tar, Task.CompletedTask, layer, temporaryDirectory, decompressions, cancellationToken).ConfigureAwait(false);
+            return await SpoolAsync(tar, Task.CompletedTask, layer, options, decompressions, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private static async Task<TarArchive> SpoolAsync(Stream tar, Task check, LayerDescriptor layer, string? temporaryDirectory,
+    private static async Task<TarArchive> SpoolAsync(Stream tar, Task check, LayerDescriptor layer, OciTreeSourceOptions options,
         SemaphoreSlim decompressions, CancellationToken cancellationToken)
     {
         TarArchive archive;
@@ -145,7 +159,8 @@ public sealed class OciTreeSource : ITreeSource, IAsyncDisposable
             await decompressions.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                archive = await TarArchive.OpenAsync(tar, $"layer {layer.Digest}", temporaryDirectory, cancellationToken).ConfigureAwait(false);
+                archive = await TarArchive.OpenAsync(tar, $"layer {layer.Digest}", options.TemporaryDirectory, cancellationToken,
+                    options.ContentEncoder).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException && !check.IsCompletedSuccessfully)
             {

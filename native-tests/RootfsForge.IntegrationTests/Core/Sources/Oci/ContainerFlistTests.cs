@@ -299,6 +299,12 @@ public class ContainerFlistTests(OciImagesFixture images)
         // The capability is dropped by name.
         if (repoTag == "test/layered:gzip") Assert.Contains("bin/ping2: file capabilities (security.capability) dropped", r.StdErr);
 
+        // The layers' contents were encoded as they were decompressed, files later layers delete or replace too: the store
+        // holds exactly the blocks the .fl names, none of those.
+        var named = TestEnvironment.RunChecked("sqlite3", [fl, "SELECT DISTINCT lower(hex(id)) FROM block"])
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal);
+        Assert.Equal(named, Directory.EnumerateFiles(store).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal));
+
         var verify = Cli(work, "fl", "verify", fl);
         AssertOk(verify, "fl verify");
         Assert.Contains("ok", verify.StdErr + verify.StdOut);

@@ -1,0 +1,218 @@
+using System.IO.Compression;
+using RootfsForge.Flist;
+using RootfsForge.NativeTests.Support;
+using RootfsForge.Sinks.Flist;
+using RootfsForge.Stores;
+using RootfsForge.Tar;
+using RootfsForge.Tree;
+using Xunit;
+
+namespace RootfsForge.NativeTests.Flist;
+
+/// <summary>
+/// Layers whose file contents go to a <c>.fl</c> sink's <see cref="BlockSpool"/> while they are spooled: the archive must
+/// read back byte for byte as the tar GNU tar wrote (the oracle), whatever the tar holds (pax records, GNU long names,
+/// sparse members that turn the scanner off, an archive cut inside a content), and a <c>.fl</c> packed from such layers
+/// must be the same bytes as one packed from plain spools, with no block of a file a later layer deleted in the store.
+/// </summary>
+public class BlockSpoolTests
+{
+    /// <summary>A tree with contents of the sizes around the tar block and the chunk size, long names and links.</summary>
+    private static string MakeTree(string root)
+    {
+        Directory.CreateDirectory(Path.Combine(root, "d/sub"));
+        int seed = 1;
+        foreach (int size in new[] { 0, 1, 511, 512, 513, FlistBlock.ChunkSize - 1, FlistBlock.ChunkSize, FlistBlock.ChunkSize + 1, 1_300_000 })
+            File.WriteAllBytes(Path.Combine(root, $"d/f{size}"), TreeFixtures.Random(size, seed++));
+        string longName = new string('n', 150);
+        File.WriteAllBytes(Path.Combine(root, "d/sub", longName), TreeFixtures.Random(70_000, seed++));
+        File.WriteAllBytes(Path.Combine(root, "zeros"), new byte[600_000]);
+        File.CreateSymbolicLink(Path.Combine(root, "d/link"), "f1");
+        TestEnvironment.RunChecked("ln", [Path.Combine(root, "d/f513"), Path.Combine(root, "d/hard")]);
+        return root;
+    }
+
+    private static byte[] Tar(string root, params string[] options)
+    {
+        string tar = Path.Combine(Path.GetDirectoryName(root)!, $"{Path.GetFileName(root)}-{Guid.NewGuid():N}.tar");
+        TestEnvironment.RunChecked("tar", [.. options, "--sort=name", "--numeric-owner", "-cf", tar, "-C", root, "."]);
+        return File.ReadAllBytes(tar);
+    }
+
+    private static async Task<TarArchive> SpoolAsync(byte[] tar, string temp, ContentEncoder? encoder) =>
+        await TarArchive.OpenAsync(new MemoryStream(tar), "test layer", temp, default, encoder);
+
+    [SkippableTheory]
+    [InlineData("pax", false)]
+    [InlineData("gnu", false)]
+    [InlineData("pax", true)]
+    public async Task EncodedLayer_ReadsBackAsTheTar(string format, bool gzip)
+    {
+        TestEnvironment.RequireTool("tar");
+        string dir = TestEnvironment.NewTempDir("rff-bspool");
+        byte[] tar = Tar(MakeTree(Path.Combine(dir, "tree")), $"--format={format}");
+        byte[] input = tar;
+        if (gzip)
+        {
+            var packed = new MemoryStream();
+            using (var z = new GZipStream(packed, CompressionLevel.Fastest, leaveOpen: true)) z.Write(tar);
+            input = packed.ToArray();
+        }
+        await using var spool = new BlockSpool(dir, workers: 2, BlockIdIndex.InMemory());
+        using var archive = await SpoolAsync(input, dir, spool);
+
+        Assert.Equal(tar.Length, archive.Length);
+        AssertReadsBack(tar, archive);
+        // Every non-empty regular file went to the encoder (GNU tar writes pax records for the long name, 'L' blocks for it
+        // in the gnu format); each reads back as the file.
+        var index = new TarIndex();
+        index.ApplyLayer(archive, ociLayer: true);
+        var files = index.Walk().Where(e => e.Type == EntryType.RegularFile).ToList();
+        Assert.Equal(11, files.Count);
+        foreach (var e in files)
+        {
+            using var content = e.OpenContent!();
+            byte[] expected = File.ReadAllBytes(Path.Combine(dir, "tree", e.Path));
+            Assert.Equal(expected.Length > 0, content.Encoded is not null);
+            using var s = content.OpenStream();
+            var actual = new MemoryStream();
+            s.CopyTo(actual, 100_000); // reads that cross chunk boundaries
+            Assert.Equal(expected, actual.ToArray());
+        }
+    }
+
+    [SkippableFact]
+    public async Task SparseMember_TurnsTheScannerOff_TheArchiveStillReadsBack()
+    {
+        TestEnvironment.RequireTool("tar");
+        string dir = TestEnvironment.NewTempDir("rff-bspool");
+        string root = Path.Combine(dir, "tree");
+        Directory.CreateDirectory(root);
+        File.WriteAllBytes(Path.Combine(root, "a-before"), TreeFixtures.Random(3000, 1));
+        using (var f = File.Create(Path.Combine(root, "b-sparse")))
+        {
+            f.SetLength(4 << 20);
+            f.Position = 1 << 20;
+            f.Write(TreeFixtures.Random(5000, 2));
+        }
+        File.WriteAllBytes(Path.Combine(root, "c-after"), TreeFixtures.Random(3000, 3));
+        byte[] tar = Tar(root, "--format=gnu", "--sparse");
+        FindHeader(tar, "b-sparse", (byte)'S'); // GNU tar wrote it as an old GNU sparse member
+
+        await using var spool = new BlockSpool(dir, workers: 2, BlockIdIndex.InMemory());
+        using var archive = await SpoolAsync(tar, dir, spool);
+        AssertReadsBack(tar, archive);
+        var index = new TarIndex();
+        index.ApplyLayer(archive, ociLayer: true);
+        var byName = index.Walk().Where(e => e.Type == EntryType.RegularFile).ToDictionary(e => e.Path);
+        using (var before = byName["a-before"].OpenContent!()) Assert.NotNull(before.Encoded);
+        using (var after = byName["c-after"].OpenContent!()) Assert.Null(after.Encoded); // after the sparse member: plain
+        using var sparse = byName["b-sparse"].OpenContent!();
+        Assert.Null(sparse.Encoded);
+        var all = new byte[sparse.Length];
+        await sparse.ReadExactlyAtAsync(0, all);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(root, "b-sparse")), all);
+    }
+
+    [SkippableFact]
+    public async Task ArchiveCutInsideAContent_EndsThere_AndTheReaderReportsTheCut()
+    {
+        TestEnvironment.RequireTool("tar");
+        string dir = TestEnvironment.NewTempDir("rff-bspool");
+        byte[] tar = Tar(MakeTree(Path.Combine(dir, "tree")), "--format=pax");
+        // Inside the content of d/f1300000 (the largest): find it by its size field, cut 700 KB into its data.
+        int header = FindHeader(tar, "f1300000");
+        byte[] cut = tar[..(header + 512 + 700_000)];
+
+        await using var spool = new BlockSpool(dir, workers: 2, BlockIdIndex.InMemory());
+        using var archive = await SpoolAsync(cut, dir, spool);
+        Assert.Equal(cut.Length, archive.Length);
+        AssertReadsBack(cut, archive);
+        var index = new TarIndex();
+        var e = Assert.Throws<ImageFormatException>(() => index.ApplyLayer(archive, ociLayer: true));
+        Assert.Equal(ImageErrorKind.Truncated, e.Kind);
+    }
+
+    private static int FindHeader(byte[] tar, string nameEnd, byte type = (byte)'0')
+    {
+        byte[] name = System.Text.Encoding.ASCII.GetBytes(nameEnd + "\0");
+        for (int at = 0; at + 512 <= tar.Length; at += 512)
+        {
+            if (tar[at + 156] == type && tar.AsSpan(at, 100).IndexOf(name) >= 0) return at;
+        }
+        throw new InvalidOperationException($"no member named …{nameEnd}");
+    }
+
+    private static void AssertReadsBack(byte[] expected, TarArchive archive)
+    {
+        var all = new byte[expected.Length];
+        archive.ReadExactly(0, all);
+        Assert.True(expected.AsSpan().SequenceEqual(all), "the whole archive reads back as written");
+        var random = new Random(7);
+        for (int i = 0; i < 300; i++)
+        {
+            int at = random.Next(expected.Length);
+            int n = Math.Min(expected.Length - at, random.Next(1, 1 << 20));
+            var part = new byte[n];
+            archive.ReadExactly(at, part);
+            Assert.True(expected.AsSpan(at, n).SequenceEqual(part), $"{n} bytes at {at} read back");
+        }
+        Assert.Throws<ImageFormatException>(() => archive.ReadExactly(expected.Length - 1, new byte[2]));
+    }
+
+    /// <summary>
+    /// Two layers, the upper one deleting a file and replacing another: the .fl packed from encoded layers is the .fl
+    /// packed from plain spools, and the store holds exactly the blocks the .fl names (none of the deleted file's).
+    /// </summary>
+    [SkippableFact]
+    public async Task FlistFromEncodedLayers_IsThePlainPack_AndStoresOnlyWhatItNames()
+    {
+        TestEnvironment.RequireTool("tar");
+        TestEnvironment.RequireTool("sqlite3");
+        string dir = TestEnvironment.NewTempDir("rff-bspool");
+        byte[] lower = Tar(MakeTree(Path.Combine(dir, "lower")), "--format=pax");
+        string upper = Path.Combine(dir, "upper");
+        Directory.CreateDirectory(Path.Combine(upper, "d"));
+        File.WriteAllBytes(Path.Combine(upper, "d", ".wh.f1300000"), []);
+        File.WriteAllBytes(Path.Combine(upper, "d", "f513"), TreeFixtures.Random(2000, 99));
+        byte[] upperTar = Tar(upper, "--format=pax");
+        string store = Path.Combine(dir, "store");
+
+        string encodedFl = Path.Combine(dir, "encoded.fl"), plainFl = Path.Combine(dir, "plain.fl");
+        await PackAsync(encodedFl, store, dir, [lower, upperTar], encode: true);
+        var stored = Directory.EnumerateFiles(store).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToList();
+        var named = TestEnvironment.RunChecked("sqlite3", [encodedFl, "SELECT DISTINCT lower(hex(id)) FROM block"])
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(named, stored);
+        byte[] deleted = File.ReadAllBytes(Path.Combine(dir, "lower", "d", "f1300000"));
+        string deletedKey = Convert.ToHexStringLower(FlistBlock.Hash(deleted.AsSpan(0, FlistBlock.ChunkSize)));
+        Assert.Empty(TestEnvironment.RunChecked("sqlite3", [encodedFl, $"SELECT 1 FROM block WHERE lower(hex(key)) = '{deletedKey}'"]).Trim());
+
+        await PackAsync(plainFl, store, dir, [lower, upperTar], encode: false);
+        Assert.Equal(File.ReadAllBytes(plainFl), File.ReadAllBytes(encodedFl));
+    }
+
+    private static async Task PackAsync(string fl, string store, string temp, byte[][] layers, bool encode)
+    {
+        var route = BlockStoreRoute.Parse($"dir://{store}");
+        var archives = new List<TarArchive>();
+        try
+        {
+            await using var sink = new FlistSink(fl, new FlistSinkOptions { Stores = [route] });
+            var index = new TarIndex();
+            foreach (var layer in layers)
+            {
+                var archive = await SpoolAsync(layer, temp, encode ? sink.ContentEncoder(temp) : null);
+                archives.Add(archive);
+                index.ApplyLayer(archive, ociLayer: true);
+            }
+            foreach (var e in index.Walk()) await sink.AddAsync(e);
+            await sink.CompleteAsync();
+        }
+        finally
+        {
+            foreach (var a in archives) a.Dispose();
+            await route.Store.DisposeAsync();
+        }
+    }
+}

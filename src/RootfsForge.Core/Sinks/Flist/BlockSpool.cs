@@ -1,0 +1,319 @@
+using System.Buffers;
+using System.Threading.Channels;
+using Microsoft.Win32.SafeHandles;
+using RootfsForge.Flist;
+using RootfsForge.Tree;
+
+namespace RootfsForge.Sinks.Flist;
+
+/// <summary>
+/// A <see cref="FlistSink"/>'s <see cref="ContentEncoder"/>: contents a source hands over while it reads them (an OCI
+/// layer as it is decompressed) are cut into chunks and encoded into blocks at once (docs/flist-format.md §3) on worker
+/// threads, and the blocks wait in an unlinked temporary file until the sink reaches their files. The sink then stores
+/// them without reading or encoding anything; blocks of files a later layer deletes are never stored. Compared with a
+/// plain copy of the layer that the sink reads back and encodes later, the encoding runs while the download and the
+/// decompression leave cores idle, and the temporary file holds the blocks (about half the bytes) instead of the plain
+/// contents.
+/// </summary>
+/// <remarks>
+/// A chunk whose key the <see cref="BlockIdIndex"/> knows is kept plain, as the sink's own pipeline would only hash it
+/// (its block is encoded late, if a store lacks it). Memory: a bounded queue of chunks and a few bytes per block.
+/// </remarks>
+internal sealed class BlockSpool : ContentEncoder, IAsyncDisposable
+{
+    private readonly SafeFileHandle _file;
+    private readonly BlockIdIndex _index;
+    private readonly Channel<Chunk> _queue;
+    // Chunks are rented by the threads that decompress layers and returned by the workers. The shared pool caches returned
+    // arrays per thread first, so those rentals can miss and allocate; this pool has one store for all threads, sized for
+    // the chunks that can be out at once (the queue, one per worker, one per layer being spooled).
+    private readonly ArrayPool<byte> _chunks = ArrayPool<byte>.Create(FlistBlock.ChunkSize, 16);
+    private readonly Task[] _workers;
+    private long _length;
+    private Exception? _failure;
+    private bool _disposed;
+
+    public BlockSpool(string? temporaryDirectory, int workers, BlockIdIndex index)
+    {
+        _index = index;
+        var path = Path.Combine(temporaryDirectory ?? Path.GetTempPath(), $".rootfsforge-blocks-{Guid.NewGuid():N}");
+        _file = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+        File.Delete(path); // unlinked while open: nothing is left behind, whatever happens
+        workers = Math.Max(1, workers);
+        _queue = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(workers * 4) { FullMode = BoundedChannelFullMode.Wait });
+        _workers = new Task[workers];
+        for (int i = 0; i < workers; i++) _workers[i] = Task.Run(WorkAsync);
+    }
+
+    /// <summary>Where <see cref="SpooledContent"/> rents its chunk buffers (they come back through <see cref="QueueAsync"/>).</summary>
+    internal ArrayPool<byte> Chunks => _chunks;
+
+    /// <inheritdoc />
+    public override EncodedContent Begin(long length)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return new SpooledContent(this, length);
+    }
+
+    /// <summary>Queues chunk <paramref name="index"/> of <paramref name="content"/>; takes the pooled <paramref name="buffer"/>.</summary>
+    internal async ValueTask QueueAsync(SpooledContent content, int index, byte[] buffer, int length, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (Volatile.Read(ref _failure) is { } failure) throw new IOException($"encoding file contents failed: {failure.Message}", failure);
+            await _queue.Writer.WriteAsync(new Chunk(content, index, buffer, length), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _chunks.Return(buffer);
+            throw;
+        }
+    }
+
+    /// <summary>Encodes one chunk on the calling thread (the last, short chunk of a content cut short).</summary>
+    internal void EncodeNow(SpooledContent content, int index, byte[] buffer, int length) =>
+        Encode(new Chunk(content, index, buffer, length));
+
+    private async Task WorkAsync()
+    {
+        await foreach (var chunk in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            if (Volatile.Read(ref _failure) is { } failure)
+            {
+                _chunks.Return(chunk.Buffer);
+                chunk.Content.Fail(failure);
+                continue;
+            }
+            Encode(chunk);
+        }
+    }
+
+    private void Encode(Chunk chunk)
+    {
+        byte[]? rented = null;
+        try
+        {
+            var plain = chunk.Buffer.AsSpan(0, chunk.Length);
+            byte[] key = FlistBlock.Hash(plain);
+            SpooledBlock block;
+            if (_index.TryGetId(key, out var knownId))
+            {
+                block = new SpooledBlock(key, knownId, Append(plain), chunk.Length, Plain: true);
+            }
+            else
+            {
+                rented = FlistBlock.EncodeRented(plain, key, out int length);
+                var data = rented.AsSpan(0, length);
+                byte[] id = FlistBlock.Hash(data);
+                _index.Add(key, id);
+                block = new SpooledBlock(key, id, Append(data), length, Plain: false);
+            }
+            chunk.Content.SetBlock(chunk.Index, block);
+        }
+        catch (Exception e)
+        {
+            Interlocked.CompareExchange(ref _failure, e, null);
+            chunk.Content.Fail(e);
+        }
+        finally
+        {
+            _chunks.Return(chunk.Buffer);
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>Writes <paramref name="bytes"/> at the end of the file; returns where.</summary>
+    private long Append(ReadOnlySpan<byte> bytes)
+    {
+        long at = Interlocked.Add(ref _length, bytes.Length) - bytes.Length;
+        RandomAccess.Write(_file, bytes, at);
+        return at;
+    }
+
+    /// <summary>
+    /// The bytes a store keeps for <paramref name="block"/>, in a buffer rented from <see cref="ArrayPool{T}.Shared"/> (the
+    /// caller returns it): read back, and encoded first when the block was kept plain.
+    /// </summary>
+    internal (byte[] Buffer, int Length) LoadBlock(in SpooledBlock block)
+    {
+        byte[] stored = ArrayPool<byte>.Shared.Rent(block.Length);
+        try
+        {
+            RandomAccess.Read(_file, stored.AsSpan(0, block.Length), block.Offset);
+            if (!block.Plain) return (stored, block.Length);
+            byte[] data = FlistBlock.EncodeRented(stored.AsSpan(0, block.Length), block.Key, out int length);
+            ArrayPool<byte>.Shared.Return(stored);
+            stored = data;
+            if (!FlistBlock.Hash(data.AsSpan(0, length)).AsSpan().SequenceEqual(block.Id))
+                throw new InvalidDataException($"the block index maps key {Convert.ToHexStringLower(block.Key)} to a wrong id");
+            return (data, length);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(stored);
+            throw;
+        }
+    }
+
+    /// <summary>The plain bytes of <paramref name="block"/> (decoded unless kept plain).</summary>
+    internal byte[] ReadPlain(in SpooledBlock block)
+    {
+        var stored = new byte[block.Length];
+        int n = RandomAccess.Read(_file, stored, block.Offset);
+        if (n != stored.Length) throw new IOException($"the block spool ended at byte {block.Offset + n}, expected {block.Offset + block.Length}");
+        return block.Plain ? stored : FlistBlock.Decode(stored, block.Key, block.Id);
+    }
+
+    /// <summary>Stops the workers (failing contents still queued) and closes the file.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Interlocked.CompareExchange(ref _failure, new ObjectDisposedException(nameof(BlockSpool)), null);
+        _queue.Writer.TryComplete();
+        await Task.WhenAll(_workers).ConfigureAwait(false);
+        _file.Dispose();
+    }
+
+    private readonly record struct Chunk(SpooledContent Content, int Index, byte[] Buffer, int Length);
+}
+
+/// <summary>One block in a <see cref="BlockSpool"/>: its row values and where its bytes are.</summary>
+/// <param name="Key">BLAKE2b-256 of the plain chunk.</param>
+/// <param name="Id">The block's id.</param>
+/// <param name="Offset">Where its bytes are in the spool file.</param>
+/// <param name="Length">How many bytes it takes there.</param>
+/// <param name="Plain">Kept as the plain chunk (its id known from the block index) rather than encoded.</param>
+internal readonly record struct SpooledBlock(byte[] Key, byte[] Id, long Offset, int Length, bool Plain);
+
+/// <summary>One file's content as blocks in a <see cref="BlockSpool"/>.</summary>
+internal sealed class SpooledContent : EncodedContent
+{
+    private readonly BlockSpool _spool;
+    private readonly TaskCompletionSource _encoded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _readLock = new();
+    private SpooledBlock[] _blocks;
+    private long _length, _appended;
+    private byte[]? _chunk;
+    private int _filled, _next;
+    private bool _finished;
+    private int _pending = 1; // chunks queued and not yet encoded, plus one while bytes are still to come
+    private (int Index, byte[] Plain)? _lastRead;
+
+    public SpooledContent(BlockSpool spool, long length)
+    {
+        _spool = spool;
+        _length = length;
+        long count = (length + FlistBlock.ChunkSize - 1) / FlistBlock.ChunkSize;
+        if (count > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(length), length, "too large a content");
+        _blocks = new SpooledBlock[count];
+    }
+
+    public override long Length => _length;
+
+    public override ContentEncoder Encoder => _spool;
+
+    /// <summary>The blocks, chunk by chunk (complete once <see cref="Encoded"/> is).</summary>
+    public IReadOnlyList<SpooledBlock> Blocks => _blocks;
+
+    public override Task Encoded => _encoded.Task;
+
+    internal BlockSpool Spool => _spool;
+
+    public override async ValueTask AppendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (data.Length > _length - _appended) throw new ArgumentException("more bytes than the content's length", nameof(data));
+        while (!data.IsEmpty)
+        {
+            _chunk ??= _spool.Chunks.Rent((int)Math.Min(FlistBlock.ChunkSize, _length - _appended));
+            int chunkLength = (int)Math.Min(FlistBlock.ChunkSize, _length - ((long)_next * FlistBlock.ChunkSize));
+            int n = Math.Min(chunkLength - _filled, data.Length);
+            data.Span[..n].CopyTo(_chunk.AsSpan(_filled));
+            _filled += n;
+            _appended += n;
+            data = data[n..];
+            if (_filled < chunkLength) continue;
+            var chunk = _chunk;
+            _chunk = null;
+            _filled = 0;
+            Interlocked.Increment(ref _pending);
+            try
+            {
+                await _spool.QueueAsync(this, _next++, chunk, chunkLength, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                Fail(e);
+                throw;
+            }
+        }
+        if (_appended == _length) Finish();
+    }
+
+    public override void End()
+    {
+        if (_finished) return;
+        if (_filled > 0)
+        {
+            Interlocked.Increment(ref _pending);
+            var chunk = _chunk!;
+            _chunk = null;
+            _spool.EncodeNow(this, _next++, chunk, _filled);
+            _filled = 0;
+        }
+        else if (_chunk is { } unused)
+        {
+            _chunk = null;
+            _spool.Chunks.Return(unused);
+        }
+        Array.Resize(ref _blocks, _next);
+        _length = _appended;
+        Finish();
+    }
+
+    /// <summary>Every byte came: drops the guard <see cref="_pending"/> holds while they come.</summary>
+    private void Finish()
+    {
+        if (_finished) return;
+        _finished = true;
+        Release();
+    }
+
+    internal void SetBlock(int index, SpooledBlock block)
+    {
+        _blocks[index] = block;
+        Release();
+    }
+
+    internal void Fail(Exception e) => _encoded.TrySetException(e);
+
+    private void Release()
+    {
+        if (Interlocked.Decrement(ref _pending) == 0) _encoded.TrySetResult();
+    }
+
+    public override void ReadExactly(long offset, Span<byte> destination)
+    {
+        if (!_encoded.Task.IsCompletedSuccessfully) throw new InvalidOperationException("the content is not encoded yet");
+        if (offset < 0 || offset + destination.Length > _length)
+            throw new ArgumentOutOfRangeException(nameof(offset), offset, $"outside the content's {_length} bytes");
+        while (!destination.IsEmpty)
+        {
+            int index = (int)(offset / FlistBlock.ChunkSize);
+            int within = (int)(offset % FlistBlock.ChunkSize);
+            byte[] plain;
+            lock (_readLock)
+            {
+                if (_lastRead is not { } last || last.Index != index)
+                    _lastRead = last = (index, _spool.ReadPlain(_blocks[index]));
+                plain = last.Plain;
+            }
+            int n = Math.Min(destination.Length, plain.Length - within);
+            if (n <= 0) throw new InvalidDataException($"block {index} of the content holds {plain.Length} bytes, less than expected");
+            plain.AsSpan(within, n).CopyTo(destination);
+            destination = destination[n..];
+            offset += n;
+        }
+    }
+}
