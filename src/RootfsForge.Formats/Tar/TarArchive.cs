@@ -182,21 +182,24 @@ internal sealed class TarArchive : IDisposable
                     for (int at = 0; at < filled; at += n)
                     {
                         n = scanner.Next(buffer.AsSpan(at, filled - at), out var kind);
-                        if (kind == TarRunKind.Other)
+                        if (kind == TarRunKind.ContentStart)
+                        {
+                            content = encoder!.Begin(scanner.ContentLength);
+                            if (content is not null)
+                            {
+                                contents.Add(content);
+                                extents.Add(new Extent(length + at, scanner.ContentLength, 0, content));
+                                contentLeft = scanner.ContentLength;
+                            }
+                        }
+                        if (kind == TarRunKind.Other || content is null)
                         {
                             buffer.AsSpan(at, n).CopyTo(buffer.AsSpan(kept));
                             AddKept(extents, length + at, n, spooled + kept);
                             kept += n;
                             continue;
                         }
-                        if (kind == TarRunKind.ContentStart)
-                        {
-                            content = encoder!.Begin(scanner.ContentLength);
-                            contents.Add(content);
-                            extents.Add(new Extent(length + at, scanner.ContentLength, 0, content));
-                            contentLeft = scanner.ContentLength;
-                        }
-                        await content!.AppendAsync(buffer.AsMemory(at, n), cancellationToken).ConfigureAwait(false);
+                        await content.AppendAsync(buffer.AsMemory(at, n), cancellationToken).ConfigureAwait(false);
                         contentLeft -= n;
                     }
                 }

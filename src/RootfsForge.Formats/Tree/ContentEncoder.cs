@@ -8,9 +8,12 @@ namespace RootfsForge.Tree;
 /// </summary>
 internal abstract class ContentEncoder
 {
-    /// <summary>Starts the content of one file of <paramref name="length"/> (≥ 1) bytes, handed over in order by
-    /// <see cref="EncodedContent.AppendAsync"/>.</summary>
-    public abstract EncodedContent Begin(long length);
+    /// <summary>
+    /// Starts the content of one file of <paramref name="length"/> (≥ 1) bytes, handed over in order by
+    /// <see cref="EncodedContent.AppendAsync"/>; null when the encoder does not take it (the source keeps it itself).
+    /// The length is the header's claim: the bytes may end sooner (<see cref="EncodedContent.End"/>).
+    /// </summary>
+    public abstract EncodedContent? Begin(long length);
 }
 
 /// <summary>One file's content held by a <see cref="ContentEncoder"/>.</summary>

@@ -179,7 +179,7 @@ public class BlockSpoolTests
         string store = Path.Combine(dir, "store");
 
         string encodedFl = Path.Combine(dir, "encoded.fl"), plainFl = Path.Combine(dir, "plain.fl");
-        await PackAsync(encodedFl, store, dir, [lower, upperTar], encode: true);
+        var readAfter = await PackAsync(encodedFl, store, dir, [lower, upperTar], encode: true);
         var stored = Directory.EnumerateFiles(store).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToList();
         var named = TestEnvironment.RunChecked("sqlite3", [encodedFl, "SELECT DISTINCT lower(hex(id)) FROM block"])
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToList();
@@ -188,14 +188,20 @@ public class BlockSpoolTests
         string deletedKey = Convert.ToHexStringLower(FlistBlock.Hash(deleted.AsSpan(0, FlistBlock.ChunkSize)));
         Assert.Empty(TestEnvironment.RunChecked("sqlite3", [encodedFl, $"SELECT 1 FROM block WHERE lower(hex(key)) = '{deletedKey}'"]).Trim());
 
-        await PackAsync(plainFl, store, dir, [lower, upperTar], encode: false);
+        var plainReadAfter = await PackAsync(plainFl, store, dir, [lower, upperTar], encode: false);
         Assert.Equal(File.ReadAllBytes(plainFl), File.ReadAllBytes(encodedFl));
+        // The layers' files still read back after the sink completed (container's lint reads some then).
+        Assert.Equal(plainReadAfter.Keys.Order(), readAfter.Keys.Order());
+        foreach (var (path, bytes) in plainReadAfter) Assert.True(bytes.AsSpan().SequenceEqual(readAfter[path]), path);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(upper, "d", "f513")), readAfter["d/f513"]);
     }
 
-    private static async Task PackAsync(string fl, string store, string temp, byte[][] layers, bool encode)
+    /// <summary>Packs the layers into <paramref name="fl"/>; returns every regular file's content as read after the sink completed.</summary>
+    private static async Task<Dictionary<string, byte[]>> PackAsync(string fl, string store, string temp, byte[][] layers, bool encode)
     {
         var route = BlockStoreRoute.Parse($"dir://{store}");
         var archives = new List<TarArchive>();
+        var readAfter = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         try
         {
             await using var sink = new FlistSink(fl, new FlistSinkOptions { Stores = [route] });
@@ -208,11 +214,56 @@ public class BlockSpoolTests
             }
             foreach (var e in index.Walk()) await sink.AddAsync(e);
             await sink.CompleteAsync();
+            foreach (var e in index.Walk().Where(e => e.Type == EntryType.RegularFile))
+            {
+                using var content = e.OpenContent!();
+                var bytes = new byte[content.Length];
+                await content.ReadExactlyAtAsync(0, bytes);
+                readAfter[e.Path] = bytes;
+            }
         }
         finally
         {
             foreach (var a in archives) a.Dispose();
             await route.Store.DisposeAsync();
         }
+        return readAfter;
+    }
+
+    /// <summary>
+    /// A pax <c>size</c> far beyond the bytes that follow (a corrupt or hostile layer): memory follows the bytes that came,
+    /// not the claim, a claim past what the spool numbers stays in the spool file, and the reader reports the cut.
+    /// </summary>
+    [Theory]
+    [InlineData(1L << 48)]
+    [InlineData(1L << 52)]
+    public async Task HugeClaimedSize_CostsOnlyTheBytesThatCame(long claimed)
+    {
+        string dir = TestEnvironment.NewTempDir("rff-bspool");
+        var pax = new PaxRecordWriter();
+        pax.Add("size", System.Text.Encoding.ASCII.GetBytes(claimed.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var tar = new MemoryStream();
+        tar.Write(Member("PaxHeaders/big", TarHeader.TypeFlags.PaxExtended, pax.Written.ToArray()));
+        tar.Write(Member("big", TarHeader.TypeFlags.RegularFile, []));
+        tar.Write(TreeFixtures.Random(3 * FlistBlock.ChunkSize + 100, 5));
+        byte[] bytes = tar.ToArray();
+
+        await using var spool = new BlockSpool(dir, workers: 2, BlockIdIndex.InMemory());
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        using var archive = await SpoolAsync(bytes, dir, spool);
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        Assert.True(allocated < 64 << 20, $"spooling allocated {allocated} bytes");
+        AssertReadsBack(bytes, archive);
+        var e = Assert.Throws<ImageFormatException>(() => new TarIndex().ApplyLayer(archive, ociLayer: true));
+        Assert.Equal(ImageErrorKind.Truncated, e.Kind);
+    }
+
+    /// <summary>A ustar header for <paramref name="data"/> followed by it, padded to the tar block.</summary>
+    private static byte[] Member(string name, byte typeFlag, byte[] data)
+    {
+        var block = new byte[512 + (data.Length + 511) / 512 * 512];
+        TarHeader.WriteUstar(block, System.Text.Encoding.UTF8.GetBytes(name), 0x1A4, 0, 0, data.Length, 0, typeFlag, default, 0, 0);
+        data.CopyTo(block, 512);
+        return block;
     }
 }

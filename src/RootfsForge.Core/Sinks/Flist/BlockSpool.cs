@@ -31,7 +31,7 @@ internal sealed class BlockSpool : ContentEncoder, IAsyncDisposable
     private readonly Task[] _workers;
     private long _length;
     private Exception? _failure;
-    private bool _disposed;
+    private bool _stopped, _disposed;
 
     public BlockSpool(string? temporaryDirectory, int workers, BlockIdIndex index)
     {
@@ -48,12 +48,15 @@ internal sealed class BlockSpool : ContentEncoder, IAsyncDisposable
     /// <summary>Where <see cref="SpooledContent"/> rents its chunk buffers (they come back through <see cref="QueueAsync"/>).</summary>
     internal ArrayPool<byte> Chunks => _chunks;
 
+    /// <summary>The largest content taken: its chunks are numbered with an <see cref="int"/> (larger ones stay with the source).</summary>
+    internal const long MaxContentLength = (long)int.MaxValue * FlistBlock.ChunkSize;
+
     /// <inheritdoc />
-    public override EncodedContent Begin(long length)
+    public override EncodedContent? Begin(long length)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return new SpooledContent(this, length);
+        ObjectDisposedException.ThrowIf(_stopped, this);
+        return length <= MaxContentLength ? new SpooledContent(this, length) : null;
     }
 
     /// <summary>Queues chunk <paramref name="index"/> of <paramref name="content"/>; takes the pooled <paramref name="buffer"/>.</summary>
@@ -140,7 +143,7 @@ internal sealed class BlockSpool : ContentEncoder, IAsyncDisposable
         byte[] stored = ArrayPool<byte>.Shared.Rent(block.Length);
         try
         {
-            RandomAccess.Read(_file, stored.AsSpan(0, block.Length), block.Offset);
+            ReadStored(block, stored);
             if (!block.Plain) return (stored, block.Length);
             byte[] data = FlistBlock.EncodeRented(stored.AsSpan(0, block.Length), block.Key, out int length);
             ArrayPool<byte>.Shared.Return(stored);
@@ -160,19 +163,38 @@ internal sealed class BlockSpool : ContentEncoder, IAsyncDisposable
     internal byte[] ReadPlain(in SpooledBlock block)
     {
         var stored = new byte[block.Length];
-        int n = RandomAccess.Read(_file, stored, block.Offset);
-        if (n != stored.Length) throw new IOException($"the block spool ended at byte {block.Offset + n}, expected {block.Offset + block.Length}");
+        ReadStored(block, stored);
         return block.Plain ? stored : FlistBlock.Decode(stored, block.Key, block.Id);
     }
 
-    /// <summary>Stops the workers (failing contents still queued) and closes the file.</summary>
+    /// <summary>Reads the bytes <paramref name="block"/> takes in the file into the start of <paramref name="destination"/>.</summary>
+    private void ReadStored(in SpooledBlock block, byte[] destination)
+    {
+        // The file is only appended to and the block's bytes were written before it was handed out: a short read is a bug
+        // or a broken disk, never a normal end.
+        int n = RandomAccess.Read(_file, destination.AsSpan(0, block.Length), block.Offset);
+        if (n != block.Length)
+            throw new IOException($"the block spool ended at byte {block.Offset + n}, expected {block.Offset + block.Length}");
+    }
+
+    /// <summary>
+    /// Stops the workers (failing contents still queued, and any begun later); the blocks already made still read back
+    /// until <see cref="DisposeAsync"/>.
+    /// </summary>
+    public async ValueTask StopEncodingAsync()
+    {
+        _stopped = true;
+        Interlocked.CompareExchange(ref _failure, new ObjectDisposedException(nameof(BlockSpool), "encoding has stopped"), null);
+        _queue.Writer.TryComplete();
+        await Task.WhenAll(_workers).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops the workers and closes the file.</summary>
     public async ValueTask DisposeAsync()
     {
         if (_disposed) return;
+        await StopEncodingAsync().ConfigureAwait(false);
         _disposed = true;
-        Interlocked.CompareExchange(ref _failure, new ObjectDisposedException(nameof(BlockSpool)), null);
-        _queue.Writer.TryComplete();
-        await Task.WhenAll(_workers).ConfigureAwait(false);
         _file.Dispose();
     }
 
@@ -193,7 +215,11 @@ internal sealed class SpooledContent : EncodedContent
     private readonly BlockSpool _spool;
     private readonly TaskCompletionSource _encoded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _readLock = new();
-    private SpooledBlock[] _blocks;
+    // The blocks in pages the appending thread adds as chunks come (workers fill them in, under _pagesLock): memory grows
+    // with the bytes that came, not with the length a header claims.
+    private readonly Lock _pagesLock = new();
+    private readonly List<SpooledBlock[]> _pages = [];
+    private int _count;
     private long _length, _appended;
     private byte[]? _chunk;
     private int _filled, _next;
@@ -203,19 +229,26 @@ internal sealed class SpooledContent : EncodedContent
 
     public SpooledContent(BlockSpool spool, long length)
     {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, BlockSpool.MaxContentLength);
         _spool = spool;
         _length = length;
-        long count = (length + FlistBlock.ChunkSize - 1) / FlistBlock.ChunkSize;
-        if (count > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(length), length, "too large a content");
-        _blocks = new SpooledBlock[count];
     }
 
     public override long Length => _length;
 
     public override ContentEncoder Encoder => _spool;
 
-    /// <summary>The blocks, chunk by chunk (complete once <see cref="Encoded"/> is).</summary>
-    public IReadOnlyList<SpooledBlock> Blocks => _blocks;
+    /// <summary>How many blocks the content has (final once <see cref="Encoded"/> completed).</summary>
+    public int BlockCount => _count;
+
+    /// <summary>Block <paramref name="index"/> (chunk by chunk), once <see cref="Encoded"/> completed.</summary>
+    public SpooledBlock Block(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)_count, nameof(index));
+        return _pages[index >> PageShift][index & PageMask];
+    }
+
+    private const int PageShift = 10, PageMask = (1 << PageShift) - 1;
 
     public override Task Encoded => _encoded.Task;
 
@@ -237,6 +270,7 @@ internal sealed class SpooledContent : EncodedContent
             var chunk = _chunk;
             _chunk = null;
             _filled = 0;
+            AddSlot();
             Interlocked.Increment(ref _pending);
             try
             {
@@ -256,6 +290,7 @@ internal sealed class SpooledContent : EncodedContent
         if (_finished) return;
         if (_filled > 0)
         {
+            AddSlot();
             Interlocked.Increment(ref _pending);
             var chunk = _chunk!;
             _chunk = null;
@@ -267,7 +302,6 @@ internal sealed class SpooledContent : EncodedContent
             _chunk = null;
             _spool.Chunks.Return(unused);
         }
-        Array.Resize(ref _blocks, _next);
         _length = _appended;
         Finish();
     }
@@ -280,9 +314,24 @@ internal sealed class SpooledContent : EncodedContent
         Release();
     }
 
+    /// <summary>Makes room for block <see cref="_next"/> before it is queued (on the appending thread).</summary>
+    private void AddSlot()
+    {
+        if ((_next & PageMask) == 0)
+        {
+            // A page as large as the chunks still to come need, at most 1024 blocks.
+            long left = (_length - (long)_next * FlistBlock.ChunkSize + FlistBlock.ChunkSize - 1) / FlistBlock.ChunkSize;
+            var page = new SpooledBlock[Math.Clamp(left, 1, 1 << PageShift)];
+            lock (_pagesLock) _pages.Add(page);
+        }
+        _count = _next + 1;
+    }
+
     internal void SetBlock(int index, SpooledBlock block)
     {
-        _blocks[index] = block;
+        SpooledBlock[] page;
+        lock (_pagesLock) page = _pages[index >> PageShift];
+        page[index & PageMask] = block;
         Release();
     }
 
@@ -306,7 +355,7 @@ internal sealed class SpooledContent : EncodedContent
             lock (_readLock)
             {
                 if (_lastRead is not { } last || last.Index != index)
-                    _lastRead = last = (index, _spool.ReadPlain(_blocks[index]));
+                    _lastRead = last = (index, _spool.ReadPlain(Block(index)));
                 plain = last.Plain;
             }
             int n = Math.Min(destination.Length, plain.Length - within);
@@ -314,6 +363,8 @@ internal sealed class SpooledContent : EncodedContent
             plain.AsSpan(within, n).CopyTo(destination);
             destination = destination[n..];
             offset += n;
+            // A read that reached the end drops the block it kept for the next read: a reader of many files keeps none.
+            if (offset == _length) lock (_readLock) _lastRead = null;
         }
     }
 }

@@ -267,11 +267,10 @@ public sealed class FlistSink : TreeSink
     private async ValueTask AddSpooledAsync(PendingFile file, SpooledContent content, CancellationToken cancellationToken)
     {
         var spool = _spool!;
-        var blocks = content.Blocks;
-        for (int i = 0; i < blocks.Count; i++)
+        for (int i = 0; i < content.BlockCount; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var block = blocks[i];
+            var block = content.Block(i);
             int n = (int)Math.Min(FlistBlock.ChunkSize, file.Length - (long)i * FlistBlock.ChunkSize);
             Counters.CountContentBytes(n);
             Interlocked.Increment(ref _blocks.Blocks);
@@ -339,7 +338,9 @@ public sealed class FlistSink : TreeSink
         if (_options.TagsForTree is { } tagsForTree) tags = tags.Concat(tagsForTree(_writer.TreeDigest()));
         _writer.Commit(routes, tags, cancellationToken);
         _writer.Dispose();
-        if (_spool is not null) await _spool.DisposeAsync().ConfigureAwait(false);
+        // The spool's file stays until the sink is disposed: the source's contents read back from it, and a caller may
+        // still read them after the copy (container's lint reads files of the tree it just wrote).
+        if (_spool is not null) await _spool.StopEncodingAsync().ConfigureAwait(false);
         _index.Dispose();
         _blocks.Stop();
         _completed = true;
