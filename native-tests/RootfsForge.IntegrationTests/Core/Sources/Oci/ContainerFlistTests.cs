@@ -116,7 +116,29 @@ public class ContainerFlistTests(OciImagesFixture images)
         AssertSameTree("handmade", oracle, RootfsDump.Of(output), "oci:LAYOUT:1 -o DIR");
     }
 
-    /// <summary>The layered image read from an OCI layout and from a docker archive (as skopeo writes them) instead of a registry.</summary>
+    /// <summary>
+    /// To a <c>.fl</c>, the layers' contents live in the sink's block spool; lint reads files of the tree after the sink
+    /// completed (zinit units here), and must see them.
+    /// </summary>
+    [SkippableFact]
+    public void Flist_LintReadsLayerFilesAfterTheSink()
+    {
+        string work = TestEnvironment.NewTempDir("rff-ctr-lint");
+        var w = new OciLayoutWriter(Path.Combine(work, "layout"));
+        w.AddLayer(LayerTar.Members(
+            new("dir", "bin"), new("file", "bin/sh", "#!/not/really\n", Mode: "755"),
+            new("dir", "etc"), new("dir", "etc/zinit"),
+            new("file", "etc/zinit/web.yaml", "exec: /usr/bin/webd --port 80\n"),
+            new("file", "etc/zinit/ok.yaml", "exec: /bin/sh -c true\n")), "gzip");
+        w.Finish("1");
+        string fl = Path.Combine(work, "x.fl"), store = Path.Combine(work, "store");
+        var r = Cli(work, "container", $"oci:{w.Dir}:1", "-o", fl, "--store", $"dir://{store}");
+        AssertOk(r, "container -o x.fl");
+        Assert.Contains("zinit unit /etc/zinit/web.yaml: exec /usr/bin/webd does not resolve inside the tree", r.StdErr);
+        Assert.DoesNotContain("ok.yaml", r.StdErr); // it passed: no warning
+    }
+
+
     [SkippableTheory]
     [InlineData("oci")]
     [InlineData("docker-archive")]
