@@ -36,8 +36,9 @@ internal static class ExtractCommand
             var disk = CommonOptions.DiskOptions(parse, partition, verify, noReplay, allowBacking);
             await using var outputs = targets.Open(parse, parse.GetValue(output), new SinkFactoryOptions { MtimeClamp = clampTime });
             r.CheckOutput(outputs.Spec);
-            await using var input = await images.OpenInputAsync(parse, path, r.Quiet, ct, disk).ConfigureAwait(false);
+            // The sink first: a .fl sink takes a container image's contents as its layers are decompressed.
             await using var sink = outputs.CreateSink();
+            await using var input = await images.OpenInputAsync(parse, path, r.Quiet, ct, disk, sink).ConfigureAwait(false);
             using (var progress = r.Progress(input.ExpectedBytes ?? 0))
             {
                 await TreeCopy.RunAsync(input.Tree, sink, progress, ct).ConfigureAwait(false);

@@ -55,23 +55,26 @@ internal static class FlCommand
             var tagRows = ParseTags(parse.GetValue(tags));
             var mtimeClamp = OutputOptions.ParseClamp(parse.GetValue(clamp));
             var routes = OutputOptions.OpenWritableStores(parse.GetValue(stores));
+            string[] warnings;
             try
             {
                 bool q = r.Quiet;
-                await using var input = await images.OpenInputAsync(parse, src, q, ct).ConfigureAwait(false);
-                var tree = input.Tree;
                 var options = new FlistSinkOptions
                 {
                     Stores = routes, Tags = tagRows, MtimeClamp = mtimeClamp, BlockIndexPath = FlistSinkOptions.DefaultBlockIndexPath,
                 };
+                // The sink first: it takes a container image's contents as its layers are decompressed; the input is
+                // disposed before it (it reads those contents back from the sink's block spool).
                 var sink = new FlistSink(outPath, options);
                 await using (sink)
                 {
-                    using var progress = r.Progress(input.ExpectedBytes ?? 0);
-                    await TreeCopy.RunAsync(tree, sink, progress, ct).ConfigureAwait(false);
+                    await using var input = await images.OpenInputAsync(parse, src, q, ct, sink: sink).ConfigureAwait(false);
+                    using (var progress = r.Progress(input.ExpectedBytes ?? 0))
+                        await TreeCopy.RunAsync(input.Tree, sink, progress, ct).ConfigureAwait(false);
+                    warnings = [.. input.Warnings];
                 }
                 if (publishDir is not null) await OutputOptions.PublishAsync(outPath, publishDir, q, ct).ConfigureAwait(false);
-                r.WarnAll(input.Warnings.Concat(sink.Statistics.Warnings));
+                r.WarnAll(warnings.Concat(sink.Statistics.Warnings));
                 if (q) return ExitCodes.Ok;
                 OutputOptions.WarnUnreachable(routes);
                 Console.Error.WriteLine(OutputOptions.FlistSummary(outPath, sink));

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using RootfsForge.Sources;
 using RootfsForge.Sources.Oci;
+using RootfsForge.Tree;
 
 namespace RootfsForge.Cli.Commands;
 
@@ -59,11 +60,14 @@ internal sealed class ImageOptions
     /// <summary>
     /// Opens a command's input (<see cref="CheckInput"/> first): a container image with these options, reporting its
     /// download and the layers applied on stderr unless <paramref name="quiet"/>; a disk image with <paramref name="disk"/>.
+    /// A container image's layers hand their contents to <paramref name="sink"/> as they are decompressed when it encodes
+    /// them anyway (<see cref="OciTreeSourceOptions.ForSink"/>; the input must then be disposed before the sink).
     /// </summary>
     public async Task<TreeInput> OpenInputAsync(ParseResult parse, string input, bool quiet, CancellationToken ct,
-        CloudImageOptions? disk = null)
+        CloudImageOptions? disk = null, TreeSink? sink = null)
     {
         var options = InputOptions(parse, input, quiet, disk);
+        if (sink is not null && options.Layers is { } layers) options = options with { Layers = layers.ForSink(sink) };
         try
         {
             return await TreeInput.OpenAsync(input, options, ct).ConfigureAwait(false);

@@ -67,6 +67,22 @@ public class TreeInputCliTests(OciImagesFixture images)
         // A .fl holds no xattrs, FIFOs as such or hard links (docs/flist-format.md): compare regular files and symlinks.
         static string[] FilesAndLinks(string[] d) => d.Where(l => l.Split('\t')[1] is "file" or "sym").ToArray();
         RootfsDump.AssertSame(FilesAndLinks(flOracle), FilesAndLinks(RootfsDump.Of(back, RootfsDump.Options.Flist)), "fl pack docker://… then fl extract");
+        AssertStoreHoldsWhatTheFlistNames(fl, store);
+
+        // extract to a .fl (the layers' contents encoded as they are decompressed, as for fl pack): the same tree.
+        string fl2 = Path.Combine(work, "x2.fl"), store2 = Path.Combine(work, "store2"), back2 = Path.Combine(work, "back2.tar");
+        AssertOk(Cli(work, "test/layered:v2s2", "extract", images.Ref("test/layered:v2s2"), "-o", fl2, "--store", "dir://" + store2, "-q"), "extract docker://… -o X.fl");
+        (code, _, err) = ContainerFlistTests.Cli(work, "fl", "extract", fl2, "-o", back2);
+        Assert.True(code == 0, err);
+        RootfsDump.AssertSame(RootfsDump.Of(back, RootfsDump.Options.Flist), RootfsDump.Of(back2, RootfsDump.Options.Flist), "extract docker://… -o X.fl");
+        AssertStoreHoldsWhatTheFlistNames(fl2, store2);
+    }
+
+    private static void AssertStoreHoldsWhatTheFlistNames(string fl, string store)
+    {
+        var named = TestEnvironment.RunChecked("sqlite3", [fl, "SELECT DISTINCT lower(hex(id)) FROM block"])
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal);
+        Assert.Equal(named, Directory.EnumerateFiles(store).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal));
     }
 
     [SkippableFact]
