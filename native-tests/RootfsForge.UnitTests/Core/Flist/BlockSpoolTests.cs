@@ -258,12 +258,114 @@ public class BlockSpoolTests
         Assert.Equal(ImageErrorKind.Truncated, e.Kind);
     }
 
-    /// <summary>A ustar header for <paramref name="data"/> followed by it, padded to the tar block.</summary>
-    private static byte[] Member(string name, byte typeFlag, byte[] data)
+    /// <summary>
+    /// A ustar header for <paramref name="data"/> followed by it, padded to the tar block; <paramref name="size"/>, when
+    /// given, is what the header claims instead of the data's length.
+    /// </summary>
+    private static byte[] Member(string name, byte typeFlag, byte[] data, long? size = null)
     {
         var block = new byte[512 + (data.Length + 511) / 512 * 512];
-        TarHeader.WriteUstar(block, System.Text.Encoding.UTF8.GetBytes(name), 0x1A4, 0, 0, data.Length, 0, typeFlag, default, 0, 0);
+        TarHeader.WriteUstar(block, System.Text.Encoding.UTF8.GetBytes(name), 0x1A4, 0, 0, size ?? data.Length, 0, typeFlag,
+            typeFlag == TarHeader.TypeFlags.HardLink ? "a"u8 : default, 0, 0);
         data.CopyTo(block, 512);
         return block;
+    }
+
+    /// <summary>
+    /// Archives the scanner must not misread, crafted member by member: whatever it makes of them, the archive reads back
+    /// byte for byte, the member reader's verdict is the one it gives without an encoder, and a content handed to the
+    /// encoder is exactly the member's data.
+    /// </summary>
+    [Theory]
+    [InlineData("bad-checksum")]   // a header that does not parse, between two files: the scanner stops there
+    [InlineData("global-pax")]     // a 'g' record first: not followed, nothing is handed over
+    [InlineData("link-with-size")] // a hard link whose size field claims data: header-only, as the reader takes it
+    [InlineData("huge-long-name")] // a GNU long name claiming 4 GiB: skipped to the end, the reader refuses it
+    [InlineData("pax-cut")]        // pax records cut by the end of the archive
+    public async Task HostileArchives_ReadBackAndParseAsWithoutAnEncoder(string kind)
+    {
+        string dir = TestEnvironment.NewTempDir("rff-bspool");
+        byte[] a = TreeFixtures.Random(70_000, 1), b = TreeFixtures.Random(3000, 2);
+        var tar = new MemoryStream();
+        switch (kind)
+        {
+            case "bad-checksum":
+                tar.Write(Member("a", TarHeader.TypeFlags.RegularFile, a));
+                var bad = Member("x", TarHeader.TypeFlags.RegularFile, b);
+                bad[148] ^= 1; // the checksum field
+                tar.Write(bad);
+                tar.Write(Member("b", TarHeader.TypeFlags.RegularFile, b));
+                break;
+            case "global-pax":
+                var g = new PaxRecordWriter();
+                g.Add("comment", "x"u8.ToArray());
+                tar.Write(Member("g", TarHeader.TypeFlags.PaxGlobal, g.Written.ToArray()));
+                tar.Write(Member("a", TarHeader.TypeFlags.RegularFile, a));
+                break;
+            case "link-with-size":
+                tar.Write(Member("a", TarHeader.TypeFlags.RegularFile, a));
+                tar.Write(Member("l", TarHeader.TypeFlags.HardLink, [], size: 1024));
+                tar.Write(Member("b", TarHeader.TypeFlags.RegularFile, b));
+                break;
+            case "huge-long-name":
+                tar.Write(Member("a", TarHeader.TypeFlags.RegularFile, a));
+                tar.Write(Member("././@LongLink", TarHeader.TypeFlags.GnuLongName, "name\0"u8.ToArray(), size: 4L << 30));
+                tar.Write(Member("b", TarHeader.TypeFlags.RegularFile, b));
+                break;
+            case "pax-cut":
+                tar.Write(Member("a", TarHeader.TypeFlags.RegularFile, a));
+                var x = new PaxRecordWriter();
+                x.Add("path", System.Text.Encoding.ASCII.GetBytes(new string('p', 2000)));
+                tar.Write(Member("x", TarHeader.TypeFlags.PaxExtended, x.Written.ToArray())[..1024]);
+                break;
+        }
+        if (kind is "global-pax" or "link-with-size") tar.Write(new byte[1024]); // a proper end
+        byte[] bytes = tar.ToArray();
+
+        await using var spool = new BlockSpool(dir, workers: 2, BlockIdIndex.InMemory());
+        using var encoded = await SpoolAsync(bytes, dir, spool);
+        using var plain = await SpoolAsync(bytes, dir, null);
+        AssertReadsBack(bytes, encoded);
+
+        var (plainFiles, plainError) = Apply(plain);
+        var (files, error) = Apply(encoded);
+        Assert.Equal(plainError?.Kind, error?.Kind);
+        Assert.Equal(plainError?.Offset, error?.Offset);
+        Assert.Equal(plainFiles.Keys.Order(), files.Keys.Order());
+        foreach (var (path, data) in plainFiles) Assert.True(data.SequenceEqual(files[path]), path);
+
+        // What the scanner made of it: a (before the trouble) handed over; b only where its member was followed.
+        static long Padded(long n) => (n + 511) / 512 * 512;
+        long afterA = 512 + Padded(a.Length);
+        if (kind == "global-pax") Assert.Null(encoded.EncodedAt(512 + 512 + 512, a.Length)); // after the 'g' member
+        else Assert.NotNull(encoded.EncodedAt(512, a.Length));
+        if (kind == "bad-checksum") Assert.Null(encoded.EncodedAt(afterA + 512 + Padded(b.Length) + 512, b.Length));
+        if (kind == "link-with-size") Assert.NotNull(encoded.EncodedAt(afterA + 512 + 512, b.Length));
+        if (kind == "link-with-size") Assert.Equal(b, files["b"]);
+        if (kind is "bad-checksum" or "huge-long-name" or "pax-cut") Assert.NotNull(error);
+        else Assert.Null(error);
+    }
+
+    /// <summary>Applies the archive as a layer: its regular files' contents, and the reader's error if it refused it.</summary>
+    private static (Dictionary<string, byte[]> Files, ImageFormatException? Error) Apply(TarArchive archive)
+    {
+        var files = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        var index = new TarIndex();
+        try
+        {
+            index.ApplyLayer(archive, ociLayer: true);
+        }
+        catch (ImageFormatException e)
+        {
+            return (files, e);
+        }
+        foreach (var e in index.Walk().Where(e => e.Type == EntryType.RegularFile))
+        {
+            using var content = e.OpenContent!();
+            var bytes = new byte[content.Length];
+            content.ReadExactlyAtAsync(0, bytes).AsTask().GetAwaiter().GetResult();
+            files[e.Path] = bytes;
+        }
+        return (files, null);
     }
 }

@@ -94,24 +94,15 @@ internal sealed class BlockSpool : ContentEncoder, IAsyncDisposable
 
     private void Encode(Chunk chunk)
     {
-        byte[]? rented = null;
+        ChunkBlock encoded = default;
         try
         {
+            // A chunk the block index knows is kept plain: the sink's own pipeline would only hash it too.
             var plain = chunk.Buffer.AsSpan(0, chunk.Length);
-            byte[] key = FlistBlock.Hash(plain);
-            SpooledBlock block;
-            if (_index.TryGetId(key, out var knownId))
-            {
-                block = new SpooledBlock(key, knownId, Append(plain), chunk.Length, Plain: true);
-            }
-            else
-            {
-                rented = FlistBlock.EncodeRented(plain, key, out int length);
-                var data = rented.AsSpan(0, length);
-                byte[] id = FlistBlock.Hash(data);
-                _index.Add(key, id);
-                block = new SpooledBlock(key, id, Append(data), length, Plain: false);
-            }
+            encoded = ChunkEncoder.EncodeChunk(plain, _index);
+            var block = encoded.Data is { } data
+                ? new SpooledBlock(encoded.Key, encoded.Id, Append(data.AsSpan(0, encoded.Length)), encoded.Length, Plain: false)
+                : new SpooledBlock(encoded.Key, encoded.Id, Append(plain), chunk.Length, Plain: true);
             chunk.Content.SetBlock(chunk.Index, block);
         }
         catch (Exception e)
@@ -122,7 +113,7 @@ internal sealed class BlockSpool : ContentEncoder, IAsyncDisposable
         finally
         {
             _chunks.Return(chunk.Buffer);
-            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+            if (encoded.Data is not null) ArrayPool<byte>.Shared.Return(encoded.Data);
         }
     }
 

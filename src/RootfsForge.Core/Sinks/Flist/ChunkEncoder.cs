@@ -244,10 +244,10 @@ internal sealed class ChunkEncoder
             chunk = chunk with { Buffer = read, Content = null };
         }
         byte[] buffer = chunk.Buffer!;
-        byte[] key;
+        ChunkBlock block;
         try
         {
-            key = FlistBlock.Hash(buffer.AsSpan(0, chunk.Length));
+            block = EncodeChunk(buffer.AsSpan(0, chunk.Length), _index);
         }
         catch
         {
@@ -255,36 +255,40 @@ internal sealed class ChunkEncoder
             throw;
         }
         Count(chunk.Length);
-        if (_index.TryGetId(key, out var id))
+        chunk.File.SetBlock(chunk.Index, new FlistBlockRef(block.Id, block.Key));
+        if (block.Data is null)
         {
             Interlocked.Increment(ref _counters.BlocksKnown);
-            chunk.File.SetBlock(chunk.Index, new FlistBlockRef(id, key));
-            await _uploader.SubmitKnownAsync(id, key, buffer, chunk.Length, cancellationToken).ConfigureAwait(false);
+            await _uploader.SubmitKnownAsync(block.Id, block.Key, buffer, chunk.Length, cancellationToken).ConfigureAwait(false);
             return;
         }
-        byte[] data;
-        int dataLength;
+        ArrayPool<byte>.Shared.Return(buffer);
+        await _uploader.SubmitRentedAsync(block.Id, block.Data, block.Length, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One chunk's block (docs/flist-format.md §3): its id from <paramref name="index"/> when the index knows the chunk's
+    /// key (nothing encoded: a store that lacks the block gets it encoded then), else encoded into a buffer rented from
+    /// <see cref="ArrayPool{T}.Shared"/> (the caller returns it) and recorded in the index. Shared by this encoder and
+    /// <see cref="BlockSpool"/>.
+    /// </summary>
+    internal static ChunkBlock EncodeChunk(ReadOnlySpan<byte> plain, BlockIdIndex index)
+    {
+        byte[] key = FlistBlock.Hash(plain);
+        if (index.TryGetId(key, out var known)) return new ChunkBlock(key, known, null, 0);
+        byte[] data = FlistBlock.EncodeRented(plain, key, out int length);
+        byte[] id;
         try
         {
-            data = FlistBlock.EncodeRented(buffer.AsSpan(0, chunk.Length), key, out dataLength);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-        byte[] blockId;
-        try
-        {
-            blockId = FlistBlock.Hash(data.AsSpan(0, dataLength));
+            id = FlistBlock.Hash(data.AsSpan(0, length));
         }
         catch
         {
             ArrayPool<byte>.Shared.Return(data);
             throw;
         }
-        _index.Add(key, blockId);
-        chunk.File.SetBlock(chunk.Index, new FlistBlockRef(blockId, key));
-        await _uploader.SubmitRentedAsync(blockId, data, dataLength, cancellationToken).ConfigureAwait(false);
+        index.Add(key, id);
+        return new ChunkBlock(key, id, data, length);
     }
 
     private async ValueTask RecordAsync(PendingFile file, int index, int length, EncodedBlock block, CancellationToken cancellationToken)
@@ -309,3 +313,10 @@ internal sealed class ChunkEncoder
 /// <see cref="Exception.InnerException"/> as it is (see <see cref="BlockUploader.ThrowIfFailed"/>).
 /// </summary>
 internal sealed class ContentReadException(Exception inner) : Exception(inner.Message, inner);
+
+/// <summary>What <see cref="ChunkEncoder.EncodeChunk"/> made of a chunk.</summary>
+/// <param name="Key">BLAKE2b-256 of the plain chunk.</param>
+/// <param name="Id">The block's id.</param>
+/// <param name="Data">The encoded block in its first <paramref name="Length"/> bytes (rented); null when the id came from the block index.</param>
+/// <param name="Length">How many bytes of <paramref name="Data"/> the block takes.</param>
+internal readonly record struct ChunkBlock(byte[] Key, byte[] Id, byte[]? Data, int Length);
